@@ -1,0 +1,30 @@
+"""fxcost: what a PyTorch model costs. FLOPs, MACs, parameters, bytes moved, latency, FPS and
+achieved FLOP/s, per layer, per operator and in total, counted from a torch.fx graph on meta
+tensors (nothing computed, nothing copied).
+
+    >>> import fxcost
+    >>> report = fxcost.profile(model, (x,))
+    >>> report.total.flops, report.total.macs, report.params
+"""
+
+__version__ = "0.1.0"
+
+from .api import profile
+from .cost import Cost
+from .errors import CaptureError, FxcostError, UnsupportedOpError
+from .registry import REGISTRY, OpCall, Registry, register_rule
+from .report import Report
+
+__all__ = [
+    "profile",
+    "Cost",
+    "Report",
+    "register_rule",
+    "OpCall",
+    "Registry",
+    "REGISTRY",
+    "FxcostError",
+    "UnsupportedOpError",
+    "CaptureError",
+    "__version__",
+]

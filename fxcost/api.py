@@ -1,0 +1,202 @@
+"""``fxcost.profile``: capture -> shapes -> rules -> interpret -> report."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import rules as _rules  # noqa: F401 - registers the built-in rules
+from .capture import Capture, record, symbolic
+from .errors import CaptureError, FxcostError, UnsupportedOpError
+from .interpret import CostInterpreter, target_name
+from .registry import REGISTRY, Registry
+from .report import Report
+from .shapes import ShapeProp, standins, to_meta
+
+FLOPS_MODES = ("exact", "2mac")
+ATTENTION_MODES = ("full", "unmasked")
+CAPTURES = ("auto", "symbolic_trace", "record")
+
+
+def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
+    """Validate the model and inputs of any fxcost entry point; return (args, kwargs)."""
+    if not isinstance(model, nn.Module):
+        raise FxcostError(
+            f"expected an nn.Module, got {type(model).__name__}. "
+            "Fix: pass the model instance, e.g. fxcost.profile(model, (x,))."
+        )
+    if isinstance(args, list):
+        args = tuple(args)
+    if not isinstance(args, tuple):
+        raise FxcostError(
+            f"inputs must be a tuple of positional arguments, got {type(args).__name__}. "
+            "Fix: wrap a single input as (x,), e.g. fxcost.profile(model, (x,))."
+        )
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise FxcostError(
+            f"kwargs must be a dict of keyword arguments, got {type(kwargs).__name__}. "
+            "Fix: fxcost.profile(model, (), {'input_ids': ids})."
+        )
+    return args, kwargs
+
+
+def _check_options(flops: str, attention: str, capture: str) -> None:
+    for name, value, allowed in (("flops", flops, FLOPS_MODES), ("attention", attention, ATTENTION_MODES),
+                                 ("capture", capture, CAPTURES)):
+        if value not in allowed:
+            raise FxcostError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}.")
+
+
+def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
+    """In real mode the inputs must be where the model is."""
+    devices = {p.device for p in list(model.parameters())[:1]}
+    inputs = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+    for t in inputs:
+        for d in devices:
+            if t.device != d:
+                raise FxcostError(
+                    f"the model is on {d} but an input is on {t.device}. "
+                    f"Fix: move the inputs with x.to('{d}'), or profile on meta (real=False)."
+                )
+
+
+def capture_and_shape(
+    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, capture: str
+) -> Capture:
+    """Capture the model and give every node a value; falls back from symbolic_trace to record."""
+    reason = None
+    if capture in ("auto", "symbolic_trace"):
+        try:
+            cap = symbolic(model, args, kwargs, registry)
+        except Exception as e:  # symbolic tracing fails in many ways on real-world models
+            reason = f"symbolic_trace failed: {_line(e)}"
+            if capture == "symbolic_trace":
+                raise CaptureError(f"{reason}. Fix: use capture='auto' or 'record'.") from e
+        else:
+            opaque = _opaque_targets(cap, registry)
+            if opaque and capture == "auto":
+                # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to
+                # symbolic_trace but not to the recording capture, which sees inside them
+                reason = f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
+            else:
+                try:
+                    with standins(model, real=real), _device(real), torch.no_grad():
+                        ShapeProp(model, cap.graph, real=real).run(*cap.inputs)
+                    return cap
+                except Exception as e:
+                    reason = f"symbolic_trace graph did not run: {_line(e)}"
+                    if capture == "symbolic_trace":
+                        raise
+    try:
+        cap = record(model, args, kwargs, registry, real)
+    except FxcostError as e:
+        if reason is None:
+            raise
+        raise CaptureError(f"every capture path failed. {reason}. record: {e}") from e
+    cap.fallback_reason = reason
+    return cap
+
+
+def _opaque_targets(cap: Capture, registry: Registry) -> list[str]:
+    """call_function/call_method targets of a traced graph that no rule covers."""
+    found = set()
+    for n in cap.graph.nodes:
+        if n.op == "call_function" and registry.function_entry(n.target) is None:
+            found.add(target_name(n.target))
+        elif n.op == "call_method" and registry.method_entry(n.target) is None:
+            found.add(n.target)
+    return sorted(found)
+
+
+def _device(real: bool) -> contextlib.AbstractContextManager:
+    """Meta runs also put tensors made without a device (torch.arange(n)) on meta."""
+    return contextlib.nullcontext() if real else torch.device("meta")
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
+    """path -> (type name, parameters in its subtree), shared parameters counted once."""
+    table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
+    for name, p in model.named_parameters():
+        parts = name.split(".")[:-1]
+        for i in range(len(parts) + 1):
+            row = table.get(".".join(parts[:i]))
+            if row is not None:
+                row[1] += p.numel()
+    return {p: (t, n) for p, (t, n) in table.items()}
+
+
+def profile(
+    model: nn.Module,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    real: bool = False,
+    strict: bool = False,
+    flops: str = "exact",
+    attention: str = "full",
+    capture: str = "auto",
+    registry: Registry | None = None,
+    measure: bool = False,
+    **measure_options: Any,
+) -> Report:
+    """Count what ``model(*args, **kwargs)`` costs, without running it on real data.
+
+    Args:
+        model: any ``nn.Module``, on any device, the ``meta`` device included.
+        args: positional inputs, a tuple (like ``torch.export``).
+        kwargs: keyword inputs.
+        real: run shape propagation on real tensors on the model's device (for models whose
+            shapes depend on data) instead of meta tensors.
+        strict: raise ``UnsupportedOpError`` when an op has no rule instead of listing it in
+            ``report.unsupported``.
+        flops: ``"exact"`` (a dot product of n is 2n-1 FLOPs) or ``"2mac"`` (2 FLOPs per MAC,
+            as FlopCounterMode and MFU figures count).
+        attention: ``"full"`` counts causal attention's full L x S matmuls (as published
+            figures do); ``"unmasked"`` counts only the pairs a causal mask keeps.
+        capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
+        registry: rules to use (default: the global registry, with ``register_rule`` additions).
+        measure: also time the model (see ``fxcost.measure``) and fill ``report.timing``.
+
+    The model is left exactly as it was: parameters, buffers, training flag, hooks, grad mode.
+    """
+    args, kwargs = check_call(model, args, kwargs)
+    _check_options(flops, attention, capture)
+    registry = registry or REGISTRY
+    if real:
+        _check_devices(model, args, kwargs)
+        run_args, run_kwargs = args, kwargs
+    else:
+        run_args, run_kwargs = to_meta(args), to_meta(kwargs)
+    cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
+    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    params = sum(p.numel() for p in model.parameters())
+    report = Report(
+        model=type(model).__name__,
+        params=params,
+        nodes=nodes,
+        modules=module_table(model),
+        capture={"method": cap.method, "fallback_reason": cap.fallback_reason},
+        options={"flops": flops, "attention": attention, "real": real},
+    )
+    missing = report.unsupported
+    if strict and missing:
+        listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
+        raise UnsupportedOpError(
+            f"no cost rule for: {listed}. Fix: register one with @fxcost.register_rule(target), "
+            "or pass strict=False to list them in report.unsupported."
+        )
+    if measure:
+        from .timing import measure as _measure
+
+        report.timing = _measure(model, args, kwargs, **measure_options).to_dict(report.total.flops)
+    return report

@@ -1,0 +1,44 @@
+"""The cost of one op, or of many summed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class Cost:
+    """FLOPs, MACs and bytes moved by one op or a sum of ops.
+
+    ``macs`` counts multiply-accumulates of dot products only (linear, conv, matmul, attention).
+    ``flops`` counts every floating-point operation under the chosen convention (see README).
+    ``bytes_read`` / ``bytes_written`` are the sizes of the op's input and output tensors (and a
+    module's own parameters), a lower bound on memory traffic.
+    """
+
+    flops: int = 0
+    macs: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(
+            self.flops + other.flops,
+            self.macs + other.macs,
+            self.bytes_read + other.bytes_read,
+            self.bytes_written + other.bytes_written,
+        )
+
+    @property
+    def bytes(self) -> int:
+        """Total bytes moved (read + written)."""
+        return self.bytes_read + self.bytes_written
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Cost":
+        return cls(**{f.name: int(d.get(f.name, 0)) for f in fields(cls)})
+
+
+ZERO = Cost()

@@ -1,0 +1,172 @@
+"""Stage 4: interpret. Visit every call node, apply its rule, record a per-node cost.
+
+The interpreter names no op: it asks the registry for the rule of a node's target, calls it with
+an ``OpCall`` built from ``node.meta["val"]`` of the node and its arguments, and adds the bytes
+moved from the sizes of the tensors involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+import torch.fx
+from torch import nn
+from torch.utils._pytree import tree_leaves
+
+from .cost import Cost
+from .errors import FxcostError
+from .registry import Entry, OpCall, Registry
+from .report import NodeRecord
+
+
+def _val(n: Any) -> Any:
+    return n.meta.get("val", n.meta.get("example_value")) if isinstance(n, torch.fx.Node) else n
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+
+
+def _nbytes(ts: Iterable[torch.Tensor]) -> int:
+    seen: set[int] = set()
+    total = 0
+    for t in ts:
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+def target_name(target: Any) -> str:
+    """A readable, stable name for a node target: ``torch.nn.functional.relu``, ``add``..."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, type):
+        return f"{target.__module__}.{target.__qualname__}"
+    mod = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    if mod in ("_operator", "operator"):
+        mod = "operator"
+    return f"{mod}.{name}" if mod else name
+
+
+def _shapes(value: Any) -> list[list[int]]:
+    return [list(t.shape) for t in _tensors(value)]
+
+
+class CostInterpreter:
+    """Costs the call nodes of a shaped graph."""
+
+    def __init__(
+        self,
+        graph: torch.fx.Graph,
+        root: nn.Module,
+        registry: Registry,
+        flops_mode: str = "exact",
+        attention: str = "full",
+    ) -> None:
+        self.graph = graph
+        self.root = root
+        self.registry = registry
+        self.flops_mode = flops_mode
+        self.attention = attention
+        self._modules = dict(root.named_modules(remove_duplicate=False))
+        self._param_bytes: dict[str, int] = {}
+
+    def run(self) -> list[NodeRecord]:
+        records = []
+        for node in self.graph.nodes:
+            visit = getattr(self, node.op, None)
+            if node.op.startswith("call_") and visit is not None:
+                rec = visit(node)
+                if rec is not None:
+                    records.append(rec)
+        return records
+
+    # -- one visitor per node kind: they differ only in how the rule is found --------------
+    def call_module(self, node: torch.fx.Node) -> NodeRecord | None:
+        mod = self._modules[node.target]
+        return self._cost(node, self.registry.module_entry(type(mod)), mod)
+
+    def call_function(self, node: torch.fx.Node) -> NodeRecord | None:
+        return self._cost(node, self.registry.function_entry(node.target), None)
+
+    def call_method(self, node: torch.fx.Node) -> NodeRecord | None:
+        return self._cost(node, self.registry.method_entry(node.target), None)
+
+    # ------------------------------------------------------------------------------------------
+    def _cost(self, node: torch.fx.Node, entry: Entry | None, mod: nn.Module | None) -> NodeRecord | None:
+        args = torch.fx.node.map_aggregate(node.args, _val)
+        kwargs = torch.fx.node.map_aggregate(node.kwargs, _val)
+        out = _val(node)
+        ins = _tensors((args, kwargs))
+        outs = _tensors(out)
+        if mod is None and not ins and not outs:
+            return None  # Python scalar arithmetic on sizes: no tensor, no cost
+        cost = Cost()
+        if entry is not None:
+            call = OpCall(node.op, node.target, args, kwargs, out, mod, self.flops_mode, self.attention)
+            cost = _checked(entry, call, node)
+            if entry.moves_data:
+                read = _nbytes(ins) + (self._module_bytes(node.target, mod) if mod is not None else 0)
+                cost = Cost(cost.flops, cost.macs, read, _nbytes(outs))
+        path, mtype = _module_path(node, mod)
+        return NodeRecord(
+            name=node.name,
+            kind=node.op,
+            target=target_name(type(mod) if mod is not None else node.target),
+            op=entry.op if entry is not None else None,
+            module=path,
+            module_type=mtype,
+            input_shapes=_shapes((args, kwargs)),
+            output_shapes=_shapes(out),
+            cost=cost,
+        )
+
+    def _module_bytes(self, path: str, mod: nn.Module) -> int:
+        if path not in self._param_bytes:
+            self._param_bytes[path] = _nbytes(list(mod.parameters()) + list(mod.buffers()))
+        return self._param_bytes[path]
+
+
+def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
+    """Run a rule; a rule that raises or returns something that is not a non-negative Cost is
+    reported by name, since it is most often a user's own rule."""
+    rule = getattr(entry.rule, "__qualname__", repr(entry.rule))
+    try:
+        cost = entry.rule(call)
+    except Exception as e:
+        raise FxcostError(
+            f"cost rule '{rule}' failed on node '{node.name}' ({target_name(node.target)}): "
+            f"{type(e).__name__}: {e}. Fix: correct the rule, or register another with "
+            "fxcost.register_rule(target)."
+        ) from e
+    if not isinstance(cost, Cost) or any(
+        not isinstance(v, int) or v < 0 for v in (cost.flops, cost.macs)
+    ):
+        raise FxcostError(
+            f"cost rule '{rule}' returned {cost!r} for node '{node.name}'; a rule must return "
+            "fxcost.Cost(flops=..., macs=...) with non-negative integers. Fix the rule."
+        )
+    return cost
+
+
+def _module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
+    if mod is not None:
+        return str(node.target), type(mod).__name__
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        path, cls = list(stack.values())[-1]
+        return _clean_path(path), getattr(cls, "__name__", str(cls))
+    return "", ""
+
+
+def _clean_path(path: str) -> str:
+    """Dynamo spells module paths as L['self'].encoder.layer[3]; fxcost as encoder.layer.3."""
+    import re
+
+    path = re.sub(r"^L\['self'\]\.?", "", path)
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
+    path = re.sub(r"\['([^']+)'\]", r".\1", path)
+    return path.replace("._modules", "").strip(".")

@@ -1,0 +1,241 @@
+"""Stage 5: report. Per-node costs, their sums by module and by operator, and a versioned JSON
+form that ``Report.from_json`` reads back and ``fxcost diff`` compares."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .cost import Cost
+from .errors import FxcostError
+
+#: Bumped whenever a key is renamed or removed; readers refuse other versions.
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class NodeRecord:
+    """One costed graph node."""
+
+    name: str
+    kind: str  # call_module / call_function / call_method
+    target: str
+    op: str | None  # the rule's op name; None when no rule matched
+    module: str  # dotted module path ("" = the model itself)
+    module_type: str
+    input_shapes: list[list[int]]
+    output_shapes: list[list[int]]
+    cost: Cost
+    time_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cost"] = self.cost.to_dict()
+        if self.time_ms is None:
+            del d["time_ms"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NodeRecord":
+        d = dict(d)
+        d["cost"] = Cost.from_dict(d["cost"])
+        return cls(**d)
+
+
+@dataclass
+class Unsupported:
+    """A target with no cost rule: how often it occurred and one node where it did."""
+
+    target: str
+    count: int
+    example: str
+    module: str
+
+
+@dataclass
+class ModuleRow:
+    """A module's nested totals."""
+
+    path: str
+    type: str
+    depth: int
+    params: int
+    cost: Cost
+    nodes: int
+    time_ms: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1] if self.path else "(model)"
+
+
+@dataclass
+class OperatorRow:
+    """An operator's totals (the rule's op name, over module, functional and method forms)."""
+
+    op: str
+    count: int
+    cost: Cost
+    time_ms: float | None = None
+
+
+@dataclass
+class Report:
+    """What a model costs. Built by ``fxcost.profile``; read back with ``Report.from_json``."""
+
+    model: str
+    params: int
+    nodes: list[NodeRecord]
+    modules: dict[str, tuple[str, int]]  # path -> (type name, params), in named_modules order
+    capture: dict[str, Any]  # {"method": ..., "fallback_reason": ...}
+    options: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] | None = None
+
+    # -- totals -------------------------------------------------------------------------------
+    @property
+    def total(self) -> Cost:
+        """The sum over every node."""
+        total = Cost()
+        for n in self.nodes:
+            total = total + n.cost
+        return total
+
+    @property
+    def unsupported(self) -> list[Unsupported]:
+        """Targets without a rule (their nodes count zero): never silently dropped."""
+        seen: dict[str, Unsupported] = {}
+        for n in self.nodes:
+            if n.op is None:
+                u = seen.get(n.target)
+                if u is None:
+                    seen[n.target] = Unsupported(n.target, 1, n.name, n.module)
+                else:
+                    u.count += 1
+        return list(seen.values())
+
+    @property
+    def total_time_ms(self) -> float | None:
+        """End-to-end median latency, when measured."""
+        return self.timing["median_ms"] if self.timing else None
+
+    @property
+    def achieved_flops_per_s(self) -> float | None:
+        """FLOPs / median latency, when measured."""
+        t = self.total_time_ms
+        return self.total.flops / (t / 1e3) if t else None
+
+    @property
+    def utilization(self) -> float | None:
+        """Achieved FLOP/s over the device's peak for the model's dtype, when both are known."""
+        peak = (self.timing or {}).get("peak_flops_per_s")
+        achieved = self.achieved_flops_per_s
+        return achieved / peak if peak and achieved is not None else None
+
+    # -- views --------------------------------------------------------------------------------
+    def by_module(self, depth: int | None = None) -> list[ModuleRow]:
+        """Nested totals per module, in the model's module order; ``depth`` limits nesting
+        (0 = the model alone, 1 = its children ...)."""
+        sums: dict[str, list] = {}
+        for n in self.nodes:
+            parts = n.module.split(".") if n.module else []
+            for i in range(len(parts) + 1):
+                key = ".".join(parts[:i])
+                acc = sums.setdefault(key, [Cost(), 0, None])
+                acc[0] = acc[0] + n.cost
+                acc[1] += 1
+                if n.time_ms is not None:
+                    acc[2] = (acc[2] or 0.0) + n.time_ms
+        rows = []
+        order = list(self.modules) + [p for p in sums if p not in self.modules]
+        for path in order:
+            d = path.count(".") + 1 if path else 0
+            if depth is not None and d > depth:
+                continue
+            mtype, params = self.modules.get(path, ("", 0))
+            cost, count, t = sums.get(path, (Cost(), 0, None))
+            if count == 0 and params == 0:
+                continue
+            rows.append(ModuleRow(path, mtype, d, params, cost, count, t))
+        return rows
+
+    def by_operator(self) -> list[OperatorRow]:
+        """Totals per operator, most FLOPs first."""
+        rows: dict[str, OperatorRow] = {}
+        for n in self.nodes:
+            key = n.op or f"unsupported: {n.target}"
+            r = rows.setdefault(key, OperatorRow(key, 0, Cost()))
+            r.count += 1
+            r.cost = r.cost + n.cost
+            if n.time_ms is not None:
+                r.time_ms = (r.time_ms or 0.0) + n.time_ms
+        return sorted(rows.values(), key=lambda r: (-r.cost.flops, -r.cost.macs, r.op))
+
+    def table(self, by: str = "module", depth: int | None = 2, fmt: str = "plain", **kw: Any) -> str:
+        """A table (tabulate): ``by`` is module, operator or node; ``fmt`` plain or github."""
+        from .format import render
+
+        return render(self, by=by, depth=depth, fmt=fmt, **kw)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    # -- JSON -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from . import __version__
+
+        d: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "fxcost_version": __version__,
+            "model": self.model,
+            "capture": self.capture,
+            "options": self.options,
+            "params": self.params,
+            "total": self.total.to_dict(),
+            "modules": {p: {"type": t, "params": n} for p, (t, n) in self.modules.items()},
+            "nodes": [n.to_dict() for n in self.nodes],
+            "unsupported": [asdict(u) for u in self.unsupported],
+        }
+        if self.timing is not None:
+            d["timing"] = self.timing
+        return d
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """The report as JSON, schema ``SCHEMA_VERSION`` (documented in the README)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Report":
+        version = d.get("schema_version") if isinstance(d, dict) else None
+        if version != SCHEMA_VERSION:
+            raise FxcostError(
+                f"report has schema_version {version!r}, this fxcost reads {SCHEMA_VERSION}. "
+                "Fix: re-create the report with this fxcost version."
+            )
+        try:
+            return cls(
+                model=d["model"],
+                params=int(d["params"]),
+                nodes=[NodeRecord.from_dict(n) for n in d["nodes"]],
+                modules={p: (m["type"], int(m["params"])) for p, m in d["modules"].items()},
+                capture=d["capture"],
+                options=d.get("options", {}),
+                timing=d.get("timing"),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise FxcostError(
+                f"report JSON is malformed ({type(e).__name__}: {e}). Fix: pass a file written by "
+                "`fxcost profile --format json` or Report.to_json()."
+            ) from e
+
+    @classmethod
+    def from_json(cls, text: str) -> "Report":
+        """Read a report written by ``to_json``."""
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise FxcostError(
+                f"report is not valid JSON ({e}). Fix: pass a file written by "
+                "`fxcost profile --format json` or Report.to_json()."
+            ) from e
+        return cls.from_dict(d)

@@ -1,0 +1,84 @@
+"""Activations and softmax.
+
+Per-element FLOPs; the seed fixes relu (1), sigmoid (4: negate, exp, add, divide) and tanh
+(5: exp, exp^-1, subtract, add, divide) and softmax (rows * (3n - 1)). The others are composed
+from those primitives, each transcendental counted as one FLOP, and listed in the README table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..cost import Cost
+from ..registry import OpCall, register_rule, method_names
+from ._common import attrs, per_element, torch_forms
+
+per_element("relu", 1, nn.ReLU, *torch_forms("relu"))
+per_element("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"))  # max, min
+per_element("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"))  # nn.ReLU6 subclasses it
+per_element("threshold", 1, nn.Threshold, *torch_forms("threshold"))
+per_element("leaky_relu", 2, nn.LeakyReLU, *torch_forms("leaky_relu"))  # compare, multiply
+per_element("prelu", 2, nn.PReLU, *torch_forms("prelu"))
+per_element("rrelu", 2, nn.RReLU, *torch_forms("rrelu"))
+per_element("elu", 4, nn.ELU, *torch_forms("elu"))  # compare, exp, subtract, multiply
+per_element("celu", 5, nn.CELU, *torch_forms("celu"))  # elu + divide
+per_element("selu", 5, nn.SELU, *torch_forms("selu"))  # elu + scale
+per_element("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"))
+per_element("tanh", 5, nn.Tanh, *torch_forms("tanh"))
+per_element("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"))  # add, 2 clamps, div
+per_element("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"))  # hardsigmoid + multiply
+per_element("silu", 5, nn.SiLU, *torch_forms("silu"))  # sigmoid + multiply
+per_element("softplus", 3, nn.Softplus, *torch_forms("softplus"))  # exp, add, log
+per_element("mish", 9, nn.Mish, *torch_forms("mish"))  # softplus + tanh + multiply
+per_element("softsign", 3, nn.Softsign, *torch_forms("softsign"))  # abs, add, divide
+per_element("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"))  # neg, exp, add, log
+per_element("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"))  # tanh + subtract
+per_element("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"))
+per_element("glu", 5, nn.GLU, *torch_forms("glu"))  # sigmoid of one half, multiply: per output
+
+
+@register_rule(nn.GELU, *torch_forms("gelu"))
+def gelu(call: OpCall) -> Cost:
+    """erf form 0.5x(1+erf(x/sqrt2)): 5 per element; tanh approximation: 13 per element."""
+    approx = call.get("approximate", None, "none")
+    return Cost(flops=(13 if approx == "tanh" else 5) * call.y.numel())
+
+
+def softmax_flops(elements: int, rows: int) -> int:
+    """Softmax over ``rows`` rows holding ``elements`` in all: per row of n, n exps, n-1 adds
+    and n divides, so rows * (3n - 1) = 3 * elements - rows (the seed's formula)."""
+    return 3 * elements - rows
+
+
+def _rows(call: OpCall) -> tuple[int, int]:
+    x = call.x
+    dim = call.get("dim", 1)
+    if dim is None:  # legacy implicit dim: 0 for 0-, 1- and 3-D inputs, else 1
+        dim = 0 if x.dim() in (0, 1, 3) else 1
+    n = x.shape[dim] if x.dim() else 1
+    return x.numel(), (x.numel() // n if n else 0)
+
+
+@register_rule(nn.Softmax, nn.Softmax2d, *torch_forms("softmax"), *attrs(torch.special, "softmax"))
+def softmax(call: OpCall) -> Cost:
+    """rows * (3n - 1) along the softmax dim (seed)."""
+    if isinstance(call.module, nn.Softmax2d):
+        x = call.x
+        return Cost(flops=softmax_flops(x.numel(), x.numel() // x.shape[-3]))
+    return Cost(flops=softmax_flops(*_rows(call)))
+
+
+@register_rule(nn.LogSoftmax, *torch_forms("log_softmax"), *attrs(torch.special, "log_softmax"))
+def log_softmax(call: OpCall) -> Cost:
+    """rows * 3n: the softmax's exps and adds, one log per row, and n subtracts."""
+    elements, _ = _rows(call)
+    return Cost(flops=3 * elements)
+
+
+@register_rule(nn.Softmin, *torch_forms("softmin"))
+def softmin(call: OpCall) -> Cost:
+    """softmax(-x): n negations more per row."""
+    elements, rows = _rows(call)
+    return Cost(flops=elements + softmax_flops(elements, rows))

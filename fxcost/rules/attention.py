@@ -1,0 +1,89 @@
+"""Attention: scaled_dot_product_attention and nn.MultiheadAttention share one core formula.
+
+Causal attention counts the full L x S matmuls by default (as FlopCounterMode and published
+figures do); ``attention="unmasked"`` counts only the pairs a causal mask keeps. Grouped-query
+attention is counted per query head.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..cost import Cost
+from ..registry import OpCall, register_rule
+from .activation import softmax_flops
+
+
+def attention_core(
+    call: OpCall, heads: int, L: int, S: int, E: int, Ev: int, masked: bool, causal: bool
+) -> Cost:
+    """softmax(Q K^T * scale [+ mask]) V for ``heads`` (batch x query heads) independent heads."""
+    if causal and call.attention == "unmasked":
+        pairs = sum(min(i + 1, S) for i in range(L))  # torch's causal mask is top-left aligned
+    else:
+        pairs = L * S
+    pairs *= heads
+    rows = heads * L
+    qk = call.dots(pairs * E, pairs)
+    av = call.dots(pairs * Ev, rows * Ev)
+    scale = Cost(flops=pairs)
+    mask = Cost(flops=pairs if masked else 0)
+    soft = Cost(flops=softmax_flops(pairs, rows))
+    return qk + scale + mask + soft + av
+
+
+@register_rule(F.scaled_dot_product_attention)
+def sdpa(call: OpCall) -> Cost:
+    """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev]."""
+    q, k, v = call.arg(0, "query"), call.arg(1, "key"), call.arg(2, "value")
+    heads = q.shape[:-2].numel()
+    return attention_core(
+        call,
+        heads,
+        q.shape[-2],
+        k.shape[-2],
+        q.shape[-1],
+        v.shape[-1],
+        masked=call.arg(3, "attn_mask") is not None,
+        causal=bool(call.arg(5, "is_causal", False)),
+    )
+
+
+def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_first: bool,
+         in_bias: bool, out_bias: bool, masked: bool, causal: bool) -> Cost:
+    if query.dim() == 2:  # unbatched (L, E)
+        B, L, S = 1, query.shape[0], key.shape[0]
+    elif seq_first:
+        L, B, S = query.shape[0], query.shape[1], key.shape[0]
+    else:
+        B, L, S = query.shape[0], query.shape[1], key.shape[1]
+    hd = E // H
+    q_out, kv_out = B * L * E, B * S * E
+    proj = call.dots(q_out * E, q_out) + call.dots(kv_out * kdim, kv_out)
+    proj = proj + call.dots(kv_out * vdim, kv_out) + call.dots(q_out * E, q_out)
+    bias = (q_out + 2 * kv_out if in_bias else 0) + (q_out if out_bias else 0)
+    core = attention_core(call, B * H, L, S, hd, hd, masked, causal)
+    return proj + core + Cost(flops=bias)
+
+
+@register_rule(nn.MultiheadAttention)
+def multihead_attention(call: OpCall) -> Cost:
+    """in-projections of q, k, v; both attention matmuls, scale and softmax; out-projection."""
+    m = call.module
+    query, key = call.arg(0, "query"), call.arg(1, "key")
+    masked = call.arg(5, "attn_mask") is not None or call.arg(3, "key_padding_mask") is not None
+    return _mha(call, query, key, m.embed_dim, m.num_heads, m.kdim, m.vdim, not m.batch_first,
+                m.in_proj_bias is not None, m.out_proj.bias is not None, masked,
+                bool(call.arg(7, "is_causal", False)))
+
+
+@register_rule(F.multi_head_attention_forward)
+def multi_head_attention_forward(call: OpCall) -> Cost:
+    """The functional form: inputs are always (L, B, E) or unbatched."""
+    query, key, value = call.arg(0, "query"), call.arg(1, "key"), call.arg(2, "value")
+    E, H = call.arg(3, "embed_dim_to_check"), call.arg(4, "num_heads")
+    masked = call.arg(16, "attn_mask") is not None or call.arg(14, "key_padding_mask") is not None
+    return _mha(call, query, key, E, H, key.shape[-1], value.shape[-1], True,
+                call.arg(6, "in_proj_bias") is not None, call.arg(12, "out_proj_bias") is not None,
+                masked, bool(call.arg(24, "is_causal", False)))

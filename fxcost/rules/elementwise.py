@@ -1,0 +1,51 @@
+"""Elementwise arithmetic and math, with broadcasting: FLOPs per element of the output.
+
+Integer and boolean tensors (index maths, masks) count zero: they are not floating-point work.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import nn
+
+from ..registry import method_names
+from ._common import attrs, per_element, torch_forms
+
+_BINARY = ("add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide",
+           "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum",
+           "fmax", "fmin", "atan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt", "le", "gt",
+           "ge", "greater", "less", "greater_equal", "less_equal", "not_equal", "isclose")
+_DUNDER = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor")
+_OPERATORS = (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+              operator.mod, operator.pow, operator.iadd, operator.isub, operator.imul,
+              operator.itruediv, operator.ifloordiv, operator.ipow, operator.neg, operator.pos,
+              operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+per_element(
+    "elementwise",
+    1,
+    *_OPERATORS,
+    *torch_forms(*_BINARY),
+    *method_names("truediv", "floordiv", "mod", "neg", "pos", "eq", "ne", "lt", "le", "gt", "ge",
+                  inplace=False, dunder=True),
+    *method_names("add", "sub", "mul", "div", "pow", "rsub", inplace=False, dunder=True),
+    "__abs__", "__invert__",
+)
+
+_UNARY = ("neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "log2", "log10",
+          "log1p", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "tan", "asin", "acos",
+          "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf", "erfc", "erfinv", "sign",
+          "sgn", "floor", "ceil", "round", "trunc", "frac", "clamp_min", "clamp_max", "nan_to_num",
+          "logit", "sinc", "deg2rad", "rad2deg", "i0", "lgamma", "digamma", "isnan", "isinf",
+          "isfinite", "signbit", "logical_not", "bitwise_not", "fix")
+per_element("unary", 1, *torch_forms(*_UNARY), *attrs(torch.special, "erf", "erfc", "expm1",
+            "exp2", "log1p", "i0", "logit", "erfinv", "sinc"))
+per_element("clamp", 2, *torch_forms("clamp", "clip"))  # a compare against each bound
+per_element("lerp", 3, *torch_forms("lerp"))  # start + w * (end - start)
+per_element("addcmul", 3, *torch_forms("addcmul", "addcdiv"))  # x + v * (a op b)
+per_element("logical", 1, *torch_forms("logical_and", "logical_or", "logical_xor", "bitwise_and",
+            "bitwise_or", "bitwise_xor"), *method_names("and", "or", "xor", inplace=False,
+            dunder=True), operator.and_, operator.or_, operator.xor, operator.invert)
+# Selection ops move data but do no arithmetic.
+per_element("select", 0, *torch_forms("where", "masked_fill", "masked_scatter"))

@@ -1,0 +1,108 @@
+"""Dot-product ops: linear, bilinear, matmul and friends, einsum.
+
+MACs = outputs x length of each dot product. FLOPs via ``OpCall.dots`` (the one place the
+2n-1 vs 2n convention lives), plus one add per output for a bias.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..cost import Cost
+from ..registry import OpCall, register_rule
+
+
+def _bias_flops(call: OpCall, bias_pos: int) -> int:
+    return call.y.numel() if call.get("bias", bias_pos) is not None else 0
+
+
+@register_rule(nn.Linear, F.linear, "linear")
+def linear(call: OpCall) -> Cost:
+    """y = x W^T + b: out.numel dot products of in_features."""
+    in_features = call.get("weight", 1).shape[-1]
+    out = call.y.numel()
+    return call.dots(out * in_features, out) + Cost(flops=_bias_flops(call, 2))
+
+
+@register_rule(nn.Bilinear, F.bilinear)
+def bilinear(call: OpCall) -> Cost:
+    """y_k = x1^T W_k x2 + b_k: in1*in2 MACs per output (as fvcore and ptflops count it)."""
+    w = call.get("weight", 2)
+    out = call.y.numel()
+    return call.dots(out * w.shape[1] * w.shape[2], out) + Cost(flops=_bias_flops(call, 3))
+
+
+@register_rule(
+    torch.matmul, operator.matmul, torch.mm, torch.bmm, "matmul", "__matmul__", "mm", "bmm"
+)
+def matmul(call: OpCall) -> Cost:
+    """a @ b with broadcasting: out.numel dot products of a.shape[-1] (1-D cases included)."""
+    out = call.y.numel()
+    return call.dots(out * call.x.shape[-1], out)
+
+
+@register_rule(torch.addmm, torch.baddbmm, "addmm", "addmm_", "baddbmm", "baddbmm_")
+def addmm(call: OpCall) -> Cost:
+    """input + m1 @ m2: a matmul plus one add per output."""
+    m1 = call.arg(1, "mat1" if call.target in (torch.addmm, "addmm", "addmm_") else "batch1")
+    out = call.y.numel()
+    return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
+
+
+def _einsum_operands(call: OpCall) -> tuple[str, list]:
+    eq = call.arg(0, "equation")
+    ops = list(call.args[1:])
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = list(ops[0])
+    return eq.replace(" ", ""), ops
+
+
+@register_rule(torch.einsum, torch.functional.einsum)
+def einsum(call: OpCall) -> Cost:
+    """Contracted pairwise left to right (torch's order without opt_einsum): each pairwise
+    contraction costs the product of the sizes of every index it touches."""
+    eq, ops = _einsum_operands(call)
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:  # implicit output: indices that appear once, sorted
+        lhs = eq
+        letters = lhs.replace(",", "").replace("...", "")
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    terms = lhs.split(",")
+    sizes: dict[str, int] = {}
+    ell = 1
+    for term, t in zip(terms, ops):
+        if "..." in term:
+            pre, post = term.split("...")
+            n_ell = t.dim() - len(pre) - len(post)
+            ell = max(ell, int(torch.Size(t.shape[len(pre): len(pre) + n_ell]).numel()))
+            dims = list(pre) + list(post)
+            shape = list(t.shape[: len(pre)]) + list(t.shape[t.dim() - len(post):])
+        else:
+            dims, shape = list(term), list(t.shape)
+        for c, s in zip(dims, shape):
+            sizes[c] = max(sizes.get(c, 1), int(s))
+    if len(terms) < 2:  # a single operand: a permutation, diagonal or sum
+        return Cost(flops=max(call.x.numel() - call.y.numel(), 0))
+    macs = 0
+    outputs = 0
+    cur = set(terms[0].replace("...", ""))
+    for i, term in enumerate(terms[1:], start=1):
+        nxt = set(term.replace("...", ""))
+        later = set(rhs.replace("...", "")).union(*[set(t) for t in terms[i + 1:]])
+        touched = cur | nxt
+        kept = {c for c in touched if c in later}
+        step_out = ell
+        for c in kept:
+            step_out *= sizes[c]
+        step = ell
+        for c in touched:
+            step *= sizes[c]
+        macs += step
+        outputs += step_out
+        cur = kept
+    return call.dots(macs, outputs)

@@ -1,0 +1,65 @@
+"""Normalisation layers.
+
+Batch norm is the seed's 4 per element (subtract mean, divide by std, scale, shift), in eval and
+training alike. Layer, group and instance norm compute their statistics: 5 per element (sum for
+the mean, subtract, square, sum for the variance, normalise) plus 2 with an affine scale/shift.
+RMS norm: 3 per element (square, sum, normalise) plus 1 with a weight.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from ..cost import Cost
+from ..registry import OpCall, register_rule
+from ._common import attrs
+
+
+@register_rule(_BatchNorm, nn.SyncBatchNorm, F.batch_norm, torch.batch_norm)
+def batch_norm(call: OpCall) -> Cost:
+    """4 * numel (seed)."""
+    return Cost(flops=4 * call.x.numel())
+
+
+def _stat_norm(call: OpCall, affine: bool) -> Cost:
+    return Cost(flops=(5 + (2 if affine else 0)) * call.x.numel())
+
+
+@register_rule(nn.LayerNorm, F.layer_norm, torch.layer_norm)
+def layer_norm(call: OpCall) -> Cost:
+    """5 * numel, + 2 * numel with elementwise affine."""
+    return _stat_norm(call, call.get("weight", 2) is not None)
+
+
+@register_rule(nn.GroupNorm, F.group_norm, torch.group_norm)
+def group_norm(call: OpCall) -> Cost:
+    """5 * numel, + 2 * numel with affine."""
+    return _stat_norm(call, call.get("weight", 2) is not None)
+
+
+@register_rule(_InstanceNorm, F.instance_norm, torch.instance_norm)
+def instance_norm(call: OpCall) -> Cost:
+    """5 * numel, + 2 * numel with affine."""
+    return _stat_norm(call, call.get("weight", 3) is not None)
+
+
+@register_rule(*attrs(nn, "RMSNorm"), *attrs(F, "rms_norm"), *attrs(torch, "rms_norm"))
+def rms_norm(call: OpCall) -> Cost:
+    """3 * numel (square, sum, normalise), + numel with a weight."""
+    return Cost(flops=(3 + (call.get("weight", 2) is not None)) * call.x.numel())
+
+
+@register_rule(nn.LocalResponseNorm, F.local_response_norm)
+def local_response_norm(call: OpCall) -> Cost:
+    """Per element: size squares and adds over the window, then scale, add, pow, divide."""
+    return Cost(flops=(2 * call.get("size", 1) + 4) * call.x.numel())
+
+
+@register_rule(F.normalize)
+def normalize(call: OpCall) -> Cost:
+    """x / ||x||_p along dim: square and add per element, a root per row, a divide per element."""
+    return Cost(flops=3 * call.x.numel())

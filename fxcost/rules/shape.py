@@ -1,0 +1,69 @@
+"""Ops that do no arithmetic: views, copies, indexing, tensor creation, dropout, embedding.
+
+They are registered (zero FLOPs, zero MACs) so that they are known, never reported as
+unsupported. Views (outputs alias inputs) also move no bytes; copies do.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import method_names
+from ._common import attrs, per_element, torch_forms
+
+_VIEWS = ("view", "view_as", "reshape", "reshape_as", "permute", "transpose", "swapaxes",
+          "swapdims", "t", "adjoint", "flatten", "unflatten", "unsqueeze", "squeeze", "expand",
+          "expand_as", "narrow", "select", "unbind", "split", "split_with_sizes", "tensor_split",
+          "chunk", "movedim", "moveaxis", "diagonal", "as_strided", "detach", "alias",
+          "view_as_real", "view_as_complex", "real", "imag", "unfold", "hsplit", "vsplit",
+          "dsplit", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to", "requires_grad_",
+          "size", "dim", "numel", "stride", "storage_offset", "data_ptr", "is_contiguous",
+          "element_size", "nelement", "ndimension", "type_as_", "get_device", "is_floating_point")
+per_element(
+    "view", 0, *torch_forms(*_VIEWS), operator.getitem, "__getitem__", builtins.getattr,
+    nn.Identity, nn.Flatten, nn.Unflatten,
+    "contiguous", moves_data=False,
+)
+
+# Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
+per_element(
+    "dropout", 0, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    *torch_forms("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                 "feature_alpha_dropout", "feature_dropout"),
+    moves_data=False,
+)
+
+_COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
+           "repeat", "repeat_interleave", "tile", "roll", "flip", "fliplr", "flipud", "rot90",
+           "clone", "copy", "to", "type", "type_as", "float", "double", "half", "bfloat16", "int",
+           "long", "short", "bool", "byte", "char", "cpu", "cuda", "pin_memory", "index_select",
+           "gather", "take", "take_along_dim", "masked_select", "nonzero", "argwhere", "scatter",
+           "index_copy", "index_put", "index_fill", "fill", "zero", "tril", "triu", "pad",
+           "constant_pad_nd", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+           "native_channel_shuffle", "one_hot", "embedding", "embedding_bag", "fold",
+           "contiguous_", "bucketize", "searchsorted", "unique", "unique_consecutive", "new_zeros",
+           "new_ones", "new_full", "new_empty", "new_tensor", "diag", "diag_embed", "tril_indices",
+           "triu_indices", "cartesian_prod", "meshgrid", "block_diag", "clone_", "item", "tolist",
+           "grid_sample", "affine_grid")
+per_element(
+    "copy", 0, *torch_forms(*_COPIES), nn.Embedding, nn.EmbeddingBag, nn.PixelShuffle,
+    nn.PixelUnshuffle, nn.ChannelShuffle, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d,
+    nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, *attrs(nn, "CircularPad2d"),
+    nn.Fold, nn.Unfold, F.unfold, "__setitem__", "copy_", "masked_fill_", "index_add",
+)
+
+_FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "ones_like",
+              "full_like", "rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
+              "randperm", "bernoulli", "multinomial", "normal", "arange", "range", "linspace",
+              "logspace", "eye", "tensor", "as_tensor", "from_numpy", "scalar_tensor",
+              "empty_strided", "uniform", "normal_", "uniform_", "exponential", "geometric",
+              "cauchy", "log_normal", "random")
+per_element("create", 0, *torch_forms(*_FACTORIES), *method_names("new_empty_strided"),
+            torch.Tensor, moves_data=True)

@@ -1,0 +1,141 @@
+"""Stage 2: shapes. Record every node's output (shape and dtype) in ``node.meta["val"]``.
+
+By default everything runs on the ``meta`` device: nothing is computed and memory does not grow
+with the model. The user's parameters and buffers are never copied or moved: ``standins`` swaps
+meta stand-ins into the module tree for the duration of the run and puts the originals back, the
+very same objects, even when the run fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+import torch.fx
+from torch import nn
+from torch.utils._pytree import tree_map
+
+from .errors import FxcostError
+
+
+def to_meta(value: Any) -> Any:
+    """Meta copies (shape, dtype, strides; no data) of every tensor in a pytree."""
+
+    def conv(t: Any) -> Any:
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        return t
+
+    return tree_map(conv, value)
+
+
+@contextlib.contextmanager
+def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
+    """Swap the model's parameters and buffers for stand-ins while the block runs.
+
+    ``real=False``: meta stand-ins (tied weights stay tied). ``real=True``: parameters are used as
+    they are and only buffers are cloned, so that a forward in training mode (batch-norm running
+    statistics) cannot write to the user's buffers.
+    """
+    swapped: list[tuple[dict, str, Any]] = []
+    made: dict[int, Any] = {}
+    try:
+        for mod in model.modules():
+            for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
+                if real and is_param:
+                    continue
+                for name, t in store.items():
+                    if t is None or (not real and t.device.type == "meta"):
+                        continue
+                    new = made.get(id(t))
+                    if new is None:
+                        if real:
+                            new = t.detach().clone()
+                        else:
+                            new = to_meta(t)
+                            if is_param:
+                                new = nn.Parameter(new, requires_grad=t.requires_grad)
+                        made[id(t)] = new
+                    swapped.append((store, name, t))
+                    store[name] = new
+        yield
+    finally:
+        for store, name, t in reversed(swapped):
+            store[name] = t
+
+
+def is_data_dependent(exc: BaseException) -> bool:
+    """Whether an error comes from reading tensor values that the meta device does not have."""
+    text = str(exc)
+    return any(
+        s in text
+        for s in (
+            "cannot be called on meta tensors",
+            "_local_scalar_dense",
+            "data-dependent",
+            "Cannot copy out of meta tensor",
+            "meta tensor",
+        )
+    )
+
+
+def explain_failure(exc: BaseException, where: str, real: bool) -> FxcostError:
+    """One clear fxcost error for a failure while running the model or a node."""
+    if not real and is_data_dependent(exc):
+        return FxcostError(
+            f"{where} reads tensor values, which meta tensors do not have ({str(exc).splitlines()[0]}). "
+            "Fix: profile with real tensors: fxcost.profile(model, args, real=True) "
+            "(or --real on the command line)."
+        )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return FxcostError(
+        f"{where} failed: {type(exc).__name__}: {first}. "
+        "Fix: check that the inputs have the shapes and dtypes the model expects."
+    )
+
+
+class ShapeProp(torch.fx.Interpreter):
+    """Runs a graph node by node and stores each result in ``node.meta["val"]``.
+
+    Nodes that already carry a value (Dynamo's ``example_value``, an earlier ``val``) are
+    re-run anyway: values must match the inputs given now.
+    """
+
+    def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False) -> None:
+        super().__init__(root, garbage_collect_values=True, graph=graph)
+        self.real = real
+
+    def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        if target == "":  # the model itself is the leaf
+            return self.module(*args, **kwargs)
+        return super().call_module(target, args, kwargs)
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        try:
+            result = super().run_node(n)
+        except FxcostError:
+            raise
+        except Exception as e:
+            mod = _module_of(n)
+            where = f"node '{n.name}' ({n.op} {_target_name(n.target)}" + (
+                f" in module '{mod}')" if mod else ")"
+            )
+            raise explain_failure(e, where, self.real) from e
+        n.meta["val"] = result
+        return result
+
+
+def _module_of(n: torch.fx.Node) -> str:
+    if n.op == "call_module":
+        return str(n.target)
+    stack = n.meta.get("nn_module_stack")
+    if stack:
+        return list(stack.values())[-1][0]
+    return ""
+
+
+def _target_name(t: Any) -> str:
+    if isinstance(t, str):
+        return t
+    return getattr(t, "__qualname__", None) or getattr(t, "__name__", None) or repr(t)

@@ -1,0 +1,38 @@
+"""Shared test helpers: wrapping a function as a module, and an independent counter."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import fxcost
+
+CAPTURES = ["symbolic_trace", "record"]
+
+
+class Fn(nn.Module):
+    """A module whose forward calls ``f``: puts functional / method / operator forms in a graph."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x, y=None, z=None):
+        if z is not None:
+            return self.f(x, y, z)
+        return self.f(x) if y is None else self.f(x, y)
+
+
+def cost(model_or_fn, *inputs, capture="record", **kw) -> fxcost.Cost:
+    """fxcost's total for a module or a function applied to ``inputs``; fails on unsupported ops."""
+    model = model_or_fn if isinstance(model_or_fn, nn.Module) else Fn(model_or_fn)
+    report = fxcost.profile(model, inputs, capture=capture, strict=True, **kw)
+    return report.total
+
+
+def flop_counter_macs(model: nn.Module, args: tuple, kwargs: dict | None = None) -> int:
+    """MACs by torch.utils.flop_counter.FlopCounterMode on meta tensors (it counts 2 per MAC)."""
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(*args, **(kwargs or {}))
+    return fc.get_total_flops() // 2

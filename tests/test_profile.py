@@ -1,0 +1,265 @@
+"""profile() end to end: published figures, analytic transformer counts, an independent counter,
+unsupported ops, custom rules, reports, and the model left untouched."""
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import fxcost
+from helpers import Fn, flop_counter_macs
+
+tvm = pytest.importorskip("torchvision.models")
+
+
+def _published(name):
+    w = list(tvm.get_model_weights(name))[0]
+    return w.meta["_ops"], w.meta["num_params"]
+
+
+@pytest.mark.parametrize("name,gmacs", [("resnet50", 4.089), ("vit_b_16", 17.564)])
+def test_published_figures(name, gmacs):
+    model = tvm.get_model(name).eval()
+    report = fxcost.profile(model, (torch.randn(1, 3, 224, 224),))
+    ops, params = _published(name)
+    assert ops == gmacs
+    assert round(report.total.macs / 1e9, 3) == gmacs
+    assert report.params == params
+    assert report.unsupported == []
+
+
+def test_meta_model_and_counter_cross_check():
+    """A model built on the meta device profiles; MACs equal FlopCounterMode's on meta tensors."""
+    with torch.device("meta"):
+        model = tvm.convnext_tiny().eval()
+        x = torch.empty(1, 3, 224, 224)
+    report = fxcost.profile(model, (x,))
+    assert report.total.macs == flop_counter_macs(model, (x,))
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "swin_t", "efficientnet_b0"])
+def test_flop_counter_agrees(name):
+    with torch.device("meta"):
+        model = tvm.get_model(name).eval()
+        x = torch.empty(1, 3, 224, 224)
+    assert fxcost.profile(model, (x,)).total.macs == flop_counter_macs(model, (x,))
+
+
+# -- transformers 5.x: symbolic_trace fails, the recording capture counts ------------------
+transformers = pytest.importorskip("transformers")
+L = 128
+
+
+def _analytic_block(d, L, ffn, kv=None):
+    """MACs of one transformer block: q,o projections d*d; k,v d*kv; MLP; attention 2*L^2*d."""
+    kv = d if kv is None else kv
+    return L * (2 * d * d + 2 * d * kv + ffn) + 2 * L * L * d
+
+
+def test_bert_base_analytic():
+    model = transformers.BertModel(transformers.BertConfig()).eval()
+    r = fxcost.profile(model, (), {"input_ids": torch.zeros(1, L, dtype=torch.long)})
+    d = 768
+    expected = 12 * _analytic_block(d, L, 2 * d * 4 * d) + d * d  # + pooler on one token
+    assert r.total.macs == expected
+    assert r.capture["method"] == "record" and "symbolic_trace" in r.capture["fallback_reason"]
+    assert r.unsupported == []
+
+
+def test_gpt2_analytic():
+    model = transformers.GPT2Model(transformers.GPT2Config()).eval()
+    r = fxcost.profile(model, (), {"input_ids": torch.zeros(1, L, dtype=torch.long)})
+    d = 768
+    assert r.total.macs == 12 * _analytic_block(d, L, 2 * d * 4 * d)
+    assert r.unsupported == []
+
+
+def test_small_llama_analytic_gqa():
+    cfg = transformers.LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                                   num_attention_heads=8, num_key_value_heads=2, vocab_size=1000)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    r = fxcost.profile(model, (), {"input_ids": torch.zeros(1, L, dtype=torch.long)})
+    d, kv = 256, 2 * (256 // 8)
+    block = _analytic_block(d, L, 3 * d * 512, kv=kv)  # gate, up, down
+    assert r.total.macs == 2 * block + L * d * 1000  # + lm_head
+    # costs are attributed to modules although the graph was recorded
+    rows = {m.path: m for m in r.by_module()}
+    assert rows["model.layers.1.self_attn"].cost.macs == L * (2 * d * d + 2 * d * kv) + 2 * L * L * d
+
+
+# -- unsupported ops, strict, custom rules ------------------------------------------------
+def _mystery(x):
+    return torch.special.bessel_j0(x)
+
+
+def test_unsupported_is_listed_never_silent():
+    r = fxcost.profile(Fn(_mystery), (torch.randn(3),))
+    assert [u.target for u in r.unsupported] == ["torch._C._special.special_bessel_j0"]
+    with pytest.raises(fxcost.UnsupportedOpError, match="special_bessel_j0"):
+        fxcost.profile(Fn(_mystery), (torch.randn(3),), strict=True)
+
+
+def test_register_rule_for_module_function_and_method():
+    class Fused(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    reg = fxcost.Registry()
+
+    @reg.register(Fused)
+    def fused(call):
+        return fxcost.Cost(flops=7 * call.x.numel())
+
+    @reg.register(torch.special.bessel_j0, "tanh")
+    def bessel(call):
+        return fxcost.Cost(flops=100)
+
+    r = fxcost.profile(Fused(), (torch.randn(2, 3),), registry=reg, capture="symbolic_trace")
+    assert r.total.flops == 42 and r.nodes[0].kind == "call_module"
+    assert fxcost.profile(Fn(_mystery), (torch.randn(3),), registry=reg).total.flops == 100
+    assert fxcost.profile(Fn(lambda a: a.tanh()), (torch.randn(3),), registry=reg).total.flops == 100
+
+
+def test_global_register_rule_decorator():
+    class Special(nn.Module):
+        def forward(self, x):
+            return x
+
+    @fxcost.register_rule(Special)
+    def special(call):
+        return fxcost.Cost(flops=1, macs=1)
+
+    r = fxcost.profile(nn.Sequential(Special(), Special()), (torch.randn(2),))
+    assert (r.total.flops, r.total.macs) == (2, 2)
+    assert r.by_operator()[0].op == "special"
+
+
+def test_bad_rules_are_named():
+    reg = fxcost.Registry()
+    reg.register(torch.relu, F.relu)(lambda call: 1 / 0)
+    with pytest.raises(fxcost.FxcostError, match="rule .*failed.*ZeroDivisionError"):
+        fxcost.profile(Fn(F.relu), (torch.randn(3),), registry=reg)
+    reg.register(F.relu)(lambda call: 5)
+    with pytest.raises(fxcost.FxcostError, match="must return fxcost.Cost"):
+        fxcost.profile(Fn(F.relu), (torch.randn(3),), registry=reg)
+
+
+# -- reports ----------------------------------------------------------------------------------
+def test_by_module_nests_and_sums():
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))
+    r = fxcost.profile(model, (torch.randn(1, 4),))
+    rows = {m.path: m for m in r.by_module()}
+    assert rows[""].cost == r.total
+    assert rows["0"].cost.macs == 16 and rows["0.0"].cost.macs == 16 and rows["1"].cost.macs == 8
+    assert rows["0"].params == 20 and rows[""].params == r.params == 30
+    assert [m.path for m in r.by_module(depth=1)] == ["", "0", "1"]
+    ops = {o.op: o for o in r.by_operator()}
+    assert ops["linear"].count == 2 and ops["relu"].cost.flops == 4
+
+
+def test_shared_parameters_counted_once():
+    lin = nn.Linear(4, 4)
+    model = nn.Sequential(lin, lin)
+    assert fxcost.profile(model, (torch.randn(1, 4),)).params == 20
+
+
+def test_json_round_trip():
+    model = tvm.resnet18()
+    r = fxcost.profile(model, (torch.randn(1, 3, 64, 64),))
+    back = fxcost.Report.from_json(r.to_json())
+    assert back.total == r.total and back.params == r.params
+    assert [n.name for n in back.nodes] == [n.name for n in r.nodes]
+    assert back.by_module(2) == r.by_module(2)
+    assert json.loads(r.to_json())["schema_version"] == 1
+
+
+def test_json_schema_mismatch_and_garbage():
+    with pytest.raises(fxcost.FxcostError, match="schema_version"):
+        fxcost.Report.from_json(json.dumps({"schema_version": 99}))
+    with pytest.raises(fxcost.FxcostError, match="not valid JSON"):
+        fxcost.Report.from_json("{nope")
+    with pytest.raises(fxcost.FxcostError, match="malformed"):
+        fxcost.Report.from_json(json.dumps({"schema_version": 1, "model": "x"}))
+
+
+def test_table_renders():
+    r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 224, 224),))
+    text = r.table(depth=1)
+    assert "ResNet" in text and "1.81 G" in text  # published: 1.814 GMACs
+    assert "|" in r.table(fmt="github")
+
+
+# -- the model is left as it was ---------------------------------------------------------------
+def _snapshot(model):
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "ids": [id(p) for p in model.parameters()] + [id(b) for b in model.buffers()],
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
+        "devices": [p.device for p in model.parameters()],
+    }
+
+
+def _assert_same(model, snap):
+    now = _snapshot(model)
+    assert now["ids"] == snap["ids"]
+    for k, v in snap["state"].items():
+        assert torch.equal(now["state"][k], v), k
+    for key in ("training", "requires_grad", "hooks", "devices"):
+        assert now[key] == snap[key], key
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize("capture", ["symbolic_trace", "record"])
+def test_model_unchanged(real, capture):
+    model = tvm.resnet18().train()  # training mode: batch norm would update running stats
+    model.layer1[0].conv1.weight.requires_grad_(False)
+    model.fc.register_forward_hook(lambda *a: None)
+    snap = _snapshot(model)
+    fxcost.profile(model, (torch.randn(2, 3, 32, 32),), real=real, capture=capture)
+    _assert_same(model, snap)
+    assert torch.is_grad_enabled()
+
+
+def test_model_unchanged_when_profile_fails():
+    model = tvm.resnet18().eval()
+    snap = _snapshot(model)
+    with pytest.raises(fxcost.FxcostError):
+        fxcost.profile(model, (torch.randn(1, 5, 32, 32),))
+    _assert_same(model, snap)
+
+
+# -- bad input -------------------------------------------------------------------------------
+def test_not_a_module():
+    with pytest.raises(fxcost.FxcostError, match="expected an nn.Module.*Fix"):
+        fxcost.profile(lambda x: x, (torch.randn(1),))
+
+
+def test_inputs_not_a_tuple():
+    with pytest.raises(fxcost.FxcostError, match=r"tuple.*\(x,\)"):
+        fxcost.profile(nn.ReLU(), torch.randn(1))
+
+
+def test_wrong_input_shape_names_node_and_module():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 2))
+    with pytest.raises(fxcost.FxcostError, match=r"module '1'.*Fix"):
+        fxcost.profile(model, (torch.randn(1, 4),))
+
+
+def test_data_dependent_control_flow_suggests_real_mode():
+    class DataDependent(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x
+
+    with pytest.raises(fxcost.FxcostError, match="real=True"):
+        fxcost.profile(DataDependent(), (torch.randn(3),))
+    assert fxcost.profile(DataDependent(), (torch.ones(3),), real=True).total.flops == 3 + 1 + 3  # sum, compare, mul
+
+
+def test_bad_options():
+    with pytest.raises(fxcost.FxcostError, match="flops"):
+        fxcost.profile(nn.ReLU(), (torch.randn(1),), flops="3mac")
