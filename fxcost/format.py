@@ -1,4 +1,5 @@
-"""Tables and numbers for people: SI units (the seed's k ... Y) and tabulate tables."""
+"""Tables and numbers for people: SI units (the seed's k ... Y), module / operator / node tables
+for terminals (plain) and pull-request comments (GitHub markdown), and report diffs."""
 
 from __future__ import annotations
 
@@ -6,30 +7,122 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .cost import Cost
+
 _PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
 
 
 def si(value: float | None, unit: str = "", digits: int = 2) -> str:
-    """1234567 -> '1.23 M' (+unit). Powers of 1000 up to Y (10^24), as in the seed's table."""
+    """1234567 -> '1.23 M' (+unit): powers of 1000 up to Y (10^24), as in the seed's table."""
     if value is None:
         return "-"
     v = float(value)
     i = 0
-    while abs(v) >= 1000 and i < len(_PREFIXES) - 1:
+    while abs(v) >= 999.995 and i < len(_PREFIXES) - 1:
         v /= 1000
         i += 1
-    if i == 0 and float(value).is_integer():
-        return f"{int(value)}{' ' + unit if unit else ''}"
+    if i == 0 and v.is_integer():
+        return f"{int(v)} {unit}".rstrip()
     return f"{v:.{digits}f} {_PREFIXES[i]}{unit}".rstrip()
 
 
-def render(report: Any, by: str = "module", depth: int | None = 2, fmt: str = "plain", **kw: Any) -> str:
-    """A basic table of the report; the CLI issue extends this."""
-    tablefmt = "github" if fmt == "github" else "simple"
+def number(value: float | None, units: str = "si", unit: str = "") -> str:
+    """SI-scaled, or the exact integer with ``units="raw"``."""
+    if value is None:
+        return "-"
+    if units == "raw":
+        return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
+    return si(value, unit)
+
+
+def share(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+
+
+def summary(report: Any, units: str = "si") -> str:
+    """One line: model, params, MACs, FLOPs (+ latency, FLOP/s), capture."""
+    t = report.total
+    parts = [
+        f"{report.model}: {number(report.params, units)} params",
+        f"{number(t.macs, units)} MACs",
+        f"{number(t.flops, units)} FLOPs",
+        f"{number(t.bytes, units, 'B')} moved",
+    ]
+    if report.timing:
+        parts.append(f"{report.timing['median_ms']:.3f} ms median on {report.timing['device']}")
+        parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')}")
+    return ", ".join(parts) + f" (capture: {report.capture['method']})"
+
+
+def _rows(report: Any, by: str, depth: int | None, top: int | None, units: str) -> tuple[list, list]:
+    total = report.total
+    timed = report.timing is not None
+    n = lambda v, u="": number(v, units, u)  # noqa: E731
+    extra_h = ["time ms", "FLOP/s"] if timed else []
+
+    def extra(cost: Cost, t: float | None) -> list:
+        if not timed:
+            return []
+        return [f"{t:.3f}" if t is not None else "-", n(cost.flops / (t / 1e3), "") if t else "-"]
+
     if by == "operator":
-        rows = [[r.op, r.count, si(r.cost.macs), si(r.cost.flops)] for r in report.by_operator()]
-        return tabulate(rows, ["op", "count", "MACs", "FLOPs"], tablefmt=tablefmt, colalign=("left", "right", "right", "right"))
-    rows = [["  " * r.depth + r.name, r.type, si(r.params), si(r.cost.macs), si(r.cost.flops)]
-            for r in report.by_module(depth)]
-    return tabulate(rows, ["module", "type", "params", "MACs", "FLOPs"], tablefmt=tablefmt,
-                    colalign=("left", "left", "right", "right", "right"))
+        ops = report.by_operator()[:top] if top else report.by_operator()
+        head = ["op", "count", "MACs", "FLOPs", "share"] + extra_h
+        rows = [[r.op, r.count, n(r.cost.macs), n(r.cost.flops), share(r.cost.flops, total.flops)]
+                + extra(r.cost, r.time_ms) for r in ops]
+        rows.append(["total", sum(r.count for r in report.by_operator()), n(total.macs), n(total.flops), "100.0%"]
+                    + extra(total, report.total_time_ms))
+        return head, rows
+    if by == "node":
+        nodes = sorted(report.nodes, key=lambda x: -x.cost.flops)[:top] if top else report.nodes
+        head = ["node", "module", "op", "output", "MACs", "FLOPs", "share"] + extra_h
+        rows = [[x.name, x.module or "-", x.op or "unsupported",
+                 "x".join(map(str, x.output_shapes[0])) if x.output_shapes else "-",
+                 n(x.cost.macs), n(x.cost.flops), share(x.cost.flops, total.flops)] + extra(x.cost, x.time_ms)
+                for x in nodes]
+        rows.append(["total", "", "", "", n(total.macs), n(total.flops), "100.0%"] + extra(total, report.total_time_ms))
+        return head, rows
+    mods = report.by_module(depth)
+    if top:
+        mods = [mods[0]] + sorted(mods[1:], key=lambda r: -r.cost.flops)[: top]
+    head = ["module", "type", "params", "MACs", "FLOPs", "share"] + extra_h
+    rows = [["  " * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
+             share(r.cost.flops, total.flops)] + extra(r.cost, r.time_ms) for r in mods]
+    return head, rows
+
+
+def render(report: Any, by: str = "module", depth: int | None = 2, fmt: str = "plain",
+           top: int | None = None, units: str = "si") -> str:
+    """The report as a table; ``fmt`` is plain (terminals) or github (PR comments)."""
+    head, rows = _rows(report, by, depth, top, units)
+    align = tuple("left" if i < _text_columns(by) else "right" for i in range(len(head)))
+    if fmt == "github":
+        return _github(report, head, rows, align, units)
+    lines = [summary(report, units), "", tabulate(rows, head, tablefmt="simple", colalign=align,
+                                                  disable_numparse=True)]
+    lines += _unsupported_lines(report)
+    return "\n".join(lines)
+
+
+def _text_columns(by: str) -> int:
+    return {"module": 2, "operator": 1, "node": 4}[by]
+
+
+def _github(report: Any, head: list, rows: list, align: tuple, units: str) -> str:
+    table = tabulate(rows, head, tablefmt="github", colalign=align, disable_numparse=True)
+    out = [f"**fxcost** · {summary(report, units)}", ""]
+    if len(rows) > 25:
+        out += ["<details><summary>Table</summary>", "", table, "", "</details>"]
+    else:
+        out.append(table)
+    out += _unsupported_lines(report)
+    return "\n".join(out)
+
+
+def _unsupported_lines(report: Any) -> list[str]:
+    missing = report.unsupported
+    if not missing:
+        return []
+    lines = ["", f"Unsupported ops (counted as zero; register a rule with fxcost.register_rule): {len(missing)}"]
+    lines += [f"  {u.target} x{u.count} (e.g. node {u.example} in '{u.module or '(model)'}')" for u in missing]
+    return lines

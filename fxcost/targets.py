@@ -9,10 +9,17 @@ no-ops: the models work, the compiled ops (nms, roi_align) do not.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import re
 import sys
 from types import ModuleType
+from typing import Any
 
 import torch
+from torch import nn
+
+from .errors import FxcostError
 
 
 def import_torchvision() -> ModuleType:
@@ -36,3 +43,137 @@ def import_torchvision() -> ModuleType:
         return importlib.import_module("torchvision")
     finally:
         torch.library.register_fake = original
+
+
+# --------------------------------------------------------------------------------------------
+# Command-line targets: TARGET -> (model, args, kwargs)
+# --------------------------------------------------------------------------------------------
+
+_DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
+           "bfloat16": torch.bfloat16, "float64": torch.float64, "int64": torch.int64, "long": torch.int64,
+           "int32": torch.int32, "int": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise FxcostError(f"unknown dtype '{name}'. Fix: use one of {', '.join(_DTYPES)}.") from None
+
+
+def parse_input(spec: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``1x3x224x224`` or ``1x128:int64`` -> a tensor of that shape (zeros; values are unused on
+    the meta path, and zeros are valid token ids)."""
+    m = re.fullmatch(r"(\d+(?:x\d+)*)(?::(\w+))?", spec.strip())
+    if not m:
+        raise FxcostError(
+            f"bad input spec '{spec}'. Fix: write the shape as NxCxHxW, optionally with a dtype, "
+            "e.g. 1x3x224x224 or 1x128:int64."
+        )
+    shape = [int(s) for s in m.group(1).split("x")]
+    return torch.zeros(shape, dtype=parse_dtype(m.group(2)) if m.group(2) else dtype)
+
+
+def _call_factory(obj: Any, what: str) -> nn.Module:
+    if isinstance(obj, nn.Module):
+        return obj
+    if not callable(obj):
+        raise FxcostError(f"{what} is neither an nn.Module nor a callable returning one.")
+    try:
+        model = obj()
+    except Exception as e:
+        raise FxcostError(f"{what}() raised {type(e).__name__}: {e}. Fix the factory.") from e
+    if isinstance(model, tuple) and model and isinstance(model[0], nn.Module):
+        return model  # (model, example_args) as fxcost.example.example returns
+    if not isinstance(model, nn.Module):
+        raise FxcostError(f"{what}() returned {type(model).__name__}, not an nn.Module.")
+    return model
+
+
+def load_target(target: str) -> tuple[nn.Module, tuple | None, dict]:
+    """Resolve a command-line TARGET to a model and, where known, a default input."""
+    kind, _, name = target.partition(":")
+    if not name:
+        raise FxcostError(
+            f"bad target '{target}'. Fix: use package.module:factory, path/to/file.py:factory, "
+            "torchvision:NAME, timm:NAME or hf:MODEL_TYPE."
+        )
+    if kind == "torchvision":
+        return _torchvision(name)
+    if kind == "timm":
+        return _timm(name)
+    if kind == "hf":
+        return _hf(name)
+    if kind.endswith(".py"):
+        if not os.path.isfile(kind):
+            raise FxcostError(f"no such file: '{kind}'. Fix: check the path in '{target}'.")
+        spec = importlib.util.spec_from_file_location("_fxcost_target", kind)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise FxcostError(f"importing '{kind}' raised {type(e).__name__}: {e}.") from e
+    else:
+        try:
+            module = importlib.import_module(kind)
+        except ImportError as e:
+            raise FxcostError(f"cannot import '{kind}': {e}. Fix: check the module path and PYTHONPATH.") from e
+    obj = getattr(module, name, None)
+    if obj is None:
+        raise FxcostError(f"'{kind}' has no attribute '{name}'.")
+    made = _call_factory(obj, target)
+    if isinstance(made, tuple):
+        return made[0], tuple(made[1]), {}
+    return made, None, {}
+
+
+def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
+    tv = import_torchvision()
+    try:
+        model = tv.models.get_model(name)
+    except (ValueError, KeyError) as e:
+        raise FxcostError(f"torchvision has no model '{name}'. Fix: see torchvision.models.list_models().") from e
+    size = 224
+    try:
+        weights = list(tv.models.get_model_weights(name))[0]
+        size = weights.transforms.keywords.get("crop_size", 224)
+    except Exception:
+        pass
+    return model.eval(), (torch.zeros(1, 3, size, size),), {}
+
+
+def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
+    import_torchvision_if_present()
+    import timm
+
+    try:
+        model = timm.create_model(name, pretrained=False)
+    except RuntimeError as e:
+        raise FxcostError(f"timm has no model '{name}'. Fix: see timm.list_models().") from e
+    size = model.pretrained_cfg.get("input_size", (3, 224, 224))
+    return model.eval(), (torch.zeros(1, *size),), {}
+
+
+def _hf(model_type: str) -> tuple[nn.Module, tuple, dict]:
+    import_torchvision_if_present()
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.for_model(model_type)
+    except ValueError as e:
+        raise FxcostError(f"transformers has no model type '{model_type}'.") from e
+    with torch.device("meta"):
+        model = transformers.AutoModel.from_config(config)
+    main = getattr(model, "main_input_name", "input_ids")
+    if main == "pixel_values":
+        size = getattr(config, "image_size", 224)
+        return model.eval(), (), {main: torch.zeros(1, getattr(config, "num_channels", 3), size, size)}
+    return model.eval(), (), {main: torch.zeros(1, 128, dtype=torch.long)}
+
+
+def import_torchvision_if_present() -> None:
+    """timm and transformers import torchvision when it is installed: import it tolerantly first."""
+    try:
+        import_torchvision()
+    except ImportError:
+        pass

@@ -1,0 +1,199 @@
+"""The ``fxcost`` command: ``profile``, ``diff`` and ``example``.
+
+Errors are one line on stderr, exit code 2; ``diff --fail-above`` exits 1 when the gate trips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import Sequence
+
+from .errors import FxcostError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fxcost", description="What a PyTorch model costs.")
+    sub = p.add_subparsers(dest="command")
+
+    prof = sub.add_parser("profile", help="count (and optionally time) a model")
+    prof.add_argument("target", nargs="?", help="package.module:factory, file.py:factory, torchvision:NAME, "
+                      "timm:NAME or hf:MODEL_TYPE (default: the built-in example)")
+    prof.add_argument("--input", action="append", default=[], metavar="SPEC",
+                      help="input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)")
+    prof.add_argument("--kwargs", default=None, metavar="JSON",
+                      help='keyword inputs as JSON: {"input_ids": "1x128:int64", "use_cache": false}')
+    prof.add_argument("--dtype", default="float32", help="dtype of floating inputs and the model")
+    prof.add_argument("--device", default=None, help="move the model and inputs here (for --real/--time)")
+    prof.add_argument("--real", action="store_true", help="propagate shapes on real tensors")
+    _output_options(prof)
+    prof.add_argument("--by", choices=["module", "operator", "node"], default="module")
+    prof.add_argument("--depth", type=int, default=2)
+    prof.add_argument("--top", type=int, default=None)
+    prof.add_argument("--flops", choices=["exact", "2mac"], default="exact")
+    prof.add_argument("--time", action="store_true", help="also measure latency, FPS and FLOP/s")
+
+    ex = sub.add_parser("example", help="profile the built-in example model")
+    _output_options(ex)
+    ex.add_argument("--by", choices=["module", "operator", "node"], default="module")
+    ex.add_argument("--depth", type=int, default=2)
+    ex.add_argument("--top", type=int, default=None)
+    ex.add_argument("--flops", choices=["exact", "2mac"], default="exact")
+    ex.add_argument("--time", action="store_true")
+
+    d = sub.add_parser("diff", help="compare two JSON reports")
+    d.add_argument("base")
+    d.add_argument("head")
+    d.add_argument("--format", choices=["plain", "github", "json"], default="plain")
+    d.add_argument("--units", choices=["si", "raw"], default="si")
+    d.add_argument("--depth", type=int, default=None)
+    d.add_argument("--fail-above", type=float, default=None, metavar="PCT",
+                   help="exit 1 when total FLOPs or MACs grow by more than PCT percent")
+    d.add_argument("--out", default=None, metavar="FILE")
+    return p
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["plain", "github", "json"], default="plain")
+    p.add_argument("--units", choices=["si", "raw"], default="si")
+    p.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
+
+
+def _write(text: str, out: str | None) -> None:
+    """stdout, or ``out`` written atomically: no partial file is ever left."""
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise FxcostError(f"cannot write '{out}': the directory '{folder}' does not exist. Fix: create it first.")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fxcost-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _inputs(args: argparse.Namespace, default_args, default_kwargs):
+    import torch
+
+    from .targets import parse_dtype, parse_input
+
+    dtype = parse_dtype(args.dtype)
+    pos = tuple(parse_input(s, dtype) for s in args.input)
+    kwargs = {}
+    if args.kwargs:
+        try:
+            raw = json.loads(args.kwargs)
+        except json.JSONDecodeError as e:
+            raise FxcostError(f"--kwargs is not valid JSON ({e}). Fix: --kwargs '{{\"input_ids\": \"1x128:int64\"}}'.") from e
+        if not isinstance(raw, dict):
+            raise FxcostError("--kwargs must be a JSON object. Fix: --kwargs '{\"input_ids\": \"1x128:int64\"}'.")
+        kwargs = {k: parse_input(v, dtype) if isinstance(v, str) else v for k, v in raw.items()}
+    if not pos and not kwargs:
+        if default_args is None and not default_kwargs:
+            raise FxcostError("no input given. Fix: pass --input 1x3x224x224 (repeat for several inputs).")
+        pos, kwargs = default_args or (), dict(default_kwargs)
+    elif not pos and default_kwargs and not kwargs:
+        kwargs = dict(default_kwargs)
+    elif pos and default_kwargs and not default_args:
+        # hf targets: a positional --input is the model's main input
+        kwargs = {next(iter(default_kwargs)): pos[0]}
+        pos = ()
+    if dtype.is_floating_point:
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+        pos = tuple(cast(t) for t in pos)
+        kwargs = {k: cast(v) for k, v in kwargs.items()}
+    return pos, kwargs
+
+
+def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
+    import torch
+
+    import fxcost
+
+    from .targets import parse_dtype
+
+    dtype = parse_dtype(getattr(args, "dtype", "float32"))
+    if dtype.is_floating_point and dtype != torch.float32:
+        model = model.to(dtype)
+    device = getattr(args, "device", None)
+    if device:
+        model = model.to(device)
+        pos = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in pos)
+        kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
+                            measure=args.time)
+    if args.time:
+        from .timing import time_nodes
+
+        time_nodes(report, model, pos, kwargs)
+    if args.format == "json":
+        text = report.to_json()
+    else:
+        text = report.table(by=args.by, depth=args.depth, fmt=args.format, top=args.top, units=args.units)
+    _write(text, args.out)
+
+
+def _read_report(path: str):
+    from .report import Report
+
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise FxcostError(f"cannot read report '{path}': {e.strerror}. Fix: check the path.") from e
+    try:
+        return Report.from_json(text)
+    except FxcostError as e:
+        raise FxcostError(f"{path}: {e}") from e
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fxcost`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "example") or (args.command == "profile" and not args.target):
+            from .example import example
+
+            if args.command is None:
+                args = parser.parse_args(["example"])
+            model, pos = example()
+            if args.command == "profile" and (args.input or args.kwargs):
+                pos, kwargs = _inputs(args, pos, {})
+            else:
+                kwargs = {}
+            _profile(args, model, pos, kwargs)
+        elif args.command == "profile":
+            from .targets import load_target
+
+            model, default_args, default_kwargs = load_target(args.target)
+            pos, kwargs = _inputs(args, default_args, default_kwargs)
+            _profile(args, model, pos, kwargs)
+        elif args.command == "diff":
+            from .diff import Diff
+
+            diff = Diff.of(_read_report(args.base), _read_report(args.head), depth=args.depth)
+            _write(diff.render(args.format, args.units), args.out)
+            if args.fail_above is not None and diff.growth_pct() > args.fail_above:
+                print(f"fxcost: total FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
+                      f"{args.fail_above}%", file=sys.stderr)
+                return 1
+        return 0
+    except FxcostError as e:
+        print(f"fxcost: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

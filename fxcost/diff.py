@@ -1,0 +1,100 @@
+"""Compare two reports: per-module and total deltas, added and removed modules, a CI gate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+
+from .format import number
+from .report import Report
+
+_KEYS = ("macs", "flops", "params")
+
+
+@dataclass
+class Diff:
+    """Deltas from ``base`` to ``head``."""
+
+    base: Report
+    head: Report
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def of(base: Report, head: Report, depth: int | None = None) -> "Diff":
+        def table(r: Report) -> dict[str, dict[str, Any]]:
+            return {m.path: {"type": m.type, "macs": m.cost.macs, "flops": m.cost.flops, "params": m.params}
+                    for m in r.by_module(depth)}
+
+        b, h = table(base), table(head)
+        rows = []
+        for path in list(b) + [p for p in h if p not in b]:
+            old, new = b.get(path), h.get(path)
+            status = "removed" if new is None else "added" if old is None else "changed"
+            row: dict[str, Any] = {"module": path or "(model)", "status": status}
+            for k in _KEYS:
+                o, n = (old or {}).get(k, 0), (new or {}).get(k, 0)
+                row[k] = {"base": o, "head": n, "delta": n - o, "pct": _pct(o, n)}
+            if status != "changed" or any(row[k]["delta"] for k in _KEYS):
+                rows.append(row)
+        return Diff(base, head, rows)
+
+    def growth_pct(self) -> float:
+        """The larger relative growth of total MACs and FLOPs, in percent."""
+        b, h = self.base.total, self.head.total
+        grow = [_pct(b.macs, h.macs), _pct(b.flops, h.flops)]
+        return max(float("inf") if g is None else g for g in grow)
+
+    def to_dict(self) -> dict[str, Any]:
+        b, h = self.base.total, self.head.total
+        total = {k: {"base": getattr(b, k), "head": getattr(h, k), "delta": getattr(h, k) - getattr(b, k),
+                     "pct": _pct(getattr(b, k), getattr(h, k))} for k in ("macs", "flops")}
+        total["params"] = {"base": self.base.params, "head": self.head.params,
+                           "delta": self.head.params - self.base.params,
+                           "pct": _pct(self.base.params, self.head.params)}
+        return {"total": total, "modules": self.rows}
+
+    def render(self, fmt: str = "plain", units: str = "si") -> str:
+        if fmt == "json":
+            return json.dumps(self.to_dict(), indent=1)
+        d = self.to_dict()["total"]
+        line = ", ".join(
+            f"{k.upper() if k != 'params' else 'params'} {number(v['base'], units)} -> {number(v['head'], units)} "
+            f"({_signed(v['delta'], units)}, {_fmt_pct(v['pct'])})"
+            for k, v in d.items()
+        )
+        head = ["module", "status", "MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams"]
+        rows = [[r["module"], r["status"], number(r["macs"]["head"], units), _signed(r["macs"]["delta"], units),
+                 number(r["flops"]["head"], units), _signed(r["flops"]["delta"], units),
+                 _fmt_pct(r["flops"]["pct"]), number(r["params"]["head"], units),
+                 _signed(r["params"]["delta"], units)] for r in self.rows]
+        align = ("left", "left") + ("right",) * 7
+        if fmt == "github":
+            table = tabulate(rows, head, tablefmt="github", colalign=align, disable_numparse=True)
+            body = ["**fxcost diff** · " + line, ""]
+            if not rows:
+                return "\n".join(body + ["No module changed."])
+            if len(rows) > 25:
+                return "\n".join(body + ["<details><summary>Changed modules</summary>", "", table, "", "</details>"])
+            return "\n".join(body + [table])
+        if not rows:
+            return line + "\n\nNo module changed."
+        return line + "\n\n" + tabulate(rows, head, tablefmt="simple", colalign=align, disable_numparse=True)
+
+
+def _pct(old: float, new: float) -> float | None:
+    if old == 0:
+        return 0.0 if new == 0 else None
+    return 100.0 * (new - old) / old
+
+
+def _fmt_pct(p: float | None) -> str:
+    return "new" if p is None else f"{p:+.2f}%"
+
+
+def _signed(v: float, units: str) -> str:
+    if v == 0:
+        return "0"
+    return ("+" if v > 0 else "-") + number(abs(v), units)
