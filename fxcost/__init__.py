@@ -14,9 +14,17 @@ from .cost import Cost
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report
+from .roofline import Peak, peak_for, roofline
+from .timing import Timing, measure, time_nodes
 
 __all__ = [
     "profile",
+    "measure",
+    "time_nodes",
+    "Timing",
+    "roofline",
+    "Peak",
+    "peak_for",
     "Cost",
     "Report",
     "register_rule",

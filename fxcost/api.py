@@ -165,7 +165,9 @@ def profile(
             figures do); ``"unmasked"`` counts only the pairs a causal mask keeps.
         capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
         registry: rules to use (default: the global registry, with ``register_rule`` additions).
-        measure: also time the model (see ``fxcost.measure``) and fill ``report.timing``.
+        measure: also time the model (``fxcost.measure``; its options pass through, plus
+            ``peak=fxcost.Peak(...)`` to override the device's roofline peak) and fill
+            ``report.timing``, ``report.total_time_ms``, ``achieved_flops_per_s``, ``utilization``.
 
     The model is left exactly as it was: parameters, buffers, training flag, hooks, grad mode.
     """
@@ -196,7 +198,12 @@ def profile(
             "or pass strict=False to list them in report.unsupported."
         )
     if measure:
+        from .roofline import peak_for
         from .timing import measure as _measure
 
-        report.timing = _measure(model, args, kwargs, **measure_options).to_dict(report.total.flops)
+        peak = measure_options.pop("peak", None)
+        timing = _measure(model, args, kwargs, **measure_options)
+        peak = peak or peak_for(timing.device)
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
     return report
