@@ -72,7 +72,7 @@ class Diff:
                  _signed(r["params"]["delta"], units)] for r in self.rows]
         align = ("left", "left") + ("right",) * 7
         if fmt == "github":
-            table = tabulate(rows, head, tablefmt="github", colalign=align, disable_numparse=True)
+            table = tabulate(rows, head, tablefmt="pipe", colalign=align, disable_numparse=True)
             body = ["**fxcost diff** · " + line, ""]
             if not rows:
                 return "\n".join(body + ["No module changed."])

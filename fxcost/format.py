@@ -86,9 +86,21 @@ def _rows(report: Any, by: str, depth: int | None, top: int | None, units: str) 
     if top:
         mods = [mods[0]] + sorted(mods[1:], key=lambda r: -r.cost.flops)[: top]
     head = ["module", "type", "params", "MACs", "FLOPs", "share"] + extra_h
-    rows = [["  " * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
+    rows = [[INDENT * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
              share(r.cost.flops, total.flops)] + extra(r.cost, r.time_ms) for r in mods]
     return head, rows
+
+
+INDENT = "\0"  # replaced per format: spaces in terminals, &nbsp; in markdown
+
+
+def _table(rows: list, head: list, align: tuple, markdown: bool) -> str:
+    pad = "&nbsp;&nbsp;" if markdown else "  "
+    rows = [[c.replace(INDENT, pad) if isinstance(c, str) else c for c in row] for row in rows]
+    # "pipe" writes the :---: alignment markers GitHub needs to right-align numbers;
+    # preserve_whitespace keeps the module tree's indentation
+    return tabulate(rows, head, tablefmt="pipe" if markdown else "simple", colalign=align,
+                    disable_numparse=True, preserve_whitespace=True)
 
 
 def render(report: Any, by: str = "module", depth: int | None = 2, fmt: str = "plain",
@@ -98,8 +110,7 @@ def render(report: Any, by: str = "module", depth: int | None = 2, fmt: str = "p
     align = tuple("left" if i < _text_columns(by) else "right" for i in range(len(head)))
     if fmt == "github":
         return _github(report, head, rows, align, units)
-    lines = [summary(report, units), "", tabulate(rows, head, tablefmt="simple", colalign=align,
-                                                  disable_numparse=True)]
+    lines = [summary(report, units), "", _table(rows, head, align, markdown=False)]
     lines += _unsupported_lines(report)
     return "\n".join(lines)
 
@@ -109,7 +120,7 @@ def _text_columns(by: str) -> int:
 
 
 def _github(report: Any, head: list, rows: list, align: tuple, units: str) -> str:
-    table = tabulate(rows, head, tablefmt="github", colalign=align, disable_numparse=True)
+    table = _table(rows, head, align, markdown=True)
     out = [f"**fxcost** · {summary(report, units)}", ""]
     if len(rows) > 25:
         out += ["<details><summary>Table</summary>", "", table, "", "</details>"]

@@ -33,6 +33,7 @@ def cost(model_or_fn, *inputs, capture="record", **kw) -> fxcost.Cost:
 
 def flop_counter_macs(model: nn.Module, args: tuple, kwargs: dict | None = None) -> int:
     """MACs by torch.utils.flop_counter.FlopCounterMode on meta tensors (it counts 2 per MAC)."""
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
+    # grad mode stays on: FlopCounterMode's module tracker fails on some models under no_grad (cait)
+    with FlopCounterMode(display=False) as fc:
         model(*args, **(kwargs or {}))
     return fc.get_total_flops() // 2

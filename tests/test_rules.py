@@ -305,3 +305,16 @@ def test_embedding_is_a_lookup():
     c = cost(nn.Embedding(10, 4), torch.tensor([[1, 2, 3]]))
     assert (c.flops, c.macs) == (0, 0)
     assert c.bytes_written == 12 * 4
+
+
+# -- recurrent ------------------------------------------------------------------------------
+def test_lstm_gru_rnn():
+    # LSTM in 8, hidden 16, seq 5, batch 2: 10 steps x 4 gates x 16 x (8 + 16) MACs
+    x = torch.randn(5, 2, 8)
+    assert cost(nn.LSTM(8, 16), x).macs == 10 * 4 * 16 * 24
+    assert cost(nn.GRU(8, 16, batch_first=True), x).macs == 10 * 3 * 16 * 24
+    assert cost(nn.RNN(8, 16), x).macs == 10 * 16 * 24
+    # two bidirectional layers: the second reads both directions' outputs (32)
+    assert cost(nn.LSTM(8, 16, num_layers=2, bidirectional=True), x).macs == 2 * 10 * 4 * 16 * (24 + 48)
+    # projections: h is 4 wide, plus a 16 -> 4 projection per step
+    assert cost(nn.LSTM(8, 16, proj_size=4), x).macs == 10 * (4 * 16 * 12 + 16 * 4)
