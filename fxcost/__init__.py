@@ -10,6 +10,7 @@ tensors (nothing computed, nothing copied).
 __version__ = "0.1.0"
 
 from .api import profile
+from .compile import annotate, backend
 from .cost import Cost
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .registry import REGISTRY, OpCall, Registry, register_rule
@@ -19,6 +20,8 @@ from .timing import Timing, measure, time_nodes
 
 __all__ = [
     "profile",
+    "annotate",
+    "backend",
     "measure",
     "time_nodes",
     "Timing",

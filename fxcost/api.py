@@ -14,7 +14,7 @@ from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .interpret import CostInterpreter, target_name
 from .registry import REGISTRY, Registry
 from .report import Report
-from .shapes import ShapeProp, standins, to_meta
+from .shapes import ShapeProp, explain_failure, standins, to_meta
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
@@ -147,6 +147,7 @@ def profile(
     capture: str = "auto",
     registry: Registry | None = None,
     measure: bool = False,
+    backward: bool = False,
     **measure_options: Any,
 ) -> Report:
     """Count what ``model(*args, **kwargs)`` costs, without running it on real data.
@@ -165,6 +166,8 @@ def profile(
             figures do); ``"unmasked"`` counts only the pairs a causal mask keeps.
         capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
         registry: rules to use (default: the global registry, with ``register_rule`` additions).
+        backward: count a training step: the forward and backward graphs AOTAutograd captures
+            (aten-level, on meta stand-ins); ``report.by_phase()`` splits the totals.
         measure: also time the model (``fxcost.measure``; its options pass through, plus
             ``peak=fxcost.Peak(...)`` to override the device's roofline peak) and fill
             ``report.timing``, ``report.total_time_ms``, ``achieved_flops_per_s``, ``utilization``.
@@ -179,15 +182,25 @@ def profile(
         run_args, run_kwargs = args, kwargs
     else:
         run_args, run_kwargs = to_meta(args), to_meta(kwargs)
-    cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
-    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    if backward:
+        from .compile import training_nodes
+
+        try:
+            nodes = training_nodes(model, args, kwargs, registry, flops, attention)
+        except Exception as e:
+            raise explain_failure(e, "capturing the training step with AOTAutograd", False) from e
+        cap_info = {"method": "aot_autograd", "fallback_reason": None}
+    else:
+        cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
+        nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+        cap_info = {"method": cap.method, "fallback_reason": cap.fallback_reason}
     params = sum(p.numel() for p in model.parameters())
     report = Report(
         model=type(model).__name__,
         params=params,
         nodes=nodes,
         modules=module_table(model),
-        capture={"method": cap.method, "fallback_reason": cap.fallback_reason},
+        capture=cap_info,
         options={"flops": flops, "attention": attention, "real": real},
     )
     missing = report.unsupported

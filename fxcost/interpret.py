@@ -7,6 +7,7 @@ moved from the sizes of the tensors involved.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 import torch
@@ -163,10 +164,9 @@ def _module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
 
 
 def _clean_path(path: str) -> str:
-    """Dynamo spells module paths as L['self'].encoder.layer[3]; fxcost as encoder.layer.3."""
-    import re
-
-    path = re.sub(r"^L\['self'\]\.?", "", path)
+    """Dynamo spells module paths as L['self'].encoder.layer[3] (or L['fn']...); fxcost as
+    encoder.layer.3."""
+    path = re.sub(r"^L\['[^']+'\]\.?", "", path)
     path = re.sub(r"\[(\d+)\]", r".\1", path)
     path = re.sub(r"\['([^']+)'\]", r".\1", path)
     return path.replace("._modules", "").strip(".")

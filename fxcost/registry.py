@@ -170,10 +170,22 @@ class Registry:
         return found
 
     def function_entry(self, fn: Any) -> Entry | None:
+        """The rule for a callable; an aten overload (``aten.mm.default``) falls back to its
+        packet (``aten.mm``)."""
         try:
-            return self._functions.get(fn)
+            entry = self._functions.get(fn)
         except TypeError:  # unhashable callable
             return None
+        if entry is None and isinstance(fn, torch._ops.OpOverload):
+            entry = self._functions.get(fn.overloadpacket)
+        return entry
+
+    def alias(self, target: Any, existing: Any) -> None:
+        """Give ``target`` the rule already registered for ``existing`` (a method name or a
+        callable); used to map aten ops onto the torch-level rules of the same op."""
+        entry = self._methods.get(existing) if isinstance(existing, str) else self.function_entry(existing)
+        if entry is not None:
+            self._add(target, entry)
 
     def method_entry(self, name: str) -> Entry | None:
         return self._methods.get(name)

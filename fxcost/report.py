@@ -28,6 +28,7 @@ class NodeRecord:
     output_shapes: list[list[int]]
     cost: Cost
     time_ms: float | None = None
+    phase: str = "forward"  # "backward" for nodes of a training step's backward graph
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,6 +101,13 @@ class Report:
         for n in self.nodes:
             total = total + n.cost
         return total
+
+    def by_phase(self) -> dict[str, Cost]:
+        """Totals per phase: {"forward": ...} or, with ``backward=True``, forward and backward."""
+        out: dict[str, Cost] = {}
+        for n in self.nodes:
+            out[n.phase] = out.get(n.phase, Cost()) + n.cost
+        return out
 
     @property
     def unsupported(self) -> list[Unsupported]:

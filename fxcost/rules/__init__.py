@@ -12,3 +12,4 @@ from . import (  # noqa: F401
     reduce,
     shape,
 )
+from . import aten  # noqa: E402,F401 - last: it aliases aten ops onto the rules above

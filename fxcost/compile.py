@@ -1,0 +1,173 @@
+"""fxcost inside compile pipelines: an FX pass, a ``torch.compile`` backend, training FLOPs.
+
+``annotate(gm, *inputs)``
+    stores a ``Cost`` in ``node.meta["fxcost"]`` of every node and returns the ``Report``. It
+    reuses values the graph already carries (``val``, Dynamo's ``example_value``, ShapeProp's
+    ``tensor_meta``) and otherwise propagates shapes on meta tensors; the graph's code and
+    outputs are untouched.
+``backend(inner="inductor")``
+    costs every graph Dynamo hands it (graph breaks and recompiles each give one), from the fake
+    example values Dynamo already made (nothing extra runs), then delegates to ``inner``.
+``training_graphs(model, args, kwargs)``
+    the forward and backward graphs of one training step, captured with AOTAutograd on meta
+    stand-ins (used by ``profile(..., backward=True)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.fx
+from torch import nn
+
+from .cost import Cost
+from .interpret import CostInterpreter
+from .registry import REGISTRY, Registry
+from .report import NodeRecord, Report
+from .shapes import ShapeProp, standins, to_meta
+
+
+def _from_tensor_meta(tm: Any) -> Any:
+    """ShapeProp's TensorMetadata -> a meta tensor of that shape and dtype."""
+    if hasattr(tm, "shape") and hasattr(tm, "dtype") and not isinstance(tm, torch.Tensor):
+        return torch.empty(tm.shape, dtype=tm.dtype, device="meta")
+    if isinstance(tm, (list, tuple)):
+        return type(tm)(_from_tensor_meta(t) for t in tm) if not hasattr(tm, "_fields") else tm
+    return tm
+
+
+def _has_values(graph: torch.fx.Graph) -> bool:
+    return all(
+        any(k in n.meta for k in ("val", "example_value", "tensor_meta"))
+        for n in graph.nodes
+        if n.op not in ("output",)
+    )
+
+
+def annotate(
+    gm: torch.fx.GraphModule,
+    *example_inputs: Any,
+    registry: Registry | None = None,
+    flops: str = "exact",
+    attention: str = "full",
+) -> Report:
+    """Cost every node of ``gm``: ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report."""
+    registry = registry or REGISTRY
+    added: list[torch.fx.Node] = []
+    if _has_values(gm.graph):
+        for n in gm.graph.nodes:
+            if "val" not in n.meta and "example_value" not in n.meta and "tensor_meta" in n.meta:
+                n.meta["val"] = _from_tensor_meta(n.meta["tensor_meta"])
+                added.append(n)
+    else:
+        added = [n for n in gm.graph.nodes if "val" not in n.meta]
+        with standins(gm), torch.device("meta"), torch.no_grad():
+            ShapeProp(gm, gm.graph).run(*to_meta(example_inputs))
+    try:
+        records = CostInterpreter(gm.graph, gm, registry, flops, attention).run()
+    finally:
+        for n in added:  # leave the graph's meta as we found it, but for our annotation
+            n.meta.pop("val", None)
+    by_name = {r.name: r.cost for r in records}
+    for n in gm.graph.nodes:
+        n.meta["fxcost"] = by_name.get(n.name, Cost())
+    return _report(type(gm).__name__, gm, records, "fx", flops, attention)
+
+
+def _report(name: str, root: nn.Module, records: list[NodeRecord], method: str, flops: str,
+            attention: str) -> Report:
+    from .api import module_table
+
+    return Report(model=name, params=sum(p.numel() for p in root.parameters()), nodes=records,
+                  modules=module_table(root), capture={"method": method, "fallback_reason": None},
+                  options={"flops": flops, "attention": attention, "real": False})
+
+
+class CostBackend:
+    """A ``torch.compile`` backend that costs each graph, then compiles it with ``inner``."""
+
+    def __init__(self, inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
+                 registry: Registry | None = None) -> None:
+        self.inner = inner
+        self.on_graph = on_graph
+        self.registry = registry
+        self.graphs: list[Report] = []
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
+        report = annotate(gm, *example_inputs, registry=self.registry)
+        report.capture = {"method": "dynamo", "fallback_reason": None, "graph": len(self.graphs)}
+        self.graphs.append(report)
+        if self.on_graph is not None:
+            self.on_graph(report)
+        if callable(self.inner):
+            return self.inner(gm, example_inputs)
+        from torch._dynamo import lookup_backend
+
+        return lookup_backend(self.inner)(gm, example_inputs)
+
+    @property
+    def report(self) -> Report:
+        """All graphs so far in one report; node names are prefixed ``g<i>.`` per graph."""
+        nodes: list[NodeRecord] = []
+        for i, r in enumerate(self.graphs):
+            for n in r.nodes:
+                nodes.append(NodeRecord(**{**n.__dict__, "name": f"g{i}.{n.name}"}))
+        return Report(model="torch.compile", params=0, nodes=nodes, modules={},
+                      capture={"method": "dynamo", "graphs": len(self.graphs), "fallback_reason": None})
+
+
+def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
+            registry: Registry | None = None) -> CostBackend:
+    """``torch.compile(model, backend=fxcost.backend())``; read ``.report`` (all graphs) or
+    ``.graphs`` (one report per graph) afterwards."""
+    return CostBackend(inner, on_graph, registry)
+
+
+def training_graphs(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, torch.fx.GraphModule]:
+    """Forward and backward aten graphs of ``model(*args, **kwargs)`` followed by a backward
+    of every floating output, captured by AOTAutograd on meta stand-ins."""
+    from functorch.compile import aot_function, make_boxed_func
+
+    graphs: dict[str, torch.fx.GraphModule] = {}
+
+    def keep(phase: str):
+        def compiler(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
+            graphs[phase] = gm
+            return make_boxed_func(gm.forward)
+
+        return compiler
+
+    def step(params: dict, buffers: dict, args: tuple, kwargs: dict) -> Any:
+        # functional_call re-ties weights that named_parameters() listed once
+        return torch.func.functional_call(model, (params, buffers), args, kwargs)
+
+    args, kwargs = to_meta(args), to_meta(kwargs)
+    with standins(model), torch.device("meta"), torch.enable_grad():
+        params = dict(model.named_parameters())
+        buffers = dict(model.named_buffers())
+        compiled = aot_function(step, fw_compiler=keep("forward"), bw_compiler=keep("backward"))
+        out = compiled(params, buffers, args, kwargs)
+        grads = [t for t in torch.utils._pytree.tree_leaves(out)
+                 if isinstance(t, torch.Tensor) and t.requires_grad]
+        if grads:
+            torch.autograd.backward(grads, [torch.ones_like(t) for t in grads])
+    return graphs
+
+
+def training_nodes(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, flops: str,
+                   attention: str) -> list[NodeRecord]:
+    """Costed nodes of the forward and backward graphs, ``phase`` set on each."""
+    records: list[NodeRecord] = []
+    for phase, gm in training_graphs(model, args, kwargs).items():
+        for n in gm.graph.nodes:  # backward nodes carry the forward module they came from
+            if "nn_module_stack" not in n.meta and "fwd_nn_module_stack" in n.meta:
+                n.meta["nn_module_stack"] = n.meta["fwd_nn_module_stack"]
+        for r in CostInterpreter(gm.graph, gm, registry, flops, attention).run():
+            r.phase = phase
+            r.name = f"{phase}.{r.name}"
+            records.append(r)
+    return records
+
+
+__all__ = ["annotate", "backend", "CostBackend", "training_graphs"]

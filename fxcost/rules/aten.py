@@ -1,0 +1,121 @@
+"""aten-level ops, as AOTAutograd (training FLOPs) and other aten graphs spell them.
+
+Most aten ops take the arguments of the torch function or tensor method of the same name, so
+they share that op's rule (``alias``): one formula, still in one place. What is aten-only gets
+its own rule here: ``convolution`` and ``convolution_backward``, the SDPA kernels and their
+backward, and the backward of elementwise ops and norms (documented estimates; MACs are exact).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..cost import Cost
+from ..registry import REGISTRY, OpCall, register_rule
+from .attention import attention_core
+from .conv import conv, conv_transpose
+
+aten = torch.ops.aten
+
+
+def _packets(*names: str) -> list:
+    return [getattr(aten, n) for n in names if hasattr(aten, n)]
+
+
+# aten ops named like a registered tensor method share its rule (mm, addmm, relu, add, sum ...)
+for _name in list(REGISTRY._methods):
+    if hasattr(aten, _name):
+        REGISTRY.alias(getattr(aten, _name), _name)
+for _aten_name, _torch_name in {
+    "_softmax": "softmax", "_safe_softmax": "softmax", "_log_softmax": "log_softmax", "native_layer_norm": "layer_norm",
+    "native_group_norm": "group_norm", "native_batch_norm": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
+    "_native_batch_norm_legit_functional": "batch_norm", "_to_copy": "to", "_unsafe_view": "view",
+    "slice": "narrow", "alias": "view", "lift_fresh_copy": "clone", "scalar_tensor": "zeros",
+    "_adaptive_avg_pool2d": "adaptive_avg_pool2d", "_adaptive_avg_pool3d": "adaptive_avg_pool3d",
+    "max_pool2d_with_indices": "max_pool2d", "max_pool3d_with_indices": "max_pool3d",
+    "avg_pool2d": "avg_pool2d", "avg_pool3d": "avg_pool3d", "embedding": "embedding",
+    "_fused_rms_norm": "rms_norm",
+}.items():
+    if hasattr(aten, _aten_name):
+        REGISTRY.alias(getattr(aten, _aten_name), _torch_name if hasattr(aten, _torch_name) and
+                       REGISTRY.method_entry(_torch_name) else getattr(torch.nn.functional, _torch_name, _torch_name))
+
+
+@register_rule(*_packets("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"))
+def convolution(call: OpCall) -> Cost:
+    """aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)."""
+    return conv_transpose(call) if call.arg(6, "transposed", False) else conv(call)
+
+
+@register_rule(*_packets("convolution_backward"))
+def convolution_backward(call: OpCall) -> Cost:
+    """grad_input and grad_weight each cost the forward convolution's MACs (where output_mask
+    asks for them); grad_bias sums grad_output."""
+    grad_out, inp, w = call.args[0], call.args[1], call.args[2]
+    transposed = call.arg(7, "transposed", False)
+    mask = call.arg(10, "output_mask", [True, True, True])
+    fwd = (inp.numel() if transposed else grad_out.numel()) * w.shape[1:].numel()
+    cost = Cost()
+    if mask[0]:
+        cost = cost + call.dots(fwd, inp.numel())
+    if mask[1]:
+        cost = cost + call.dots(fwd, w.numel())
+    if len(mask) > 2 and mask[2]:
+        cost = cost + Cost(flops=grad_out.numel())
+    return cost
+
+
+_SDPA = _packets("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
+                 "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                 "_scaled_dot_product_fused_attention_overrideable")
+_SDPA_BACKWARD = _packets("_scaled_dot_product_flash_attention_backward",
+                          "_scaled_dot_product_flash_attention_for_cpu_backward",
+                          "_scaled_dot_product_efficient_attention_backward",
+                          "_scaled_dot_product_cudnn_attention_backward",
+                          "_scaled_dot_product_fused_attention_overrideable_backward")
+
+
+def _qkv(call: OpCall, first: int) -> tuple[int, int, int, int, int]:
+    q, k, v = call.args[first], call.args[first + 1], call.args[first + 2]
+    return q.shape[:-2].numel(), q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+
+
+@register_rule(*_SDPA)
+def sdpa_kernel(call: OpCall) -> Cost:
+    """The fused kernels behind scaled_dot_product_attention: as ``sdpa``."""
+    heads, L, S, E, Ev = _qkv(call, 0)
+    return attention_core(call, heads, L, S, E, Ev, masked=False, causal=bool(call.kwargs.get("is_causal", False)))
+
+
+@register_rule(*_SDPA_BACKWARD)
+def sdpa_backward(call: OpCall) -> Cost:
+    """dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: MACs heads·L·S·(2E + 2Ev); softmax
+    backward 4 per score."""
+    heads, L, S, E, Ev = _qkv(call, 1)
+    pairs = heads * L * S
+    return (call.dots(pairs * Ev, heads * S * Ev) + call.dots(pairs * Ev, pairs)
+            + call.dots(pairs * E, heads * L * E) + call.dots(pairs * E, heads * S * E) + Cost(flops=4 * pairs))
+
+
+def _backward(name: str, per_element: int, packets: list) -> None:
+    def rule(call: OpCall) -> Cost:
+        return Cost(flops=per_element * max(call.x.numel(), call.out_numel))
+
+    rule.__name__ = rule.__qualname__ = name
+    rule.__doc__ = f"{per_element} FLOP(s) per element of the larger of input and output"
+    register_rule(*packets, op=name)(rule)
+
+
+_backward("activation_backward", 3, _packets("threshold_backward", "sigmoid_backward", "tanh_backward",
+          "hardtanh_backward", "leaky_relu_backward", "elu_backward", "hardsigmoid_backward"))
+_backward("gelu_backward", 10, _packets("gelu_backward", "silu_backward", "hardswish_backward", "mish_backward"))
+_backward("softmax_backward", 4, _packets("_softmax_backward_data", "_log_softmax_backward_data"))
+_backward("norm_backward", 10, _packets("native_layer_norm_backward", "native_batch_norm_backward",
+          "native_group_norm_backward", "_fused_rms_norm_backward"))
+_backward("pool_backward", 1, _packets("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
+          "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
+          "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "upsample_bilinear2d_backward",
+          "upsample_nearest2d_backward"))
+_backward("zero_backward", 0, _packets("native_dropout_backward", "select_backward", "slice_backward",
+          "masked_fill_backward"))
