@@ -109,6 +109,8 @@ class CostInterpreter:
         if entry is not None:
             call = OpCall(node.op, node.target, args, kwargs, out, mod, self.flops_mode, self.attention)
             cost = _checked(entry, call, node)
+            if cost.macs:
+                _check_dtypes(node, ins, mod)
             if entry.moves_data:
                 read = _nbytes(ins) + (self._module_bytes(node.target, mod) if mod is not None else 0)
                 cost = Cost(cost.flops, cost.macs, read, _nbytes(outs))
@@ -151,6 +153,22 @@ def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
             "fxcost.Cost(flops=..., macs=...) with non-negative integers. Fix the rule."
         )
     return cost
+
+
+def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module | None) -> None:
+    """Meta kernels do not check that a matmul's or conv's operands share a dtype; eager does.
+    Report it as eager would, naming the node (boolean masks are exempt)."""
+    dtypes = {t.dtype for t in ins if t.dtype != torch.bool}
+    if mod is not None:
+        dtypes |= {p.dtype for p in mod.parameters(recurse=False)}
+    if len(dtypes) > 1:
+        path, _ = _module_path(node, mod)
+        names = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
+        raise FxcostError(
+            f"dtype mismatch at node '{node.name}'" + (f" in module '{path}'" if path else "")
+            + f": its operands are {names}, which eager PyTorch rejects. Fix: cast the inputs to the "
+            "model's dtype (e.g. x.float(), or model.to(x.dtype))."
+        )
 
 
 def _module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:

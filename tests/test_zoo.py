@@ -9,6 +9,7 @@ import torch
 
 import fxcost
 from helpers import flop_counter_macs
+from test_profile import _assert_same, _snapshot
 
 pytestmark = pytest.mark.zoo
 tvm = pytest.importorskip("torchvision.models")
@@ -34,7 +35,9 @@ def test_torchvision_classification_published(name):
     weights = list(tvm.get_model_weights(name))[0]
     size = weights.transforms.keywords.get("crop_size", 224)
     model, _ = _build(name)
+    snap = _snapshot(model)
     r = fxcost.profile(model, (torch.empty(1, 3, size, size),))
+    _assert_same(model, snap)
     assert r.unsupported == []
     published = weights.meta["_ops"]
     gmacs = r.total.macs / 1e9
@@ -64,7 +67,9 @@ def test_timm_matches_flop_counter(name):
     with torch.device("meta"):
         model = timm.create_model(name).eval()
     x = torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)), device="meta")
+    snap = _snapshot(model)
     r = fxcost.profile(model, (x,))
+    _assert_same(model, snap)
     assert r.unsupported == []
     assert r.total.macs == flop_counter_macs(model, (x,))
 

@@ -1,0 +1,158 @@
+"""Bad inputs, model integrity across entry points, determinism and size limits."""
+
+import resource
+
+import pytest
+import torch
+from torch import nn
+
+import fxcost
+from test_profile import _assert_same, _snapshot
+
+
+# -- inputs fxcost supports where the model takes them ----------------------------------------
+class DictIn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, batch):
+        return self.lin(batch["x"]) + self.lin(batch["pair"][1])
+
+
+def test_dict_list_and_nested_inputs():
+    r = fxcost.profile(DictIn(), ({"x": torch.randn(2, 4), "pair": [torch.randn(2, 4), torch.randn(2, 4)]},))
+    assert r.total.macs == 2 * 2 * 16
+
+
+def test_none_and_optional_inputs():
+    class Opt(nn.Module):
+        def forward(self, x, mask=None):
+            return x if mask is None else x * mask
+
+    assert fxcost.profile(Opt(), (torch.randn(3), None)).total.flops == 0
+    assert fxcost.profile(Opt(), (torch.randn(3),), {"mask": torch.ones(3)}).total.flops == 3
+
+
+def test_varargs_forward_is_captured_by_recording():
+    class VarArgs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, *xs, **kw):
+            return self.lin(xs[0] + kw["y"])
+
+    r = fxcost.profile(VarArgs(), (torch.randn(1, 4),), {"y": torch.randn(1, 4)})
+    assert r.total.macs == 8 and r.capture["method"] == "record"
+    assert "*args/**kwargs" in r.capture["fallback_reason"]
+
+
+def test_zero_size_tensors():
+    r = fxcost.profile(nn.Linear(4, 3), (torch.randn(0, 4),))
+    assert r.total.macs == 0 and r.total.flops == 0
+
+
+# -- bad input: one clear fxcost error naming cause and fix ----------------------------------
+def test_dtype_mismatch():
+    with pytest.raises(fxcost.FxcostError, match="Fix"):
+        fxcost.profile(nn.Linear(4, 4), (torch.ones(1, 4, dtype=torch.long),))
+
+
+def test_model_and_inputs_on_different_devices():
+    with torch.device("meta"):
+        m = nn.Linear(4, 4)
+    with pytest.raises(fxcost.FxcostError, match="model is on meta but an input is on cpu.*Fix"):
+        fxcost.profile(m, (torch.randn(1, 4),), real=True)
+
+
+def test_every_capture_path_fails_lists_each_reason():
+    class Hopeless(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:  # data-dependent: symbolic_trace fails, recording on meta too
+                return x
+            return -x
+
+    with pytest.raises(fxcost.CaptureError) as e:
+        fxcost.profile(Hopeless(), (torch.randn(3),))
+    msg = str(e.value)
+    assert "symbolic_trace failed" in msg and "record:" in msg and "real=True" in msg
+
+
+def test_kwargs_not_a_dict():
+    with pytest.raises(fxcost.FxcostError, match="kwargs must be a dict"):
+        fxcost.profile(nn.ReLU(), (), [torch.randn(1)])
+
+
+def test_forced_symbolic_capture_failure_says_fix():
+    class Bad(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(fxcost.CaptureError, match="symbolic_trace failed.*Fix: use capture='auto'"):
+        fxcost.profile(Bad(), (torch.randn(2),), capture="symbolic_trace")
+
+
+def test_bad_attention_and_capture_options():
+    with pytest.raises(fxcost.FxcostError, match="attention"):
+        fxcost.profile(nn.ReLU(), (torch.randn(1),), attention="half")
+    with pytest.raises(fxcost.FxcostError, match="capture"):
+        fxcost.profile(nn.ReLU(), (torch.randn(1),), capture="dynamo2")
+
+
+def test_measure_bad_input():
+    with pytest.raises(fxcost.FxcostError, match="expected an nn.Module"):
+        fxcost.measure("model", (torch.randn(1),))
+    with pytest.raises(fxcost.FxcostError, match="cuda_graph"):
+        fxcost.measure(nn.ReLU(), (torch.randn(1),), cuda_graph=True)
+
+
+# -- integrity across entry points, also when they raise --------------------------------------
+def test_measure_and_annotate_leave_the_model_as_it_was():
+    tvm = pytest.importorskip("torchvision.models")
+    model = tvm.resnet18().train()
+    model.fc.register_forward_pre_hook(lambda *a: None)
+    snap = _snapshot(model)
+    fxcost.measure(model, (torch.randn(1, 3, 32, 32),), iters=2, warmup=1)
+    _assert_same(model, snap)
+    gm = torch.fx.symbolic_trace(model)
+    fxcost.annotate(gm, torch.randn(2, 3, 32, 32))  # training-mode batch norm needs batch > 1
+    _assert_same(model, snap)
+    with pytest.raises(Exception):
+        fxcost.measure(model, (torch.randn(1, 5, 32, 32),), iters=1)
+    _assert_same(model, snap)
+    with pytest.raises(fxcost.FxcostError):
+        fxcost.profile(model, (torch.randn(1, 5, 32, 32),), backward=True)
+    _assert_same(model, snap)
+
+
+def test_grad_mode_restored_when_profile_raises():
+    torch.set_grad_enabled(False)
+    try:
+        with pytest.raises(fxcost.FxcostError):
+            fxcost.profile(nn.Linear(4, 4), (torch.randn(1, 5),))
+        assert not torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+
+
+# -- determinism and limits --------------------------------------------------------------------
+def test_json_is_byte_identical_across_runs():
+    tvm = pytest.importorskip("torchvision.models")
+    model = tvm.mobilenet_v3_small()
+    x = torch.randn(1, 3, 64, 64)
+    assert fxcost.profile(model, (x,)).to_json() == fxcost.profile(model, (x,)).to_json()
+
+
+def test_100k_node_graph():
+    class Chain(nn.Module):
+        def forward(self, x):
+            for _ in range(100_000):
+                x = x + 1
+            return x
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r = fxcost.profile(Chain(), (torch.randn(8),))
+    assert len(r.nodes) == 100_000 and r.total.flops == 800_000
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 1500, grown_mb
