@@ -13,20 +13,15 @@ from typing import Any, Iterable
 import torch
 import torch.fx
 from torch import nn
-from torch.utils._pytree import tree_leaves
 
 from .cost import Cost
 from .errors import FxcostError
-from .registry import Entry, OpCall, Registry
+from .registry import Entry, OpCall, Registry, tensors
 from .report import NodeRecord
 
 
 def _val(n: Any) -> Any:
     return n.meta.get("val", n.meta.get("example_value")) if isinstance(n, torch.fx.Node) else n
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
 
 
 def _nbytes(ts: Iterable[torch.Tensor]) -> int:
@@ -53,7 +48,7 @@ def target_name(target: Any) -> str:
 
 
 def _shapes(value: Any) -> list[list[int]]:
-    return [list(t.shape) for t in _tensors(value)]
+    return [list(t.shape) for t in tensors(value)]
 
 
 class CostInterpreter:
@@ -73,7 +68,7 @@ class CostInterpreter:
         self.flops_mode = flops_mode
         self.attention = attention
         self._modules = dict(root.named_modules(remove_duplicate=False))
-        self._param_bytes: dict[str, int] = {}
+        self._param_bytes: dict[int, int] = {}
 
     def run(self) -> list[NodeRecord]:
         records = []
@@ -101,8 +96,8 @@ class CostInterpreter:
         args = torch.fx.node.map_aggregate(node.args, _val)
         kwargs = torch.fx.node.map_aggregate(node.kwargs, _val)
         out = _val(node)
-        ins = _tensors((args, kwargs))
-        outs = _tensors(out)
+        ins = tensors((args, kwargs))
+        outs = tensors(out)
         if mod is None and not ins and not outs:
             return None  # Python scalar arithmetic on sizes: no tensor, no cost
         cost = Cost()
@@ -128,9 +123,13 @@ class CostInterpreter:
         )
 
     def _module_bytes(self, path: str, mod: nn.Module) -> int:
-        if path not in self._param_bytes:
-            self._param_bytes[path] = _nbytes(list(mod.parameters()) + list(mod.buffers()))
-        return self._param_bytes[path]
+        """Bytes of a module's parameters and buffers, its children's included (cached)."""
+        key = id(mod)
+        if key not in self._param_bytes:
+            own = [t for t in list(mod._parameters.values()) + list(mod._buffers.values()) if t is not None]
+            self._param_bytes[key] = _nbytes(own) + sum(
+                self._module_bytes("", c) for c in mod._modules.values() if c is not None)
+        return self._param_bytes[key]
 
 
 def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
@@ -160,7 +159,7 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
     Report it as eager would, naming the node (boolean masks are exempt)."""
     dtypes = {t.dtype for t in ins if t.dtype != torch.bool}
     if mod is not None:
-        dtypes |= {p.dtype for p in mod.parameters(recurse=False)}
+        dtypes |= {p.dtype for p in mod._parameters.values() if p is not None}
     if len(dtypes) > 1:
         path, _ = _module_path(node, mod)
         names = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))

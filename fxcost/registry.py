@@ -21,6 +21,30 @@ from torch.utils._pytree import tree_leaves
 
 from .cost import Cost
 
+
+def leaves(value: Any) -> list[Any]:
+    """The leaves of the plain containers FX arguments are made of (tuple, list, dict), fast;
+    other pytrees (namedtuples, ModelOutput) through torch's pytree."""
+    out: list[Any] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is tuple or t is list:
+            stack.extend(reversed(v))
+        elif t is dict:
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, (tuple, list, dict)):
+            stack.extend(reversed(tree_leaves(v)))
+        else:
+            out.append(v)
+    return out
+
+
+def tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a (nested) value, in order."""
+    return [t for t in leaves(value) if isinstance(t, torch.Tensor)]
+
 Rule = Callable[["OpCall"], Cost]
 
 
@@ -63,7 +87,7 @@ class OpCall:
     @property
     def inputs(self) -> list[torch.Tensor]:
         """Every tensor among the call's arguments, in order."""
-        return [t for t in tree_leaves((self.args, self.kwargs)) if isinstance(t, torch.Tensor)]
+        return tensors((self.args, self.kwargs))
 
     @property
     def x(self) -> torch.Tensor:
@@ -75,15 +99,14 @@ class OpCall:
     @property
     def y(self) -> torch.Tensor:
         """The first tensor of the output."""
-        for t in tree_leaves(self.out):
-            if isinstance(t, torch.Tensor):
-                return t
+        for t in tensors(self.out):
+            return t
         raise ValueError(f"{self.target} has no tensor output")
 
     @property
     def out_numel(self) -> int:
         """Elements over all output tensors."""
-        return sum(t.numel() for t in tree_leaves(self.out) if isinstance(t, torch.Tensor))
+        return sum(t.numel() for t in tensors(self.out))
 
     # -- arguments -------------------------------------------------------------------------
     def arg(self, pos: int | None, name: str, default: Any = None) -> Any:
