@@ -119,6 +119,13 @@ def test_conv_transpose():
     assert (c.flops, c.macs) == (2 * 384 - 192, 384)
 
 
+def test_strided_transposed_conv_with_gaps():
+    # 1x1 kernel, stride 2: 25 inputs land on 25 of the 81 outputs; the other 56 get nothing.
+    # 25 multiplies, no adds (each reached output has one term): 25 FLOPs, never negative
+    c = cost(nn.ConvTranspose2d(1, 1, 1, stride=2, bias=False), torch.randn(1, 1, 5, 5))
+    assert (c.flops, c.macs) == (25, 25)
+
+
 def test_conv_subclass_uses_base_rule():
     class MyConv(nn.Conv2d):
         pass
