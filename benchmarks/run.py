@@ -171,7 +171,17 @@ def baseline_rss() -> float:
 # ---------------------------------------------------------------------------------------------
 # parent: schedule, collect, print
 # ---------------------------------------------------------------------------------------------
+_MODULES = {"fvcore": "fvcore", "thop": "thop", "ptflops": "ptflops", "ptflops_aten": "ptflops",
+            "calflops": "calflops", "deepspeed": "deepspeed", "torch_flops": "torch_flops",
+            "torchprofile": "torchprofile"}
+
+
 def run_pair(tool: str, name: str, timeout: float) -> dict:
+    import importlib.util
+
+    module = _MODULES.get(tool)
+    if module and importlib.util.find_spec(module) is None:  # no process for a missing peer
+        return {"tool": tool, "model": name, "skipped": f"not installed ({module})"}
     try:
         p = subprocess.run([sys.executable, __file__, "--child", tool, name], capture_output=True, text=True,
                            timeout=timeout)

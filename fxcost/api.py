@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
@@ -14,7 +13,7 @@ from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .interpret import CostInterpreter, target_name
 from .registry import REGISTRY, Registry
 from .report import Report
-from .shapes import ShapeProp, explain_failure, standins, to_meta
+from .shapes import ShapeProp, explain_failure, meta_device, standins, to_meta
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
@@ -85,7 +84,7 @@ def capture_and_shape(
                 reason = f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
             else:
                 try:
-                    with standins(model, real=real), _device(real), torch.no_grad():
+                    with standins(model, real=real), meta_device(real), torch.no_grad():
                         ShapeProp(model, cap.graph, real=real).run(*cap.inputs)
                     return cap
                 except Exception as e:
@@ -111,11 +110,6 @@ def _opaque_targets(cap: Capture, registry: Registry) -> list[str]:
         elif n.op == "call_method" and registry.method_entry(n.target) is None:
             found.add(n.target)
     return sorted(found)
-
-
-def _device(real: bool) -> contextlib.AbstractContextManager:
-    """Meta runs also put tensors made without a device (torch.arange(n)) on meta."""
-    return contextlib.nullcontext() if real else torch.device("meta")
 
 
 def _line(e: BaseException) -> str:

@@ -17,7 +17,6 @@ Two paths, tried in order:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import operator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .registry import Registry
-from .shapes import explain_failure, standins
+from .shapes import explain_failure, meta_device, standins
 
 
 @dataclass
@@ -60,11 +59,6 @@ class Capture:
             for name, t in self.constants.items():
                 root.register_buffer(name, t, persistent=False)
         return torch.fx.GraphModule(root, self.graph)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,9 +235,7 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
         with standins(model, real=real):
             for name, t in list(model.named_parameters()) + list(model.named_buffers()):
                 rec.attrs[id(t)] = name
-            device = contextlib.nullcontext() if real else torch.device("meta")
-            # torch.device("meta") puts tensors made without a device (torch.arange(n)) on meta too
-            with device, torch.no_grad(), rec:
+            with meta_device(real), torch.no_grad(), rec:
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")

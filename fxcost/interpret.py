@@ -109,7 +109,7 @@ class CostInterpreter:
             if entry.moves_data:
                 read = _nbytes(ins) + (self._module_bytes(node.target, mod) if mod is not None else 0)
                 cost = Cost(cost.flops, cost.macs, read, _nbytes(outs))
-        path, mtype = _module_path(node, mod)
+        path, mtype = module_path(node, mod)
         return NodeRecord(
             name=node.name,
             kind=node.op,
@@ -161,7 +161,7 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
     if mod is not None:
         dtypes |= {p.dtype for p in mod._parameters.values() if p is not None}
     if len(dtypes) > 1:
-        path, _ = _module_path(node, mod)
+        path, _ = module_path(node, mod)
         names = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
         raise FxcostError(
             f"dtype mismatch at node '{node.name}'" + (f" in module '{path}'" if path else "")
@@ -170,9 +170,11 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
         )
 
 
-def _module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
-    if mod is not None:
-        return str(node.target), type(mod).__name__
+def module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
+    """(dotted module path, module type name) of a node: its own module for call_module,
+    else the innermost entry of its nn_module_stack."""
+    if node.op == "call_module":
+        return str(node.target), type(mod).__name__ if mod is not None else ""
     stack = node.meta.get("nn_module_stack")
     if stack:
         path, cls = list(stack.values())[-1]

@@ -65,6 +65,12 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
             store[name] = t
 
 
+def meta_device(real: bool) -> contextlib.AbstractContextManager:
+    """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
+    meta too; real runs leave devices alone."""
+    return contextlib.nullcontext() if real else torch.device("meta")
+
+
 def is_data_dependent(exc: BaseException) -> bool:
     """Whether an error comes from reading tensor values that the meta device does not have."""
     text = str(exc)
@@ -129,8 +135,10 @@ class ShapeProp(torch.fx.Interpreter):
         except FxcostError:
             raise
         except Exception as e:
-            mod = _module_of(n)
-            where = f"node '{n.name}' ({n.op} {_target_name(n.target)}" + (
+            from .interpret import module_path, target_name
+
+            mod = module_path(n, None)[0]
+            where = f"node '{n.name}' ({n.op} {target_name(n.target)}" + (
                 f" in module '{mod}')" if mod else ")"
             )
             raise explain_failure(e, where, self.real) from e
@@ -205,18 +213,3 @@ def _rebuild(v: Any) -> Any:
         t = torch.empty_strided(shape, stride, dtype=dtype, device="meta")
         return t.requires_grad_() if grad else t
     return v
-
-
-def _module_of(n: torch.fx.Node) -> str:
-    if n.op == "call_module":
-        return str(n.target)
-    stack = n.meta.get("nn_module_stack")
-    if stack:
-        return list(stack.values())[-1][0]
-    return ""
-
-
-def _target_name(t: Any) -> str:
-    if isinstance(t, str):
-        return t
-    return getattr(t, "__qualname__", None) or getattr(t, "__name__", None) or repr(t)

@@ -1,7 +1,6 @@
 """profile() end to end: published figures, analytic transformer counts, an independent counter,
 unsupported ops, custom rules, reports, and the model left untouched."""
 
-import copy
 import json
 
 import pytest

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
 from ..cost import Cost

@@ -8,7 +8,6 @@ from __future__ import annotations
 import operator
 
 import torch
-from torch import nn
 
 from ..registry import method_names
 from ._common import attrs, per_element, torch_forms
