@@ -111,10 +111,7 @@ class ShapeProp(torch.fx.Interpreter):
     def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
         self.real = real
-        # On meta tensors an op's output depends only on its inputs' shapes, strides and dtypes
-        # and its other arguments, so repeated layers (a 10 000-layer chain, 32 transformer
-        # blocks) run once; some meta kernels are Python decompositions costing ~0.5 ms a call.
-        self._memo: dict[Any, Any] = {}
+        self._memo = Memo()
         self._module_keys: dict[int, Any] = {}
 
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
@@ -126,8 +123,8 @@ class ShapeProp(torch.fx.Interpreter):
         key = None
         if not self.real and n.op.startswith("call_"):
             key = self._key(n)
-            if key is not None and key in self._memo:
-                result = tree_map(_rebuild, self._memo[key])
+            result = self._memo.get(key)
+            if result is not None:
                 n.meta["val"] = result
                 return result
         try:
@@ -143,22 +140,19 @@ class ShapeProp(torch.fx.Interpreter):
             )
             raise explain_failure(e, where, self.real) from e
         n.meta["val"] = result
-        if key is not None:
-            self._memo[key] = tree_map(_template, result)
+        self._memo.put(key, result)
         return result
 
     def _key(self, n: torch.fx.Node) -> Any:
-        """A hashable key of everything a meta op's output depends on, or None."""
+        """The memo key of a node: its target (a torch.nn module by its configuration) and
+        its arguments."""
         if n.op == "call_module":
             target = self._module_key(n.target)
             if target is None:
                 return None
         else:
             target = n.target
-        try:
-            return (target, _key_of(self.fetch_args_kwargs_from_env(n)))
-        except _Unkeyable:
-            return None
+        return Memo.key(target, self.fetch_args_kwargs_from_env(n))
 
     def _module_key(self, path: str) -> Any:
         """torch.nn modules are fully described by type, extra_repr, mode and own tensors."""
@@ -177,6 +171,35 @@ class ShapeProp(torch.fx.Interpreter):
 
 class _Unkeyable(Exception):
     pass
+
+
+class Memo:
+    """Outputs of meta ops by a key of everything they depend on: on meta tensors an op's
+    output is a function of its inputs' shapes, strides, dtypes and its other arguments, so
+    repeated layers run once (some meta kernels are Python decompositions at ~0.5 ms a call)."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[Any, Any] = {}
+
+    @staticmethod
+    def key(target: Any, args: Any) -> Any:
+        """A hashable key, or None when an argument cannot be keyed safely."""
+        try:
+            key = (target, _key_of(args))
+            hash(key)
+            return key
+        except (_Unkeyable, TypeError):
+            return None
+
+    def get(self, key: Any) -> Any:
+        """Fresh meta outputs for ``key``, or None."""
+        if key is None or key not in self._outputs:
+            return None
+        return tree_map(_rebuild, self._outputs[key])
+
+    def put(self, key: Any, result: Any) -> None:
+        if key is not None:
+            self._outputs[key] = tree_map(_template, result)
 
 
 _SCALARS = (bool, int, float, str, torch.dtype, torch.device, type(None), type(...))
