@@ -13,7 +13,7 @@ from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .interpret import CostInterpreter, target_name
 from .registry import REGISTRY, Registry
 from .report import Report
-from .shapes import ShapeProp, explain_failure, meta_device, standins, to_meta
+from .shapes import ShapeProp, attributes_kept, explain_failure, meta_device, standins, to_meta
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
@@ -69,34 +69,36 @@ def capture_and_shape(
 ) -> Capture:
     """Capture the model and give every node a value; falls back from symbolic_trace to record."""
     reason = None
-    if capture in ("auto", "symbolic_trace"):
-        try:
-            cap = symbolic(model, args, kwargs, registry)
-        except Exception as e:  # symbolic tracing fails in many ways on real-world models
-            reason = f"symbolic_trace failed: {_line(e)}"
-            if capture == "symbolic_trace":
-                raise CaptureError(f"{reason}. Fix: use capture='auto' or 'record'.") from e
-        else:
-            opaque = _opaque_targets(cap, registry)
-            if opaque and capture == "auto":
-                # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to
-                # symbolic_trace but not to the recording capture, which sees inside them
-                reason = f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
+    with attributes_kept(model) as kept:
+        if capture in ("auto", "symbolic_trace"):
+            try:
+                cap = symbolic(model, args, kwargs, registry)
+            except Exception as e:  # symbolic tracing fails in many ways on real-world models
+                reason = f"symbolic_trace failed: {_line(e)}"
+                if capture == "symbolic_trace":
+                    raise CaptureError(f"{reason}. Fix: use capture='auto' or 'record'.") from e
             else:
-                try:
-                    with standins(model, real=real), meta_device(real), torch.no_grad():
-                        ShapeProp(model, cap.graph, real=real).run(*cap.inputs)
-                    return cap
-                except Exception as e:
-                    reason = f"symbolic_trace graph did not run: {_line(e)}"
-                    if capture == "symbolic_trace":
-                        raise
-    try:
-        cap = record(model, args, kwargs, registry, real)
-    except FxcostError as e:
-        if reason is None:
-            raise
-        raise CaptureError(f"every capture path failed. {reason}. record: {e}") from e
+                opaque = _opaque_targets(cap, registry)
+                if opaque and capture == "auto":
+                    # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to
+                    # symbolic_trace but not to the recording capture, which sees inside them
+                    reason = f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
+                else:
+                    try:
+                        with standins(model, real=real), meta_device(real), torch.no_grad():
+                            ShapeProp(model, cap.graph, real, cap.constants).run(*cap.inputs)
+                        return cap
+                    except Exception as e:
+                        reason = f"symbolic_trace graph did not run: {_line(e)}"
+                        if capture == "symbolic_trace":
+                            raise
+        kept.restore()  # what the failed trace left on the model must not reach the recording
+        try:
+            cap = record(model, args, kwargs, registry, real)
+        except FxcostError as e:
+            if reason is None:
+                raise
+            raise CaptureError(f"every capture path failed. {reason}. record: {e}") from e
     cap.fallback_reason = reason
     return cap
 
@@ -180,7 +182,8 @@ def profile(
         from .compile import training_nodes
 
         try:
-            nodes = training_nodes(model, args, kwargs, registry, flops, attention)
+            with attributes_kept(model):
+                nodes = training_nodes(model, args, kwargs, registry, flops, attention)
         except Exception as e:
             raise explain_failure(e, "capturing the training step with AOTAutograd", False) from e
         cap_info = {"method": "aot_autograd", "fallback_reason": None}

@@ -52,10 +52,10 @@ class Capture:
         if self.constants:
             root = nn.Module()
             root.add_module("model", self.root)
-            # get_attr targets name the model's own tensors; re-root them
+            # get_attr and call_module targets name the model's own attributes; re-root them
             for n in self.graph.nodes:
-                if n.op == "get_attr" and n.target not in self.constants:
-                    n.target = "model." + n.target
+                if n.op == "call_module" or (n.op == "get_attr" and n.target not in self.constants):
+                    n.target = f"model.{n.target}".rstrip(".")
             for name, t in self.constants.items():
                 root.register_buffer(name, t, persistent=False)
         return torch.fx.GraphModule(root, self.graph)
@@ -96,8 +96,13 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
         graph.output(graph.call_module("", tuple(graph.placeholder(k) for k in bound.arguments)))
         return Capture(graph, model, "symbolic_trace", inputs, shaped=False)
     concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
+    before = set(model.__dict__)
     graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
-    return Capture(graph, model, "symbolic_trace", inputs, shaped=False)
+    # the tracer stores tensor constants on the model (_tensor_constant0...): keep them here,
+    # so that the model can be put back as it was
+    constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
+                 if isinstance(model.__dict__[k], torch.Tensor)}
+    return Capture(graph, model, "symbolic_trace", inputs, shaped=False, constants=constants)
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,6 +65,31 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
             store[name] = t
 
 
+class attributes_kept:
+    """Puts back every module attribute a traced or recorded forward assigned (a model that
+    caches tensors on itself, like torchvision's AnchorGenerator, would otherwise keep fx
+    Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), and the contents
+    of its parameter, buffer and module dicts: on exit, and whenever ``restore()`` is called."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+                      for m in model.modules()]
+
+    def restore(self) -> None:
+        for m, attrs, params, buffers, modules in self.saved:
+            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
+                              (m._modules, modules)):
+                if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
+                    now.clear()
+                    now.update(then)
+
+    def __enter__(self) -> "attributes_kept":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+
 def meta_device(real: bool) -> contextlib.AbstractContextManager:
     """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
     meta too; real runs leave devices alone."""
@@ -80,6 +105,7 @@ def is_data_dependent(exc: BaseException) -> bool:
             "cannot be called on meta tensors",
             "_local_scalar_dense",
             "data-dependent",
+            "data-independent",  # nonzero, masked_select: output sizes come from values
             "Cannot copy out of meta tensor",
             "meta tensor",
         )
@@ -108,11 +134,19 @@ class ShapeProp(torch.fx.Interpreter):
     re-run anyway: values must match the inputs given now.
     """
 
-    def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False) -> None:
+    def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False,
+                 constants: dict[str, Any] | None = None) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
         self.real = real
+        self.constants = constants or {}  # tensors the capture kept off the model
         self._memo = Memo()
         self._module_keys: dict[int, Any] = {}
+
+    def fetch_attr(self, target: str) -> Any:
+        if target in self.constants:
+            value = self.constants[target]
+            return value if self.real else to_meta(value)
+        return super().fetch_attr(target)
 
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
         if target == "":  # the model itself is the leaf

@@ -156,3 +156,38 @@ def test_100k_node_graph():
     assert len(r.nodes) == 100_000 and r.total.flops == 800_000
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 1500, grown_mb
+
+
+def test_forward_that_caches_on_the_model_is_put_back():
+    class Caching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            self.last = x * 2  # a model that stores tensors on itself (AnchorGenerator does)
+            if x.shape[0] > 1:  # fine for symbolic tracing: shapes are concrete
+                self.lin.seen = True
+            return self.lin(self.last + torch.ones(4))  # a tensor constant for the tracer
+
+    model = Caching()
+    snap = _snapshot(model)
+    keys = [set(m.__dict__) for m in model.modules()]
+    r = fxcost.profile(model, (torch.randn(2, 4),))
+    assert r.total.macs == 32
+    assert [set(m.__dict__) for m in model.modules()] == keys  # no last/seen/_tensor_constant0
+    _assert_same(model, snap)
+    fxcost.time_nodes(r, model, (torch.randn(2, 4),), repeats=1, warmup=0)  # uses the constant
+    assert [set(m.__dict__) for m in model.modules()] == keys
+
+
+def test_failed_detection_capture_leaves_no_proxies():
+    tvm = pytest.importorskip("torchvision.models")
+    with torch.device("meta"):
+        model = tvm.detection.fasterrcnn_resnet50_fpn(weights_backbone=None).eval()
+    keys = {name: set(m.__dict__) for name, m in model.named_modules()}
+    with pytest.raises(fxcost.FxcostError):  # needs torchvision's compiled nms on real tensors
+        fxcost.profile(model, ([torch.empty(3, 64, 64)],))
+    assert {name: set(m.__dict__) for name, m in model.named_modules()} == keys
+    for m in model.modules():
+        assert not any(isinstance(v, torch.fx.Proxy) for v in m.__dict__.values())

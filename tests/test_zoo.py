@@ -128,3 +128,30 @@ def test_llama_7b_shape_on_meta_in_seconds():
     assert r.params == 6_738_415_616
     print(f"llama-7B shape: {elapsed:.2f} s, peak RSS grew {grown_mb:.0f} MB")
     assert elapsed < 30 and grown_mb < 500  # generous bounds: the benchmark owns the targets
+
+
+# Dense prediction and video: built as their published weights are (segmentation with its aux
+# classifier, which runs in eval too).
+NO_DOWNLOAD = {"weights_backbone": None}  # the default would fetch backbone weights
+DENSE = [("deeplabv3_resnet50", {"aux_loss": True, **NO_DOWNLOAD}, (1, 3, 520, 520)),
+         ("fcn_resnet50", {"aux_loss": True, **NO_DOWNLOAD}, (1, 3, 520, 520)),
+         ("lraspp_mobilenet_v3_large", NO_DOWNLOAD, (1, 3, 520, 520)),
+         ("r3d_18", {}, (1, 3, 16, 112, 112))]
+
+
+@pytest.mark.parametrize("name,kw,shape", DENSE, ids=[d[0] for d in DENSE])
+def test_segmentation_and_video_published(name, kw, shape):
+    weights = list(tvm.get_model_weights(name))[0]
+    with torch.device("meta"):
+        model = tvm.get_model(name, **kw).eval()
+    r = fxcost.profile(model, (torch.empty(shape),))
+    assert r.unsupported == []
+    assert abs(r.total.macs / 1e9 - weights.meta["_ops"]) <= 0.01 * weights.meta["_ops"]
+    assert r.params == weights.meta["num_params"]
+
+
+def test_detection_on_meta_explains_the_data_dependence():
+    with torch.device("meta"):
+        model = tvm.detection.fasterrcnn_resnet50_fpn(weights_backbone=None).eval()
+    with pytest.raises(fxcost.FxcostError, match="real=True"):
+        fxcost.profile(model, ([torch.empty(3, 64, 64)],))
