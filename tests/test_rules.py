@@ -283,6 +283,13 @@ def test_scalar_and_integer_arithmetic():
     assert cost(lambda a: a + 1, torch.ones(2, 3, dtype=torch.long)).flops == 0
 
 
+def test_sort_and_topk():
+    x = torch.randn(4, 8)  # 4 rows of 8: 8 * ceil(log2 8) = 24 compares per row
+    assert cost(lambda a: a.sort(-1)[0], x).flops == 4 * 24
+    assert cost(lambda a: torch.topk(a, 3)[0], x).flops == 4 * 24
+    assert cost(lambda a: a.max(), x).flops == 32 and cost(lambda a, b: torch.max(a, b), x, x).flops == 32
+
+
 def test_reductions():
     x = torch.randn(4, 5)
     assert cost(lambda a: a.sum(-1), x).flops == 20

@@ -16,8 +16,8 @@ def _reduce(call: OpCall, per_input: int) -> Cost:
 
 
 @register_rule(*torch_forms("sum", "mean", "nansum", "nanmean", "prod", "cumsum", "cumprod",
-                            "logcumsumexp", "trace", "count_nonzero"))
-def sum(call: OpCall) -> Cost:  # noqa: A001 - the op's name
+                            "logcumsumexp", "trace", "count_nonzero"), op="sum")
+def sum_reduce(call: OpCall) -> Cost:
     """one add (or multiply) per input element."""
     return _reduce(call, 1)
 
@@ -29,8 +29,8 @@ def max_reduce(call: OpCall) -> Cost:
     return _reduce(call, 1)
 
 
-@register_rule(*torch_forms("max", "min"))
-def max(call: OpCall) -> Cost:  # noqa: A001 - the op's name
+@register_rule(*torch_forms("max", "min"), op="max")
+def max_min(call: OpCall) -> Cost:
     """torch.max(a, b) is elementwise (out.numel); torch.max(x[, dim]) reduces (in.numel)."""
     if len(call.inputs) > 1:
         return Cost(flops=call.y.numel()) if is_float(call) else Cost()

@@ -1,0 +1,61 @@
+"""torchvision's compiled ops (``torch.ops.torchvision.*``), registered where they are loaded.
+
+Detection models call them on real tensors (``real=True``): their sizes depend on the data.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..cost import Cost
+from ..registry import OpCall, register_rule
+
+
+def _ops(*names: str) -> list:
+    found = []
+    for n in names:
+        try:
+            found.append(getattr(torch.ops.torchvision, n))
+        except (AttributeError, RuntimeError):  # torchvision's C++ ops are not loaded here
+            pass
+    return found
+
+
+def register() -> None:
+    """Register the rules for whichever torchvision ops are loaded now (idempotent)."""
+    if _ops("nms"):
+        register_rule(*_ops("nms"))(nms)
+    if _ops("roi_align", "ps_roi_align"):
+        register_rule(*_ops("roi_align", "ps_roi_align"))(roi_align)
+    if _ops("roi_pool", "ps_roi_pool"):
+        register_rule(*_ops("roi_pool", "ps_roi_pool"))(roi_pool)
+    if _ops("deform_conv2d"):
+        register_rule(*_ops("deform_conv2d"))(deform_conv2d)
+
+
+def nms(call: OpCall) -> Cost:
+    """IoU of every pair of the N boxes (an upper bound; NMS stops early): 12 FLOPs a pair
+    (2 max, 2 min, 2 sub, 2 clamp, 1 mul for the intersection; add, sub, div for the IoU)."""
+    n = call.x.shape[0]
+    return Cost(flops=12 * n * (n - 1) // 2)
+
+
+def roi_align(call: OpCall) -> Cost:
+    """Per output bin, sampling_ratio^2 bilinear samples (4 weights: 7 FLOPs each) averaged:
+    outputs * (8 s^2) FLOPs; an adaptive sampling ratio (<= 0) is counted as 2."""
+    s = call.arg(6, "sampling_ratio", 2)
+    s = s if s and s > 0 else 2
+    return Cost(flops=call.y.numel() * 8 * s * s)
+
+
+def roi_pool(call: OpCall) -> Cost:
+    """A max over each bin: one compare per input element covered, bounded by outputs x 4."""
+    return Cost(flops=4 * call.y.numel())
+
+
+def deform_conv2d(call: OpCall) -> Cost:
+    """A convolution whose taps are bilinear samples: conv MACs plus 7 FLOPs per sample."""
+    w = call.arg(1, "weight")
+    out = call.y.numel()
+    macs = out * w.shape[1:].numel()
+    return call.dots(macs, out) + Cost(flops=7 * macs)
