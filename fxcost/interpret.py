@@ -156,8 +156,9 @@ def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
 
 def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module | None) -> None:
     """Meta kernels do not check that a matmul's or conv's operands share a dtype; eager does.
-    Report it as eager would, naming the node (boolean masks are exempt)."""
-    dtypes = {t.dtype for t in ins if t.dtype != torch.bool}
+    Report it as eager would, naming the node. The operands are the first two tensors (later
+    ones are masks, offsets, indices) and a module's own weights."""
+    dtypes = {t.dtype for t in ins[:2]}
     if mod is not None:
         dtypes |= {p.dtype for p in mod._parameters.values() if p is not None}
     if len(dtypes) > 1:

@@ -103,6 +103,20 @@ def test_transformers_match_flop_counter(name):
     assert r.total.macs == flop_counter_macs(model, (), kwargs)
 
 
+def test_mixtral_moe_analytic():
+    """transformers 5 runs experts through torch._grouped_mm, whose meta kernel wants bf16."""
+    cfg = T.MixtralConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, vocab_size=1000, num_local_experts=4, num_experts_per_tok=2)
+    with torch.device("meta"):
+        model = T.MixtralForCausalLM(cfg).eval().to(torch.bfloat16)
+    r = fxcost.profile(model, (), {"input_ids": torch.zeros(1, 64, dtype=torch.long)})
+    d, L, f, experts, top_k, kv = 128, 64, 256, 4, 2, 2 * 32
+    attention = L * (2 * d * d + 2 * d * kv) + 2 * L * L * d
+    moe = L * top_k * 3 * d * f + L * d * experts  # each token's top-2 experts, and the router
+    assert r.total.macs == 2 * (attention + moe) + L * d * 1000
+    assert r.unsupported == []
+
+
 def test_bert_costs_are_attributed_to_modules():
     model = T.BertModel(T.BertConfig()).eval()
     r = fxcost.profile(model, (), {"input_ids": torch.zeros(1, 128, dtype=torch.long)})

@@ -53,6 +53,14 @@ def addmm(call: OpCall) -> Cost:
     return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
 
 
+@register_rule(*[f for f in (getattr(torch, "_grouped_mm", None),) if f is not None])
+def grouped_mm(call: OpCall) -> Cost:
+    """Mixture-of-experts grouped matmul: each output row is a dot product of k = a.shape[-1]
+    with its group's weight, so out.numel dot products of k, whatever the grouping."""
+    out = call.y.numel()
+    return call.dots(out * call.x.shape[-1], out)
+
+
 def _einsum_operands(call: OpCall) -> tuple[str, list]:
     eq = call.arg(0, "equation")
     ops = list(call.args[1:])

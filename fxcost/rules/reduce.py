@@ -22,6 +22,12 @@ def sum_reduce(call: OpCall) -> Cost:
     return _reduce(call, 1)
 
 
+@register_rule(*torch_forms("histc", "histogram", "bincount"))
+def histogram(call: OpCall) -> Cost:
+    """bin index (subtract, scale, floor) and an increment per input element: 4 per element."""
+    return _reduce(call, 4)
+
+
 @register_rule(*torch_forms("amax", "amin", "argmax", "argmin", "aminmax", "cummax", "cummin",
                             "median", "nanmedian", "mode", "kthvalue", "all", "any"))
 def max_reduce(call: OpCall) -> Cost:
