@@ -44,6 +44,25 @@ def test_torchvision_classification_published(name):
     # within 0.5 %, or within the published figure's rounding (3 decimals) for tiny models
     assert abs(gmacs - published) <= max(0.005 * published, 0.0005), (gmacs, published)
     assert r.params == weights.meta["num_params"]
+    # the FX pass leaves the model as it was too (where symbolic_trace can trace it)
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception as e:
+        print(f"{name}: annotate() not checked, symbolic_trace fails: {type(e).__name__}")
+    else:
+        fxcost.annotate(gm, torch.empty(1, 3, size, size))
+        _assert_same(model, snap)
+
+
+SMALL = ["resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "regnet_x_400mf"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_measure_leaves_real_models_as_they_were(name):
+    model = tvm.get_model(name).train()  # training mode: measure() must put it back
+    snap = _snapshot(model)
+    fxcost.measure(model, (torch.randn(2, 3, 64, 64),), warmup=1, iters=2)
+    _assert_same(model, snap)
 
 
 def test_all_80_classification_models_are_enumerated():
