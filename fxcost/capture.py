@@ -27,9 +27,9 @@ import torch.fx
 from torch import nn
 from torch.nn.modules import module as _module_hooks
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten
 
-from .registry import Registry
+from .registry import Registry, map_tensors
 from .shapes import Memo, explain_failure, meta_device, standins
 
 
@@ -153,7 +153,7 @@ class _Recorder(TorchFunctionMode):
         return node
 
     def to_args(self, value: Any) -> Any:
-        return tree_map(lambda v: self.node_for(v) if isinstance(v, torch.Tensor) else v, value)
+        return map_tensors(self.node_for, value)
 
     def module_stack(self) -> dict[str, tuple[str, type]]:
         return {path: (path, cls) for path, cls in self.stack}

@@ -21,7 +21,15 @@ from .report import NodeRecord
 
 
 def _val(n: Any) -> Any:
-    return n.meta.get("val", n.meta.get("example_value")) if isinstance(n, torch.fx.Node) else n
+    """A node argument with graph nodes replaced by their values (fast for FX's containers)."""
+    if isinstance(n, torch.fx.Node):
+        meta = n.meta
+        return meta["val"] if "val" in meta else meta.get("example_value")
+    if isinstance(n, (tuple, list)):
+        return tuple(_val(v) for v in n) if isinstance(n, tuple) else [_val(v) for v in n]
+    if isinstance(n, dict):
+        return {k: _val(v) for k, v in n.items()}
+    return n
 
 
 def _nbytes(ts: Iterable[torch.Tensor]) -> int:
@@ -93,8 +101,8 @@ class CostInterpreter:
 
     # ------------------------------------------------------------------------------------------
     def _cost(self, node: torch.fx.Node, entry: Entry | None, mod: nn.Module | None) -> NodeRecord | None:
-        args = torch.fx.node.map_aggregate(node.args, _val)
-        kwargs = torch.fx.node.map_aggregate(node.kwargs, _val)
+        args = _val(node.args)
+        kwargs = _val(node.kwargs)
         out = _val(node)
         ins = tensors((args, kwargs))
         outs = tensors(out)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .cost import Cost
 
@@ -39,6 +39,21 @@ def leaves(value: Any) -> list[Any]:
         else:
             out.append(v)
     return out
+
+
+def map_tensors(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
+    """``value`` with ``fn`` applied to each tensor in it; plain containers fast, other pytrees
+    through torch's pytree."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    t = type(value)
+    if t is tuple or t is list:
+        return t(map_tensors(fn, v) for v in value)
+    if t is dict:
+        return {k: map_tensors(fn, v) for k, v in value.items()}
+    if isinstance(value, (tuple, list, dict)):
+        return tree_map(lambda v: fn(v) if isinstance(v, torch.Tensor) else v, value)
+    return value
 
 
 def tensors(value: Any) -> list[torch.Tensor]:
