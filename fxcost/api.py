@@ -11,7 +11,7 @@ from . import rules as _rules  # noqa: F401 - registers the built-in rules
 from .capture import Capture, record, symbolic
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .interpret import CostInterpreter, target_name
-from .registry import REGISTRY, Registry
+from .registry import REGISTRY, Registry, tensors
 from .report import Report
 from .shapes import ShapeProp, attributes_kept, explain_failure, meta_device, standins, to_meta
 
@@ -53,15 +53,13 @@ def _check_options(flops: str, attention: str, capture: str) -> None:
 
 def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
     """In real mode the inputs must be where the model is."""
-    devices = {p.device for p in list(model.parameters())[:1]}
-    inputs = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-    for t in inputs:
-        for d in devices:
-            if t.device != d:
-                raise FxcostError(
-                    f"the model is on {d} but an input is on {t.device}. "
-                    f"Fix: move the inputs with x.to('{d}'), or profile on meta (real=False)."
-                )
+    first = next(model.parameters(), None)
+    for t in tensors((args, kwargs)):
+        if first is not None and t.device != first.device:
+            raise FxcostError(
+                f"the model is on {first.device} but an input is on {t.device}. "
+                f"Fix: move the inputs with x.to('{first.device}'), or profile on meta (real=False)."
+            )
 
 
 def capture_and_shape(

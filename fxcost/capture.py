@@ -42,7 +42,6 @@ class Capture:
     root: nn.Module
     method: str  # "symbolic_trace" or "record"
     inputs: list[Any]
-    shaped: bool  # True when every node already carries meta["val"]
     fallback_reason: str | None = None
     constants: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -94,7 +93,7 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
         # the model is itself a leaf: one call_module node on the root
         graph = torch.fx.Graph()
         graph.output(graph.call_module("", tuple(graph.placeholder(k) for k in bound.arguments)))
-        return Capture(graph, model, "symbolic_trace", inputs, shaped=False)
+        return Capture(graph, model, "symbolic_trace", inputs)
     concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
     before = set(model.__dict__)
     graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
@@ -102,7 +101,7 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
     # so that the model can be put back as it was
     constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
                  if isinstance(model.__dict__[k], torch.Tensor)}
-    return Capture(graph, model, "symbolic_trace", inputs, shaped=False, constants=constants)
+    return Capture(graph, model, "symbolic_trace", inputs, constants=constants)
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,4 +266,4 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
         h1.remove()
         h2.remove()
     rec.graph.output(rec.to_args(out))
-    return Capture(rec.graph, model, "record", inputs, shaped=True, constants=rec.constants)
+    return Capture(rec.graph, model, "record", inputs, constants=rec.constants)
