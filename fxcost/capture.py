@@ -166,18 +166,14 @@ class _Recorder(TorchFunctionMode):
     # -- torch calls --------------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        key = None
+        key = out = None
         if self.memo is not None and not _mutates(func, kwargs):
             key = Memo.key(func, (args, kwargs))
-            out = self.memo.get(key)
-            if out is not None:  # an identical call ran already: same output shapes
-                if self.leaf is None:
-                    op, target, args = _classify(func, args)
-                    self.emit(op, target, args, kwargs, out)
-                return out
-        out = func(*args, **kwargs)
-        if self.memo is not None and _has_tensor(out):
-            self.memo.put(key, out)
+            out = self.memo.get(key)  # an identical call ran already: same output shapes
+        if out is None:
+            out = func(*args, **kwargs)
+            if self.memo is not None and _has_tensor(out):
+                self.memo.put(key, out)
         if self.leaf is None and _has_tensor(out):
             op, target, args = _classify(func, args)
             self.emit(op, target, args, kwargs, out)

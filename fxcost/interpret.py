@@ -115,7 +115,7 @@ class CostInterpreter:
             if cost.macs:
                 _check_dtypes(node, ins, mod)
             if entry.moves_data:
-                read = _nbytes(ins) + (self._module_bytes(node.target, mod) if mod is not None else 0)
+                read = _nbytes(ins) + (self._module_bytes(mod) if mod is not None else 0)
                 cost = Cost(cost.flops, cost.macs, read, _nbytes(outs))
         path, mtype = module_path(node, mod)
         return NodeRecord(
@@ -130,13 +130,13 @@ class CostInterpreter:
             cost=cost,
         )
 
-    def _module_bytes(self, path: str, mod: nn.Module) -> int:
+    def _module_bytes(self, mod: nn.Module) -> int:
         """Bytes of a module's parameters and buffers, its children's included (cached)."""
         key = id(mod)
         if key not in self._param_bytes:
             own = [t for t in list(mod._parameters.values()) + list(mod._buffers.values()) if t is not None]
             self._param_bytes[key] = _nbytes(own) + sum(
-                self._module_bytes("", c) for c in mod._modules.values() if c is not None)
+                self._module_bytes(c) for c in mod._modules.values() if c is not None)
         return self._param_bytes[key]
 
 

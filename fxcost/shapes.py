@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils._pytree import tree_map
 
 from .errors import FxcostError
+from .interpret import module_path, target_name
 
 
 def to_meta(value: Any) -> Any:
@@ -166,8 +167,6 @@ class ShapeProp(torch.fx.Interpreter):
         except FxcostError:
             raise
         except Exception as e:
-            from .interpret import module_path, target_name
-
             mod = module_path(n, None)[0]
             where = f"node '{n.name}' ({n.op} {target_name(n.target)}" + (
                 f" in module '{mod}')" if mod else ")"

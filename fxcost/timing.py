@@ -18,9 +18,8 @@ from typing import Any, Callable
 import torch
 import torch.fx
 from torch import nn
-from torch.utils._pytree import tree_leaves
-
 from .errors import FxcostError
+from .registry import tensors
 
 
 @dataclass
@@ -91,9 +90,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:
-    tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
     params = list(model.parameters()) + list(model.buffers())
-    devices = {t.device for t in tensors + params}
+    devices = {t.device for t in tensors((args, kwargs)) + params}
     if any(d.type == "meta" for d in devices):
         raise FxcostError(
             "cannot time a model or inputs on the meta device: there is nothing to run. "
@@ -177,7 +175,7 @@ def measure(
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
     if batch is None:
-        first = next((t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)), None)
+        first = next(iter(tensors((args, kwargs))), None)
         batch = int(first.shape[0]) if first is not None and first.dim() else 1
     if cuda_graph and device.type != "cuda":
         raise FxcostError("cuda_graph=True needs a CUDA model. Fix: drop cuda_graph or move the model to CUDA.")

@@ -37,9 +37,10 @@ for _aten_name, _torch_name in {
     "avg_pool2d": "avg_pool2d", "avg_pool3d": "avg_pool3d", "embedding": "embedding",
     "_fused_rms_norm": "rms_norm",
 }.items():
-    if hasattr(aten, _aten_name):
-        REGISTRY.alias(getattr(aten, _aten_name), _torch_name if hasattr(aten, _torch_name) and
-                       REGISTRY.method_entry(_torch_name) else getattr(torch.nn.functional, _torch_name, _torch_name))
+    # the torch-level op is a tensor method (softmax, to, view) or a functional (batch_norm)
+    existing = _torch_name if REGISTRY.method_entry(_torch_name) else getattr(torch.nn.functional, _torch_name, None)
+    if hasattr(aten, _aten_name) and existing is not None:
+        REGISTRY.alias(getattr(aten, _aten_name), existing)
 
 
 @register_rule(*_packets("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"))
