@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,8 @@ from torch.nn.modules import module as _module_hooks
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from .registry import Registry, map_tensors
-from .shapes import Memo, explain_failure, meta_device, standins
+from .registry import Registry, leaves, map_tensors
+from .shapes import Memo, by_shape_rule, explain_failure, meta_device, standins
 
 
 @dataclass
@@ -63,6 +64,24 @@ class Capture:
 # --------------------------------------------------------------------------------------------
 # symbolic_trace
 # --------------------------------------------------------------------------------------------
+class _Proxy(torch.fx.Proxy):
+    """fx's Proxy, but a plain torch function (``torch.flatten(x, 1)``) becomes its
+    ``call_function`` node directly. fx first asks ``torch.overrides`` whether the function is a
+    tensor method, and the first such question in a process builds torch's table of every
+    overridable function (~15 ms, more than tracing resnet50). Tensor methods, script methods,
+    property reads and higher-order ops take fx's own path."""
+
+    @classmethod
+    def __torch_function__(cls, orig_method, types, args=None, kwargs=None):
+        if (id(orig_method) in _TENSOR_METHODS
+                or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator))
+                or getattr(orig_method, "__name__", "__get__") == "__get__"):
+            return super().__torch_function__(orig_method, types, args, kwargs)
+        tracer = next(a.tracer for a in leaves((args or (), kwargs or {})) if isinstance(a, torch.fx.Proxy))
+        return tracer.create_proxy("call_function", orig_method, args or (), kwargs or {},
+                                   name=tracer.graph._target_to_str(orig_method.__name__))
+
+
 class _LeafTracer(torch.fx.Tracer):
     """Keeps modules that have a cost rule as leaves and traces into everything else."""
 
@@ -72,6 +91,22 @@ class _LeafTracer(torch.fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return self.registry.module_entry(type(m)) is not None
+
+    def proxy(self, node: torch.fx.Node) -> torch.fx.Proxy:
+        return _Proxy(node, self)
+
+
+def wrapped_without_rule(model: nn.Module, registry: Registry) -> list[str]:
+    """Functions marked ``torch.fx.wrap`` in the source files of the modules symbolic_trace
+    would trace into, that have no rule: the trace would keep them as opaque calls. Checked
+    before tracing, so that such models go straight to the recording capture."""
+    from torch.fx import _symbolic_trace
+
+    wrapped = getattr(_symbolic_trace, "_wrapped_fns_to_patch", None) or {}
+    files = {id(vars(mod)) for mod in (sys.modules.get(type(m).__module__) for m in model.modules()
+                                       if registry.module_entry(type(m)) is None) if mod is not None}
+    return sorted(name for (gid, name), scope in wrapped.items()
+                  if gid in files and registry.function_entry(scope.get(name)) is None)
 
 
 def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> inspect.BoundArguments:
@@ -166,17 +201,21 @@ class _Recorder(TorchFunctionMode):
     # -- torch calls --------------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        op, target, fx_args = _classify(func, args)
         key = out = None
         if self.memo is not None and not _mutates(func, kwargs):
-            key = Memo.key(func, (args, kwargs))
-            out = self.memo.get(key)  # an identical call ran already: same output shapes
+            # meta: values do not exist, so outputs follow from shapes, by the op's shape rule
+            # or from an identical call that ran already
+            out = by_shape_rule(self.registry, op, target, fx_args, kwargs)
+            if out is None:
+                key = Memo.key(func, (args, kwargs))
+                out = self.memo.get(key)
         if out is None:
             out = func(*args, **kwargs)
-            if self.memo is not None and _has_tensor(out):
+            if key is not None and _has_tensor(out):
                 self.memo.put(key, out)
         if self.leaf is None and _has_tensor(out):
-            op, target, args = _classify(func, args)
-            self.emit(op, target, args, kwargs, out)
+            self.emit(op, target, fx_args, kwargs, out)
         return out
 
     # -- module hooks ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from torch import nn
 from .cost import Cost
 from .interpret import CostInterpreter
 from .registry import REGISTRY, Registry
+from .rules import vision
 from .report import NodeRecord, Report
 from .shapes import ShapeProp, standins, to_meta
 
@@ -53,6 +54,7 @@ def annotate(
     attention: str = "full",
 ) -> Report:
     """Cost every node of ``gm``: ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report."""
+    vision.register()  # torchvision's ops, once the user has imported it
     registry = registry or REGISTRY
     added: list[torch.fx.Node] = []
     if _has_values(gm.graph):
@@ -62,8 +64,8 @@ def annotate(
                 added.append(n)
     else:
         added = [n for n in gm.graph.nodes if "val" not in n.meta]
-        with standins(gm), torch.device("meta"), torch.no_grad():
-            ShapeProp(gm, gm.graph).run(*to_meta(example_inputs))
+        with standins(gm), torch.no_grad():
+            ShapeProp(gm, gm.graph, registry=registry).run(*to_meta(example_inputs))
     try:
         records = CostInterpreter(gm.graph, gm, registry, flops, attention).run()
     finally:

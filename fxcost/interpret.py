@@ -81,25 +81,13 @@ class CostInterpreter:
     def run(self) -> list[NodeRecord]:
         records = []
         for node in self.graph.nodes:
-            visit = getattr(self, node.op, None)
-            if node.op.startswith("call_") and visit is not None:
-                rec = visit(node)
+            if node.op in ("call_module", "call_function", "call_method"):
+                mod = self._modules[node.target] if node.op == "call_module" else None
+                rec = self._cost(node, self.registry.node_entry(node.op, node.target, mod), mod)
                 if rec is not None:
                     records.append(rec)
         return records
 
-    # -- one visitor per node kind: they differ only in how the rule is found --------------
-    def call_module(self, node: torch.fx.Node) -> NodeRecord | None:
-        mod = self._modules[node.target]
-        return self._cost(node, self.registry.module_entry(type(mod)), mod)
-
-    def call_function(self, node: torch.fx.Node) -> NodeRecord | None:
-        return self._cost(node, self.registry.function_entry(node.target), None)
-
-    def call_method(self, node: torch.fx.Node) -> NodeRecord | None:
-        return self._cost(node, self.registry.method_entry(node.target), None)
-
-    # ------------------------------------------------------------------------------------------
     def _cost(self, node: torch.fx.Node, entry: Entry | None, mod: nn.Module | None) -> NodeRecord | None:
         args = _val(node.args)
         kwargs = _val(node.kwargs)

@@ -12,7 +12,7 @@ interpreter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 import torch
@@ -61,15 +61,20 @@ def tensors(value: Any) -> list[torch.Tensor]:
     return [t for t in leaves(value) if isinstance(t, torch.Tensor)]
 
 Rule = Callable[["OpCall"], Cost]
+#: Optional shortcut for shape propagation on meta tensors: the op's output (meta tensors) from
+#: its inputs' shapes alone, or None to run the op's meta kernel after all.
+ShapeRule = Callable[["OpCall"], Any]
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered rule: the function, the op name it reports under, and whether it moves data."""
+    """A registered rule: the function, the op name it reports under, whether it moves data,
+    and an optional shape rule."""
 
     rule: Rule
     op: str
     moves_data: bool = True
+    shape: ShapeRule | None = None
 
 
 class OpCall:
@@ -167,14 +172,14 @@ class Registry:
         self._module_cache: dict[type, Entry | None] = {}
 
     def register(
-        self, *targets: Any, op: str | None = None, moves_data: bool = True
+        self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None
     ) -> Callable[[Rule], Rule]:
         """Register the decorated rule for every target given."""
         if not targets:
             raise TypeError("register_rule() needs at least one target")
 
         def deco(rule: Rule) -> Rule:
-            entry = Entry(rule, op or rule.__name__.lstrip("_"), moves_data)
+            entry = Entry(rule, op or rule.__name__.lstrip("_"), moves_data, shape)
             for t in targets:
                 self._add(t, entry)
             return rule
@@ -224,11 +229,21 @@ class Registry:
         """Give ``target`` the rule already registered for ``existing`` (a method name or a
         callable); used to map aten ops onto the torch-level rules of the same op."""
         entry = self._methods.get(existing) if isinstance(existing, str) else self.function_entry(existing)
-        if entry is not None:
-            self._add(target, entry)
+        if entry is not None:  # an alias takes other arguments: the shape rule stays behind
+            self._add(target, replace(entry, shape=None))
 
     def method_entry(self, name: str) -> Entry | None:
         return self._methods.get(name)
+
+    def node_entry(self, kind: str, target: Any, module: nn.Module | None = None) -> Entry | None:
+        """The rule of a graph node: by module type, callable or method name."""
+        if kind == "call_module":
+            return self.module_entry(type(module))
+        if kind == "call_function":
+            return self.function_entry(target)
+        if kind == "call_method":
+            return self.method_entry(target)
+        return None
 
     def targets(self) -> Iterable[Any]:
         """Every registered target (for documentation and coverage tests)."""
@@ -241,7 +256,7 @@ class Registry:
 REGISTRY = Registry()
 
 
-def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True):
+def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None):
     """Register a cost rule for one or more targets (decorator).
 
     >>> @fxcost.register_rule(MyFusedBlock)
@@ -250,8 +265,10 @@ def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True)
 
     ``op`` names the row in ``Report.by_operator()`` (default: the function's name).
     ``moves_data=False`` marks views whose outputs alias their inputs (no bytes moved).
+    ``shape`` (optional) computes the output on meta tensors from ``call.args`` alone (``call.out``
+    is None) so that shape propagation can skip the op's forward, or returns None to run it.
     """
-    return REGISTRY.register(*targets, op=op, moves_data=moves_data)
+    return REGISTRY.register(*targets, op=op, moves_data=moves_data, shape=shape)
 
 
 def method_names(*names: str, inplace: bool = True, dunder: bool = False) -> list[str]:

@@ -14,10 +14,12 @@ from typing import Any, Iterator
 import torch
 import torch.fx
 from torch import nn
+from torch.utils._device import _device_constructors
 from torch.utils._pytree import tree_map
 
 from .errors import FxcostError
 from .interpret import module_path, target_name
+from .registry import OpCall, Registry
 
 
 def to_meta(value: Any) -> Any:
@@ -128,18 +130,38 @@ def explain_failure(exc: BaseException, where: str, real: bool) -> FxcostError:
     )
 
 
+def by_shape_rule(registry: Registry, kind: str, target: Any, args: tuple, kwargs: dict,
+                  module: nn.Module | None = None) -> Any:
+    """The output of a call on meta tensors by its rule's shape rule, or None (no shape rule,
+    or it declined): the op's own meta kernel must run."""
+    entry = registry.node_entry(kind, target, module)
+    if entry is None or entry.shape is None:
+        return None
+    try:
+        return entry.shape(OpCall(kind, target, args, kwargs, None, module))
+    except Exception as e:
+        name = getattr(entry.shape, "__qualname__", repr(entry.shape))
+        raise FxcostError(
+            f"shape rule '{name}' failed on {target_name(target)}: {type(e).__name__}: {e}. "
+            "Fix: correct the rule, or return None from it to run the op."
+        ) from e
+
+
 class ShapeProp(torch.fx.Interpreter):
     """Runs a graph node by node and stores each result in ``node.meta["val"]``.
 
     Nodes that already carry a value (Dynamo's ``example_value``, an earlier ``val``) are
-    re-run anyway: values must match the inputs given now.
+    re-run anyway: values must match the inputs given now. On meta tensors two shortcuts skip an
+    op's forward: the shape rule of its registry entry (activations, batch norm: output like
+    input) and the memo of identical calls seen before.
     """
 
     def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False,
-                 constants: dict[str, Any] | None = None) -> None:
+                 constants: dict[str, Any] | None = None, registry: Registry | None = None) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
         self.real = real
         self.constants = constants or {}  # tensors the capture kept off the model
+        self.registry = registry
         self._memo = Memo()
         self._module_keys: dict[int, Any] = {}
 
@@ -149,19 +171,37 @@ class ShapeProp(torch.fx.Interpreter):
             return value if self.real else to_meta(value)
         return super().fetch_attr(target)
 
+    # On meta, tensors made without a device land on meta. Per node rather than one
+    # torch.device("meta") mode around the run: a mode taxes every torch call, tensor methods
+    # in the shape rules included (a third of shape propagation's time).
+    def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        if not self.real and kwargs.get("device") is None and target in _device_constructors():
+            kwargs = {**kwargs, "device": "meta"}
+        return super().call_function(target, args, kwargs)
+
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
-        if target == "":  # the model itself is the leaf
-            return self.module(*args, **kwargs)
-        return super().call_module(target, args, kwargs)
+        with meta_device(self.real):  # a module's forward may make tensors of its own
+            if target == "":  # the model itself is the leaf
+                return self.module(*args, **kwargs)
+            return super().call_module(target, args, kwargs)
 
     def run_node(self, n: torch.fx.Node) -> Any:
-        key = None
-        if not self.real and n.op.startswith("call_"):
-            key = self._key(n)
-            result = self._memo.get(key)
-            if result is not None:
-                n.meta["val"] = result
-                return result
+        if self.real or not n.op.startswith("call_"):
+            return self._run(n)
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        result = self._by_shape_rule(n, args, kwargs)
+        if result is not None:
+            n.meta["val"] = result
+            return result
+        key = self._key(n, args, kwargs)
+        result = self._memo.get(key)
+        if result is None:
+            result = self._run(n)
+            self._memo.put(key, result)
+        n.meta["val"] = result
+        return result
+
+    def _run(self, n: torch.fx.Node) -> Any:
         try:
             result = super().run_node(n)
         except FxcostError:
@@ -173,33 +213,41 @@ class ShapeProp(torch.fx.Interpreter):
             )
             raise explain_failure(e, where, self.real) from e
         n.meta["val"] = result
-        self._memo.put(key, result)
         return result
 
-    def _key(self, n: torch.fx.Node) -> Any:
+    def _by_shape_rule(self, n: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
+        if self.registry is None:
+            return None
+        mod = None
+        if n.op == "call_module":
+            mod = self._plain_module(n.target)
+            if mod is None:
+                return None
+        return by_shape_rule(self.registry, n.op, n.target, args, kwargs, mod)
+
+    def _key(self, n: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
         """The memo key of a node: its target (a torch.nn module by its configuration) and
         its arguments."""
         if n.op == "call_module":
-            target = self._module_key(n.target)
-            if target is None:
+            mod = self._plain_module(n.target)
+            if mod is None:
                 return None
-        else:
-            target = n.target
-        return Memo.key(target, self.fetch_args_kwargs_from_env(n))
-
-    def _module_key(self, path: str) -> Any:
-        """torch.nn modules are fully described by type, extra_repr, mode and own tensors."""
-        mod = self.fetch_attr(path) if path else self.module
-        cached = self._module_keys.get(id(mod))
-        if cached is None:
-            if not type(mod).__module__.startswith("torch.nn"):
-                cached = False
-            else:
+            target = self._module_keys.get(id(mod))
+            if target is None:
                 own = tuple((k, tuple(t.shape), t.dtype) for k, t in
                             list(mod._parameters.items()) + list(mod._buffers.items()) if t is not None)
-                cached = (type(mod), mod.extra_repr(), mod.training, own)
-            self._module_keys[id(mod)] = cached
-        return cached or None
+                target = self._module_keys[id(mod)] = (type(mod), mod.extra_repr(), mod.training, own)
+        else:
+            target = n.target
+        return Memo.key(target, (args, kwargs))
+
+    def _plain_module(self, path: str) -> nn.Module | None:
+        """The module at ``path`` if it is one of torch.nn's own classes without hooks, whose
+        output follows from its type, configuration, mode, own tensors and inputs alone."""
+        mod = self.fetch_attr(path) if path else self.module
+        if not type(mod).__module__.startswith("torch.nn") or mod._forward_hooks or mod._forward_pre_hooks:
+            return None
+        return mod
 
 
 class _Unkeyable(Exception):

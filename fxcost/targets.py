@@ -25,12 +25,9 @@ from .errors import FxcostError
 def import_torchvision() -> ModuleType:
     """``import torchvision``, tolerating a torchvision built for another torch."""
     if "torchvision" in sys.modules:
-        _register_vision_rules()
         return sys.modules["torchvision"]
     try:
-        tv = importlib.import_module("torchvision")
-        _register_vision_rules()
-        return tv
+        return importlib.import_module("torchvision")
     except RuntimeError:
         for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
             del sys.modules[name]
@@ -46,13 +43,6 @@ def import_torchvision() -> ModuleType:
         return importlib.import_module("torchvision")
     finally:
         torch.library.register_fake = original
-        _register_vision_rules()
-
-
-def _register_vision_rules() -> None:
-    from .rules import vision
-
-    vision.register()
 
 
 # --------------------------------------------------------------------------------------------

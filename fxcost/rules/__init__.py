@@ -11,5 +11,6 @@ from . import (  # noqa: F401
     recurrent,
     reduce,
     shape,
+    vision,
 )
 from . import aten  # noqa: E402,F401 - last: it aliases aten ops onto the rules above

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..cost import Cost
-from ..registry import OpCall, register_rule, method_names
+from ..registry import OpCall, ShapeRule, method_names, register_rule
 
 
 def is_float(call: OpCall) -> bool:
@@ -38,7 +38,43 @@ def torch_forms(*names: str, dunder: bool = False) -> list[Any]:
     return out + method_names(*names, dunder=dunder)
 
 
-def per_element(op: str, k: int, *targets: Any, moves_data: bool = True):
+def like_input(call: OpCall) -> torch.Tensor | None:
+    """Shape rule of ops whose output has their input's shape, strides and dtype (activations,
+    softmax, batch norm, dropout): a fresh meta tensor like the first tensor argument. None (run
+    the meta kernel) unless that is a densely laid out floating-point tensor and no dtype is
+    asked for, the cases where the kernel's output is exactly that."""
+    ins = call.inputs
+    if not ins:
+        return None
+    x = ins[0]
+    if not x.is_floating_point() or any(isinstance(a, torch.dtype) for a in (*call.args, *call.kwargs.values())):
+        return None
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+        return None
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+
+
+def broadcast(call: OpCall) -> torch.Tensor | None:
+    """Shape rule of binary arithmetic (add, sub, mul): the operands' broadcast shape and
+    promoted dtype, contiguous. None (run the kernel) for anything else: non-contiguous operands,
+    an ``out=``, or operands that do not broadcast (the kernel's error is the user's)."""
+    a, b = (call.args + (None, None))[:2]
+    ts = [v for v in (a, b) if isinstance(v, torch.Tensor)]
+    if not ts or "out" in call.kwargs or not all(isinstance(v, (torch.Tensor, bool, int, float)) for v in (a, b)):
+        return None
+    if not all(t.is_contiguous() for t in ts):
+        return None
+    try:
+        shape = torch.broadcast_shapes(*(t.shape for t in ts))
+        dtype = torch.result_type(a, b)
+    except RuntimeError:
+        return None
+    if dtype == torch.bool:  # bool subtraction is an error, bool add/mul is logic: the kernel knows
+        return None
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def per_element(op: str, k: int, *targets: Any, moves_data: bool = True, shape: ShapeRule | None = None):
     """Register ``op``: ``k`` FLOPs per output element (zero for integer/boolean tensors)."""
 
     def rule(call: OpCall) -> Cost:
@@ -46,4 +82,4 @@ def per_element(op: str, k: int, *targets: Any, moves_data: bool = True):
 
     rule.__name__ = rule.__qualname__ = op
     rule.__doc__ = f"{k} FLOP(s) per output element"
-    return register_rule(*targets, op=op, moves_data=moves_data)(rule)
+    return register_rule(*targets, op=op, moves_data=moves_data, shape=shape)(rule)

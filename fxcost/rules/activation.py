@@ -13,33 +13,44 @@ from torch import nn
 
 from ..cost import Cost
 from ..registry import OpCall, register_rule, method_names
-from ._common import attrs, per_element, torch_forms
+from ._common import attrs, like_input, per_element, torch_forms
 
-per_element("relu", 1, nn.ReLU, *torch_forms("relu"))
-per_element("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"))  # max, min
-per_element("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"))  # nn.ReLU6 subclasses it
-per_element("threshold", 1, nn.Threshold, *torch_forms("threshold"))
-per_element("leaky_relu", 2, nn.LeakyReLU, *torch_forms("leaky_relu"))  # compare, multiply
+
+def _activation(op: str, k: int, *targets) -> None:
+    """``k`` FLOPs per element; the output is shaped like the input."""
+    per_element(op, k, *targets, shape=like_input)
+
+
+_activation("relu", 1, nn.ReLU, *torch_forms("relu"))
+_activation("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"))  # max, min
+_activation("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"))  # nn.ReLU6 subclasses it
+_activation("threshold", 1, nn.Threshold, *torch_forms("threshold"))
+_activation("leaky_relu", 2, nn.LeakyReLU, *torch_forms("leaky_relu"))  # compare, multiply
 per_element("prelu", 2, nn.PReLU, *torch_forms("prelu"))
-per_element("rrelu", 2, nn.RReLU, *torch_forms("rrelu"))
-per_element("elu", 4, nn.ELU, *torch_forms("elu"))  # compare, exp, subtract, multiply
-per_element("celu", 5, nn.CELU, *torch_forms("celu"))  # elu + divide
-per_element("selu", 5, nn.SELU, *torch_forms("selu"))  # elu + scale
-per_element("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"))
-per_element("tanh", 5, nn.Tanh, *torch_forms("tanh"))
-per_element("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"))  # add, 2 clamps, div
-per_element("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"))  # hardsigmoid + multiply
-per_element("silu", 5, nn.SiLU, *torch_forms("silu"))  # sigmoid + multiply
-per_element("softplus", 3, nn.Softplus, *torch_forms("softplus"))  # exp, add, log
-per_element("mish", 9, nn.Mish, *torch_forms("mish"))  # softplus + tanh + multiply
-per_element("softsign", 3, nn.Softsign, *torch_forms("softsign"))  # abs, add, divide
-per_element("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"))  # neg, exp, add, log
-per_element("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"))  # tanh + subtract
-per_element("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"))
+_activation("rrelu", 2, nn.RReLU, *torch_forms("rrelu"))
+_activation("elu", 4, nn.ELU, *torch_forms("elu"))  # compare, exp, subtract, multiply
+_activation("celu", 5, nn.CELU, *torch_forms("celu"))  # elu + divide
+_activation("selu", 5, nn.SELU, *torch_forms("selu"))  # elu + scale
+_activation("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"))
+_activation("tanh", 5, nn.Tanh, *torch_forms("tanh"))
+_activation("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"))  # add, 2 clamps, div
+_activation("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"))  # hardsigmoid + multiply
+_activation("silu", 5, nn.SiLU, *torch_forms("silu"))  # sigmoid + multiply
+_activation("softplus", 3, nn.Softplus, *torch_forms("softplus"))  # exp, add, log
+_activation("mish", 9, nn.Mish, *torch_forms("mish"))  # softplus + tanh + multiply
+_activation("softsign", 3, nn.Softsign, *torch_forms("softsign"))  # abs, add, divide
+_activation("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"))  # neg, exp, add, log
+_activation("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"))  # tanh + subtract
+_activation("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"))
 per_element("glu", 5, nn.GLU, *torch_forms("glu"))  # sigmoid of one half, multiply: per output
 
 
-@register_rule(nn.GELU, *torch_forms("gelu"))
+def _gelu_shape(call: OpCall) -> torch.Tensor | None:
+    # an unknown approximation is the kernel's error to raise
+    return like_input(call) if call.get("approximate", None, "none") in ("none", "tanh") else None
+
+
+@register_rule(nn.GELU, *torch_forms("gelu"), shape=_gelu_shape)
 def gelu(call: OpCall) -> Cost:
     """erf form 0.5x(1+erf(x/sqrt2)): 5 per element; tanh approximation: 13 per element."""
     approx = call.get("approximate", None, "none")

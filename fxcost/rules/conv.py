@@ -7,6 +7,8 @@ formula, with depthwise and pointwise convolutions falling out of ``groups`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
@@ -19,7 +21,41 @@ def _bias(call: OpCall) -> int:
     return call.y.numel() if call.get("bias", 2) is not None else 0
 
 
-@register_rule(_ConvNd, F.conv1d, F.conv2d, F.conv3d, torch.conv1d, torch.conv2d, torch.conv3d)
+def _per_dim(v: Any, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def conv_shape(call: OpCall) -> torch.Tensor | None:
+    """Output of a batched convolution, contiguous as the meta kernel makes it: per spatial dim
+    (in + 2p - d(k-1) - 1) // s + 1. None (run the kernel, which raises the user's error) for
+    anything unusual: unbatched input, channel or dtype mismatch, an empty output."""
+    x, w, b = call.x, call.get("weight", 1), call.get("bias", 2)
+    if not isinstance(w, torch.Tensor) or x.dim() != w.dim() or x.dim() < 3 or x.dtype != w.dtype:
+        return None
+    n = w.dim() - 2
+    groups = call.get("groups", 6, 1)
+    if x.shape[1] != w.shape[1] * groups or w.shape[0] % groups:
+        return None
+    if b is not None and (not isinstance(b, torch.Tensor) or tuple(b.shape) != (w.shape[0],)):
+        return None
+    stride, dilation = _per_dim(call.get("stride", 3, 1), n), _per_dim(call.get("dilation", 5, 1), n)
+    padding = call.get("padding", 4, 0)
+    if padding == "same" and all(s == 1 for s in stride):
+        sizes = tuple(x.shape[2:])
+    else:
+        if isinstance(padding, str):
+            if padding != "valid":
+                return None
+            padding = 0
+        padding = _per_dim(padding, n)
+        sizes = tuple((i + 2 * p - d * (k - 1) - 1) // s + 1
+                      for i, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
+    if min(sizes) <= 0:
+        return None
+    return torch.empty((x.shape[0], w.shape[0], *sizes), dtype=x.dtype, device="meta")
+
+
+@register_rule(_ConvNd, F.conv1d, F.conv2d, F.conv3d, torch.conv1d, torch.conv2d, torch.conv3d, shape=conv_shape)
 def conv(call: OpCall) -> Cost:
     """MACs = out.numel * (C_in/groups) * prod(k); FLOPs = out.numel * (2n-1 [+1 with bias])."""
     w = call.get("weight", 1)

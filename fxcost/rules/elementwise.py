@@ -10,25 +10,34 @@ import operator
 import torch
 
 from ..registry import method_names
-from ._common import attrs, per_element, torch_forms
+from ._common import attrs, broadcast, per_element, torch_forms
 
-_BINARY = ("add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide",
-           "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum",
-           "fmax", "fmin", "atan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt", "le", "gt",
-           "ge", "greater", "less", "greater_equal", "less_equal", "not_equal", "isclose")
-_DUNDER = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor")
-_OPERATORS = (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-              operator.mod, operator.pow, operator.iadd, operator.isub, operator.imul,
-              operator.itruediv, operator.ifloordiv, operator.ipow, operator.neg, operator.pos,
-              operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+# add, sub and mul keep their operands' promoted dtype (division and comparisons do not): their
+# out-of-place forms have a shape rule; in-place forms run their kernel
+_ARITHMETIC = ("add", "sub", "subtract", "rsub", "mul", "multiply")
+per_element(
+    "elementwise",
+    1,
+    operator.add, operator.sub, operator.mul, *attrs(torch, *_ARITHMETIC), *_ARITHMETIC,
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+    shape=broadcast,
+)
+_BINARY = ("div", "divide", "true_divide", "floor_divide", "remainder", "fmod", "pow", "float_power",
+           "maximum", "minimum", "fmax", "fmin", "atan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt",
+           "le", "gt", "ge", "greater", "less", "greater_equal", "less_equal", "not_equal", "isclose")
+_OPERATORS = (operator.truediv, operator.floordiv, operator.mod, operator.pow, operator.iadd,
+              operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.ipow,
+              operator.neg, operator.pos, operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
+              operator.ge)
 per_element(
     "elementwise",
     1,
     *_OPERATORS,
     *torch_forms(*_BINARY),
+    *attrs(torch, *(n + "_" for n in _ARITHMETIC)), *(n + "_" for n in _ARITHMETIC),
+    "__iadd__", "__isub__", "__imul__",
     *method_names("truediv", "floordiv", "mod", "neg", "pos", "eq", "ne", "lt", "le", "gt", "ge",
-                  inplace=False, dunder=True),
-    *method_names("add", "sub", "mul", "div", "pow", "rsub", inplace=False, dunder=True),
+                  "div", "pow", inplace=False, dunder=True),
     "__abs__", "__invert__",
 )
 

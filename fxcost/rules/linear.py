@@ -20,7 +20,20 @@ def _bias_flops(call: OpCall, bias_pos: int) -> int:
     return call.y.numel() if call.get("bias", bias_pos) is not None else 0
 
 
-@register_rule(nn.Linear, F.linear, "linear")
+def _linear_shape(call: OpCall) -> torch.Tensor | None:
+    """[..., in] x [out, in]^T -> [..., out], contiguous; None (run the kernel) unless the input
+    is contiguous and the weight, bias and dtypes fit."""
+    x, w, b = call.x, call.get("weight", 1), call.get("bias", 2)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2 or x.dim() < 1 or x.shape[-1] != w.shape[1]:
+        return None
+    if x.dtype != w.dtype or not x.is_contiguous():
+        return None
+    if b is not None and (not isinstance(b, torch.Tensor) or tuple(b.shape) != (w.shape[0],) or b.dtype != x.dtype):
+        return None
+    return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
+
+
+@register_rule(nn.Linear, F.linear, "linear", shape=_linear_shape)
 def linear(call: OpCall) -> Cost:
     """y = x W^T + b: out.numel dot products of in_features."""
     in_features = call.get("weight", 1).shape[-1]

@@ -16,10 +16,30 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..cost import Cost
 from ..registry import OpCall, register_rule
-from ._common import attrs
+from ._common import attrs, like_input
 
 
-@register_rule(_BatchNorm, nn.SyncBatchNorm, F.batch_norm, torch.batch_norm)
+def _batch_norm_shape(call: OpCall) -> torch.Tensor | None:
+    """Like the input, once the checks the kernel would make pass: the module's own rank check
+    and one statistic per channel."""
+    x = call.x
+    if x.dim() < 2:
+        return None
+    mod = call.module
+    if mod is not None:
+        try:
+            mod._check_input_dim(x)
+        except Exception:  # the kernel raises the user's error
+            return None
+        stats = [mod.weight, mod.bias, mod.running_mean, mod.running_var]
+    else:
+        stats = call.inputs[1:]
+    if any(t is not None and tuple(t.shape) != (x.shape[1],) for t in stats):
+        return None
+    return like_input(call)
+
+
+@register_rule(_BatchNorm, nn.SyncBatchNorm, F.batch_norm, torch.batch_norm, shape=_batch_norm_shape)
 def batch_norm(call: OpCall) -> Cost:
     """4 * numel (seed)."""
     return Cost(flops=4 * call.x.numel())
@@ -29,7 +49,19 @@ def _stat_norm(call: OpCall, affine: bool) -> Cost:
     return Cost(flops=(5 + (2 if affine else 0)) * call.x.numel())
 
 
-@register_rule(nn.LayerNorm, F.layer_norm, torch.layer_norm)
+def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
+    """Like the input, once the normalized shape matches its trailing dims and the weight's."""
+    x, shape = call.x, call.get("normalized_shape", 1)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if not shape or len(shape) > x.dim() or tuple(x.shape[x.dim() - len(shape):]) != shape:
+        return None
+    if any(t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape)
+           for t in (call.get("weight", 2), call.get("bias", 3))):
+        return None
+    return like_input(call)
+
+
+@register_rule(nn.LayerNorm, F.layer_norm, torch.layer_norm, shape=_layer_norm_shape)
 def layer_norm(call: OpCall) -> Cost:
     """5 * numel, + 2 * numel with elementwise affine."""
     return _stat_norm(call, call.get("weight", 2) is not None)

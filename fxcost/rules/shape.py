@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import method_names
-from ._common import attrs, per_element, torch_forms
+from ._common import attrs, like_input, per_element, torch_forms
 
 _VIEWS = ("view", "view_as", "reshape", "reshape_as", "permute", "transpose", "swapaxes",
           "swapdims", "t", "adjoint", "flatten", "unflatten", "unsqueeze", "squeeze", "expand",
@@ -36,7 +36,7 @@ per_element(
     nn.FeatureAlphaDropout,
     *torch_forms("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                  "feature_alpha_dropout", "feature_dropout"),
-    moves_data=False,
+    moves_data=False, shape=like_input,
 )
 
 _COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",

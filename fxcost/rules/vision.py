@@ -1,14 +1,22 @@
-"""torchvision's compiled ops (``torch.ops.torchvision.*``), registered where they are loaded.
+"""torchvision's own ops, registered once torchvision is imported (fxcost never imports it).
 
-Detection models call them on real tensors (``real=True``): their sizes depend on the data.
+The compiled ops (``torch.ops.torchvision.*``) exist where torchvision's C++ library loaded;
+detection models call them on real tensors (``real=True``): their sizes depend on the data.
+Stochastic depth and DropBlock are Python functions marked ``torch.fx.wrap``: at inference they
+are the identity (zero FLOPs, like dropout), and with a rule symbolic_trace keeps them as calls.
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 
 from ..cost import Cost
 from ..registry import OpCall, register_rule
+from ._common import like_input, per_element
+
+_registered: set[str] = set()
 
 
 def _ops(*names: str) -> list:
@@ -22,15 +30,21 @@ def _ops(*names: str) -> list:
 
 
 def register() -> None:
-    """Register the rules for whichever torchvision ops are loaded now (idempotent)."""
-    if _ops("nms"):
-        register_rule(*_ops("nms"))(nms)
-    if _ops("roi_align", "ps_roi_align"):
-        register_rule(*_ops("roi_align", "ps_roi_align"))(roi_align)
-    if _ops("roi_pool", "ps_roi_pool"):
-        register_rule(*_ops("roi_pool", "ps_roi_pool"))(roi_pool)
-    if _ops("deform_conv2d"):
-        register_rule(*_ops("deform_conv2d"))(deform_conv2d)
+    """Register the rules for whichever torchvision ops are loaded now; cheap once done."""
+    if "torchvision" not in sys.modules:
+        return
+    ops = sys.modules.get("torchvision.ops")
+    if "python" not in _registered and ops is not None:
+        _registered.add("python")
+        names = ("stochastic_depth", "StochasticDepth", "drop_block2d", "drop_block3d", "DropBlock2d", "DropBlock3d")
+        per_element("dropout", 0, *[getattr(ops, n) for n in names if hasattr(ops, n)], moves_data=False,
+                    shape=like_input)
+    if "compiled" not in _registered and _ops("nms"):
+        _registered.add("compiled")
+        for rule, names in ((nms, ("nms",)), (roi_align, ("roi_align", "ps_roi_align")),
+                            (roi_pool, ("roi_pool", "ps_roi_pool")), (deform_conv2d, ("deform_conv2d",))):
+            if _ops(*names):
+                register_rule(*_ops(*names))(rule)
 
 
 def nms(call: OpCall) -> Cost:
