@@ -203,11 +203,15 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         op, target, fx_args = _classify(func, args)
         key = out = None
-        if self.memo is not None and not _mutates(func, kwargs):
+        if self.memo is not None:
             # meta: values do not exist, so outputs follow from shapes, by the op's shape rule
             # or from an identical call that ran already
             out = by_shape_rule(self.registry, op, target, fx_args, kwargs)
-            if out is None:
+            if _mutates(func, kwargs):
+                # in place (relu_, inplace=True): on meta a no-op when the input keeps its
+                # shape, strides and dtype; the op returns the input itself
+                out = _unchanged_input(args, out)
+            elif out is None:
                 key = Memo.key(func, (args, kwargs))
                 out = self.memo.get(key)
         if out is None:
@@ -249,6 +253,15 @@ def _mutates(func: Any, kwargs: dict) -> bool:
     """In-place ops change their inputs' metadata (unsqueeze_, resize_): always run them."""
     name = getattr(func, "__name__", "")
     return name.endswith("_") and not name.endswith("__") or bool(kwargs.get("inplace")) or "out" in kwargs
+
+
+def _unchanged_input(args: tuple, out: Any) -> torch.Tensor | None:
+    """The first tensor argument, if ``out`` (a shape rule's output) matches it exactly."""
+    x = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    if isinstance(out, torch.Tensor) and x is not None and (x.shape, x.stride(), x.dtype) == (
+            out.shape, out.stride(), out.dtype):
+        return x
+    return None
 
 
 def _has_tensor(value: Any) -> bool:

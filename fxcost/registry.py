@@ -57,8 +57,22 @@ def map_tensors(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
 
 
 def tensors(value: Any) -> list[torch.Tensor]:
-    """Every tensor in a (nested) value, in order."""
-    return [t for t in leaves(value) if isinstance(t, torch.Tensor)]
+    """Every tensor in a (nested) value, in order (called for every node: plain containers
+    of tensors and scalars take the short path)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    t = type(value)
+    if t is tuple or t is list:
+        out: list[torch.Tensor] = []
+        for v in value:
+            if isinstance(v, torch.Tensor):
+                out.append(v)
+            elif isinstance(v, (tuple, list, dict)):
+                out += tensors(v)
+        return out
+    if isinstance(value, (tuple, list, dict)):
+        return [v for v in leaves(value) if isinstance(v, torch.Tensor)]
+    return []
 
 Rule = Callable[["OpCall"], Cost]
 #: Optional shortcut for shape propagation on meta tensors: the op's output (meta tensors) from

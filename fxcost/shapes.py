@@ -15,22 +15,21 @@ import torch
 import torch.fx
 from torch import nn
 from torch.utils._device import _device_constructors
-from torch.utils._pytree import tree_map
 
 from .errors import FxcostError
 from .interpret import module_path, target_name
-from .registry import OpCall, Registry
+from .registry import OpCall, Registry, map_tensors
 
 
 def to_meta(value: Any) -> Any:
     """Meta copies (shape, dtype, strides; no data) of every tensor in a pytree."""
+    return map_tensors(_meta_copy, value)
 
-    def conv(t: Any) -> Any:
-        if isinstance(t, torch.Tensor) and t.device.type != "meta":
-            return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+
+def _meta_copy(t: torch.Tensor) -> torch.Tensor:
+    if t.device.type == "meta":
         return t
-
-    return tree_map(conv, value)
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
 
 
 @contextlib.contextmanager
@@ -276,44 +275,56 @@ class Memo:
         """Fresh meta outputs for ``key``, or None."""
         if key is None or key not in self._outputs:
             return None
-        return tree_map(_rebuild, self._outputs[key])
+        return _rebuild(self._outputs[key])
 
     def put(self, key: Any, result: Any) -> None:
         if key is not None:
-            self._outputs[key] = tree_map(_template, result)
+            try:
+                self._outputs[key] = _template(result)
+            except _Unkeyable:  # an output container we do not rebuild: not memoized
+                pass
 
 
-_SCALARS = (bool, int, float, str, torch.dtype, torch.device, type(None), type(...))
+_SCALARS = frozenset((bool, int, float, complex, str, torch.dtype, torch.device, type(None), type(...)))
 
 
 def _key_of(v: Any) -> Any:
     """A hashable stand-in for an op's arguments: tensors by shape, stride, dtype and
     requires_grad; plain values by value; anything else is not keyed."""
+    if isinstance(v, torch.Tensor):
+        return (v.shape, v.stride(), v.dtype, v.requires_grad)
     t = type(v)
+    if t in _SCALARS:
+        return (t, v)
     if isinstance(v, (tuple, list)):  # FX hands over immutable_list / immutable_dict
         return (t, tuple(_key_of(x) for x in v))
     if isinstance(v, dict):
         return (t, tuple((k, _key_of(x)) for k, x in v.items()))
-    if isinstance(v, torch.Tensor):
-        return (tuple(v.shape), v.stride(), v.dtype, v.requires_grad)
-    if t in _SCALARS:
-        return (t, v)
     raise _Unkeyable
-
-
-def _template(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        return _Meta((tuple(v.shape), v.stride(), v.dtype, v.requires_grad))
-    return v
 
 
 class _Meta(tuple):
     """Shape, stride, dtype and requires_grad of a memoized meta output."""
 
 
+def _template(v: Any) -> Any:
+    """A memoized output: tensors as _Meta, in plain tuples and lists."""
+    if isinstance(v, torch.Tensor):
+        return _Meta((v.shape, v.stride(), v.dtype, v.requires_grad))
+    t = type(v)
+    if t is tuple or t is list:
+        return t(_template(x) for x in v)
+    if t in _SCALARS:
+        return v
+    raise _Unkeyable
+
+
 def _rebuild(v: Any) -> Any:
-    if isinstance(v, _Meta):
+    t = type(v)
+    if t is _Meta:
         shape, stride, dtype, grad = v
-        t = torch.empty_strided(shape, stride, dtype=dtype, device="meta")
-        return t.requires_grad_() if grad else t
+        out = torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+        return out.requires_grad_() if grad else out
+    if t is tuple or t is list:
+        return t(_rebuild(x) for x in v)
     return v

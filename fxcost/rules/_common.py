@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -38,31 +38,54 @@ def torch_forms(*names: str, dunder: bool = False) -> list[Any]:
     return out + method_names(*names, dunder=dunder)
 
 
+def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """The strides torch gives a fresh contiguous tensor of ``shape``."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def _dense_strides(t: torch.Tensor) -> tuple[int, ...] | None:
+    """``t``'s strides if they are exactly those of a fresh contiguous or channels-last tensor
+    (layouts whose elementwise outputs keep them), else None. Tensors that are merely
+    "contiguous" up to size-1 dims get other output strides from TensorIterator: declined."""
+    stride = t.stride()
+    if stride == contiguous_strides(t.shape):
+        return stride
+    if t.dim() == 4:
+        _, c, h, w = t.shape
+        if stride == (c * w * h, 1, c * w, c):
+            return stride
+    return None
+
+
 def like_input(call: OpCall) -> torch.Tensor | None:
     """Shape rule of ops whose output has their input's shape, strides and dtype (activations,
-    softmax, batch norm, dropout): a fresh meta tensor like the first tensor argument. None (run
-    the meta kernel) unless that is a densely laid out floating-point tensor and no dtype is
-    asked for, the cases where the kernel's output is exactly that."""
+    batch norm, dropout): a fresh meta tensor like the first tensor argument. None (run the
+    kernel) unless that is a floating-point tensor in a fresh contiguous or channels-last layout
+    and no dtype is asked for, the cases where the kernel's output is exactly that."""
     ins = call.inputs
     if not ins:
         return None
     x = ins[0]
     if not x.is_floating_point() or any(isinstance(a, torch.dtype) for a in (*call.args, *call.kwargs.values())):
         return None
-    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
-        return None
-    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+    stride = _dense_strides(x)
+    return None if stride is None else torch.empty_strided(x.shape, stride, dtype=x.dtype, device="meta")
 
 
 def broadcast(call: OpCall) -> torch.Tensor | None:
     """Shape rule of binary arithmetic (add, sub, mul): the operands' broadcast shape and
-    promoted dtype, contiguous. None (run the kernel) for anything else: non-contiguous operands,
-    an ``out=``, or operands that do not broadcast (the kernel's error is the user's)."""
+    promoted dtype, contiguous. None (run the kernel) for anything else: operands not in a fresh
+    contiguous layout, an ``out=``, bool results, or operands that do not broadcast (the
+    kernel's error is the user's)."""
     a, b = (call.args + (None, None))[:2]
     ts = [v for v in (a, b) if isinstance(v, torch.Tensor)]
     if not ts or "out" in call.kwargs or not all(isinstance(v, (torch.Tensor, bool, int, float)) for v in (a, b)):
         return None
-    if not all(t.is_contiguous() for t in ts):
+    if not all(t.stride() == contiguous_strides(t.shape) for t in ts):
         return None
     try:
         shape = torch.broadcast_shapes(*(t.shape for t in ts))

@@ -40,6 +40,9 @@ def conv_shape(call: OpCall) -> torch.Tensor | None:
         return None
     stride, dilation = _per_dim(call.get("stride", 3, 1), n), _per_dim(call.get("dilation", 5, 1), n)
     padding = call.get("padding", 4, 0)
+    padded = getattr(call.module, "padding_mode", "zeros") != "zeros"  # the module calls F.pad first
+    if padded and isinstance(padding, str):
+        return None
     if padding == "same" and all(s == 1 for s in stride):
         sizes = tuple(x.shape[2:])
     else:
@@ -48,6 +51,8 @@ def conv_shape(call: OpCall) -> torch.Tensor | None:
                 return None
             padding = 0
         padding = _per_dim(padding, n)
+        if padded and any(p >= i for p, i in zip(padding, x.shape[2:])):
+            return None  # reflect/circular padding as wide as the input is F.pad's error
         sizes = tuple((i + 2 * p - d * (k - 1) - 1) // s + 1
                       for i, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
     if min(sizes) <= 0:

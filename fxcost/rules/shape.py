@@ -30,6 +30,9 @@ per_element(
     "contiguous", moves_data=False,
 )
 
+# Checks: symbolic_trace keeps torch._assert (fx wraps it) as a call; it computes nothing.
+per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"), moves_data=False)
+
 # Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
 per_element(
     "dropout", 0, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
