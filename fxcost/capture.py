@@ -155,6 +155,7 @@ class _Recorder(TorchFunctionMode):
         self.constants: dict[str, torch.Tensor] = {}
         self.paths = {id(m): (name, type(m)) for name, m in model.named_modules(remove_duplicate=False)}
         self.stack: list[tuple[str, type]] = []
+        self._stack_meta: dict[str, tuple[str, type]] | None = None
         self.leaf: nn.Module | None = None  # the rule-bearing module being run, if any
         self.attrs: dict[int, str] = {}
 
@@ -190,7 +191,11 @@ class _Recorder(TorchFunctionMode):
         return map_tensors(self.node_for, value)
 
     def module_stack(self) -> dict[str, tuple[str, type]]:
-        return {path: (path, cls) for path, cls in self.stack}
+        """The nn_module_stack of a node recorded now (one dict per stack state, shared by
+        the nodes recorded in it: thousands of nodes, a handful of states at a time)."""
+        if self._stack_meta is None:
+            self._stack_meta = {path: (path, cls) for path, cls in self.stack}
+        return self._stack_meta
 
     def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> None:
         node = self.graph.create_node(op, target, self.to_args(args), self.to_args(kwargs))
@@ -215,7 +220,11 @@ class _Recorder(TorchFunctionMode):
                 key = Memo.key(func, (args, kwargs))
                 out = self.memo.get(key)
         if out is None:
-            out = func(*args, **kwargs)
+            # tensors made without a device land on meta; the device mode is entered here,
+            # around the ops that run, rather than around the forward: a mode taxes every torch
+            # call, the tensor methods of shape rules and memo keys included
+            with meta_device(self.memo is None):
+                out = func(*args, **kwargs)
             if key is not None and _has_tensor(out):
                 self.memo.put(key, out)
         if self.leaf is None and _has_tensor(out):
@@ -230,6 +239,7 @@ class _Recorder(TorchFunctionMode):
         if path is None:
             return
         self.stack.append(path)
+        self._stack_meta = None
         if self.registry.module_entry(type(module)) is not None:
             self.leaf = module
 
@@ -247,6 +257,7 @@ class _Recorder(TorchFunctionMode):
             self.bind(out, node)
         if self.stack and self.stack[-1] == path:
             self.stack.pop()
+            self._stack_meta = None
 
 
 def _mutates(func: Any, kwargs: dict) -> bool:
@@ -305,7 +316,7 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
         with standins(model, real=real):
             for name, t in list(model.named_parameters()) + list(model.named_buffers()):
                 rec.attrs[id(t)] = name
-            with meta_device(real), torch.no_grad(), rec:
+            with torch.no_grad(), rec:
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")

@@ -7,6 +7,7 @@ moved from the sizes of the tensors involved.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterable
 
@@ -53,10 +54,6 @@ def target_name(target: Any) -> str:
     if mod in ("_operator", "operator"):
         mod = "operator"
     return f"{mod}.{name}" if mod else name
-
-
-def _shapes(value: Any) -> list[list[int]]:
-    return [list(t.shape) for t in tensors(value)]
 
 
 class CostInterpreter:
@@ -113,8 +110,8 @@ class CostInterpreter:
             op=entry.op if entry is not None else None,
             module=path,
             module_type=mtype,
-            input_shapes=_shapes((args, kwargs)),
-            output_shapes=_shapes(out),
+            input_shapes=[list(t.shape) for t in ins],
+            output_shapes=[list(t.shape) for t in outs],
             cost=cost,
         )
 
@@ -174,11 +171,12 @@ def module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
         return str(node.target), type(mod).__name__ if mod is not None else ""
     stack = node.meta.get("nn_module_stack")
     if stack:
-        path, cls = list(stack.values())[-1]
+        path, cls = next(reversed(stack.values()))
         return _clean_path(path), getattr(cls, "__name__", str(cls))
     return "", ""
 
 
+@functools.lru_cache(maxsize=4096)
 def _clean_path(path: str) -> str:
     """Dynamo spells module paths as L['self'].encoder.layer[3] (or L['fn']...); fxcost as
     encoder.layer.3."""

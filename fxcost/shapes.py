@@ -291,15 +291,15 @@ _SCALARS = frozenset((bool, int, float, complex, str, torch.dtype, torch.device,
 def _key_of(v: Any) -> Any:
     """A hashable stand-in for an op's arguments: tensors by shape, stride, dtype and
     requires_grad; plain values by value; anything else is not keyed."""
-    if isinstance(v, torch.Tensor):
-        return (v.shape, v.stride(), v.dtype, v.requires_grad)
     t = type(v)
     if t in _SCALARS:
         return (t, v)
+    if isinstance(v, torch.Tensor):
+        return (v.shape, v.stride(), v.dtype, v.requires_grad)
     if isinstance(v, (tuple, list)):  # FX hands over immutable_list / immutable_dict
-        return (t, tuple(_key_of(x) for x in v))
+        return (t, tuple([_key_of(x) for x in v]))
     if isinstance(v, dict):
-        return (t, tuple((k, _key_of(x)) for k, x in v.items()))
+        return (t, tuple([(k, _key_of(x)) for k, x in v.items()]))
     raise _Unkeyable
 
 

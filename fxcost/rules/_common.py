@@ -76,6 +76,19 @@ def like_input(call: OpCall) -> torch.Tensor | None:
     return None if stride is None else torch.empty_strided(x.shape, stride, dtype=x.dtype, device="meta")
 
 
+def _broadcast_shape(shapes: list[Sequence[int]]) -> list[int] | None:
+    """NumPy broadcasting of ``shapes``, or None where they do not broadcast (plain Python:
+    ``torch.broadcast_shapes`` is a Python reference implementation, ten times slower)."""
+    out = [1] * max(len(s) for s in shapes)
+    for s in shapes:
+        for i, n in enumerate(s, len(out) - len(s)):
+            if n != 1:
+                if out[i] != 1 and out[i] != n:
+                    return None
+                out[i] = n
+    return out
+
+
 def broadcast(call: OpCall) -> torch.Tensor | None:
     """Shape rule of binary arithmetic (add, sub, mul): the operands' broadcast shape and
     promoted dtype, contiguous. None (run the kernel) for anything else: operands not in a fresh
@@ -87,11 +100,10 @@ def broadcast(call: OpCall) -> torch.Tensor | None:
         return None
     if not all(t.stride() == contiguous_strides(t.shape) for t in ts):
         return None
-    try:
-        shape = torch.broadcast_shapes(*(t.shape for t in ts))
-        dtype = torch.result_type(a, b)
-    except RuntimeError:
+    shape = _broadcast_shape([t.shape for t in ts])
+    if shape is None:
         return None
+    dtype = torch.result_type(a, b)
     if dtype == torch.bool:  # bool subtraction is an error, bool add/mul is logic: the kernel knows
         return None
     return torch.empty(shape, dtype=dtype, device="meta")
