@@ -198,7 +198,11 @@ class _Recorder(TorchFunctionMode):
         return self._stack_meta
 
     def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> None:
-        node = self.graph.create_node(op, target, self.to_args(args), self.to_args(kwargs))
+        # arguments are set after creation: create_node would first walk them with torch's
+        # pytree looking for SymInts, which meta recordings never hold (a tenth of the time)
+        node = self.graph.create_node(op, target)
+        node.args = self.to_args(args)
+        node.kwargs = self.to_args(kwargs)
         node.meta["val"] = out
         node.meta["nn_module_stack"] = self.module_stack()
         self.bind(out, node)

@@ -136,6 +136,31 @@ def test_grad_mode_restored_when_profile_raises():
         torch.set_grad_enabled(True)
 
 
+def test_garbage_collector_state_is_restored():
+    """profile() pauses the cyclic collector while it runs and leaves it as it found it."""
+    import gc
+
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(gc.isenabled())
+            return x
+
+    assert gc.isenabled()
+    fxcost.profile(nn.Sequential(nn.Linear(4, 4), Spy()), (torch.randn(1, 4),))
+    assert seen and not any(seen) and gc.isenabled()
+    with pytest.raises(fxcost.FxcostError):
+        fxcost.profile(nn.Linear(4, 4), (torch.randn(1, 5),))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        fxcost.profile(nn.Linear(4, 4), (torch.randn(1, 4),))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 # -- determinism and limits --------------------------------------------------------------------
 def test_json_is_byte_identical_across_runs():
     tvm = pytest.importorskip("torchvision.models")
