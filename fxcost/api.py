@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from . import rules as _rules  # noqa: F401 - registers the built-in rules
+from . import rules as _rules  # importing registers the built-in rules
 from .capture import Capture, record, symbolic, wrapped_without_rule
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .interpret import CostInterpreter, target_name
