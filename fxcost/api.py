@@ -140,18 +140,6 @@ def _line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
-def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
-    """path -> (type name, parameters in its subtree), shared parameters counted once."""
-    table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
-    for name, p in model.named_parameters():
-        parts = name.split(".")[:-1]
-        for i in range(len(parts) + 1):
-            row = table.get(".".join(parts[:i]))
-            if row is not None:
-                row[1] += p.numel()
-    return {p: (t, n) for p, (t, n) in table.items()}
-
-
 @gc_paused()
 def profile(
     model: nn.Module,
@@ -214,15 +202,7 @@ def profile(
         cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
         nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
         cap_info = {"method": cap.method, "fallback_reason": cap.fallback_reason}
-    params = sum(p.numel() for p in model.parameters())
-    report = Report(
-        model=type(model).__name__,
-        params=params,
-        nodes=nodes,
-        modules=module_table(model),
-        capture=cap_info,
-        options={"flops": flops, "attention": attention, "real": real},
-    )
+    report = Report.of_model(model, nodes, cap_info, {"flops": flops, "attention": attention, "real": real})
     missing = report.unsupported
     if strict and missing:
         listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)

@@ -74,16 +74,8 @@ def annotate(
     by_name = {r.name: r.cost for r in records}
     for n in gm.graph.nodes:
         n.meta["fxcost"] = by_name.get(n.name, Cost())
-    return _report(type(gm).__name__, gm, records, "fx", flops, attention)
-
-
-def _report(name: str, root: nn.Module, records: list[NodeRecord], method: str, flops: str,
-            attention: str) -> Report:
-    from .api import module_table
-
-    return Report(model=name, params=sum(p.numel() for p in root.parameters()), nodes=records,
-                  modules=module_table(root), capture={"method": method, "fallback_reason": None},
-                  options={"flops": flops, "attention": attention, "real": False})
+    return Report.of_model(gm, records, {"method": "fx", "fallback_reason": None},
+                           {"flops": flops, "attention": attention, "real": False})
 
 
 class CostBackend:

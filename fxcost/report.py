@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch import nn
+
 from .cost import Cost
 from .errors import FxcostError
 
@@ -81,6 +83,18 @@ class OperatorRow:
     time_ms: float | None = None
 
 
+def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
+    """path -> (type name, parameters in its subtree), shared parameters counted once."""
+    table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
+    for name, p in model.named_parameters():
+        parts = name.split(".")[:-1]
+        for i in range(len(parts) + 1):
+            row = table.get(".".join(parts[:i]))
+            if row is not None:
+                row[1] += p.numel()
+    return {p: (t, n) for p, (t, n) in table.items()}
+
+
 @dataclass
 class Report:
     """What a model costs. Built by ``fxcost.profile``; read back with ``Report.from_json``."""
@@ -92,6 +106,15 @@ class Report:
     capture: dict[str, Any]  # {"method": ..., "fallback_reason": ...}
     options: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] | None = None
+
+    @classmethod
+    def of_model(cls, model: nn.Module, nodes: list[NodeRecord], capture: dict[str, Any],
+                 options: dict[str, Any]) -> "Report":
+        """The report on ``model``'s costed nodes, with its module tree; its parameter count is
+        the tree's root row."""
+        modules = module_table(model)
+        return cls(model=type(model).__name__, params=modules[""][1], nodes=nodes, modules=modules,
+                   capture=capture, options=options)
 
     # -- totals -------------------------------------------------------------------------------
     @property

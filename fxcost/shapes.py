@@ -188,11 +188,12 @@ class ShapeProp(torch.fx.Interpreter):
         if self.real or not n.op.startswith("call_"):
             return self._run(n)
         args, kwargs = self.fetch_args_kwargs_from_env(n)
-        result = self._by_shape_rule(n, args, kwargs)
+        mod = self._plain_module(n.target) if n.op == "call_module" else None
+        result = self._by_shape_rule(n, args, kwargs, mod)
         if result is not None:
             n.meta["val"] = result
             return result
-        key = self._key(n, args, kwargs)
+        key = self._key(n, args, kwargs, mod)
         result = self._memo.get(key)
         if result is None:
             result = self._run(n)
@@ -214,21 +215,16 @@ class ShapeProp(torch.fx.Interpreter):
         n.meta["val"] = result
         return result
 
-    def _by_shape_rule(self, n: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
-        if self.registry is None:
+    def _by_shape_rule(self, n: torch.fx.Node, args: tuple, kwargs: dict, mod: nn.Module | None) -> Any:
+        """``mod``: the node's module if it is a plain torch.nn one (else no shortcut applies)."""
+        if self.registry is None or (n.op == "call_module" and mod is None):
             return None
-        mod = None
-        if n.op == "call_module":
-            mod = self._plain_module(n.target)
-            if mod is None:
-                return None
         return by_shape_rule(self.registry, n.op, n.target, args, kwargs, mod)
 
-    def _key(self, n: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
-        """The memo key of a node: its target (a torch.nn module by its configuration) and
-        its arguments."""
+    def _key(self, n: torch.fx.Node, args: tuple, kwargs: dict, mod: nn.Module | None) -> Any:
+        """The memo key of a node: its target (a plain torch.nn module by its configuration)
+        and its arguments."""
         if n.op == "call_module":
-            mod = self._plain_module(n.target)
             if mod is None:
                 return None
             target = self._module_keys.get(id(mod))
