@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from typing import Any, Iterator
+import difflib
+import inspect
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,29 +12,17 @@ from torch import nn
 from . import rules as _rules  # importing registers the built-in rules
 from .capture import Capture, record, symbolic, wrapped_without_rule
 from .errors import CaptureError, FxcostError, UnsupportedOpError
+from .guards import attributes_kept, gc_paused, standins, to_meta, tracing
 from .interpret import CostInterpreter, target_name
-from .registry import REGISTRY, Registry, tensors
+from .registry import REGISTRY, Registry
 from .report import Report
-from .shapes import ShapeProp, attributes_kept, explain_failure, standins, to_meta
+from .shapes import ShapeProp
+from .step import record_step
+from .walk import tensors
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
 CAPTURES = ("auto", "symbolic_trace", "record")
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Defer Python's cyclic garbage collector while a count runs. Capture allocates thousands
-    of short-lived objects, and each full collection it triggers walks every object the process
-    holds (torch, transformers, the model): 30 ms a time on mobilenet_v3, most of the count's
-    cost. Collection resumes (if it was on) when the block exits."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
@@ -110,7 +98,8 @@ def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: R
     if opaque:
         return None, f"symbolic_trace would leave torch.fx.wrap'd calls without a rule opaque: {', '.join(opaque)}"
     try:
-        cap = symbolic(model, args, kwargs, registry)
+        with tracing():
+            cap = symbolic(model, args, kwargs, registry)
     except Exception as e:  # symbolic tracing fails in many ways on real-world models
         reason = f"symbolic_trace failed: {_line(e)}"
         if strict:
@@ -120,7 +109,7 @@ def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: R
     if opaque:
         return None, f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
     try:
-        with standins(model, real=real), torch.no_grad():
+        with standins(model, real=real), torch.no_grad(), tracing():
             ShapeProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
     except Exception as e:
         if strict:
@@ -172,37 +161,38 @@ def profile(
             figures do); ``"unmasked"`` counts only the pairs a causal mask keeps.
         capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
         registry: rules to use (default: the global registry, with ``register_rule`` additions).
-        backward: count a training step: the forward and backward graphs AOTAutograd captures
-            (aten-level, on meta stand-ins); ``report.by_phase()`` splits the totals.
+        backward: count a training step: the forward, then the backward of the model's ``loss``
+            (transformers with ``labels``) or of every floating output, exactly as autograd runs
+            it on meta stand-ins (input gradients, frozen weights and activation checkpointing
+            included). ``report.by_phase()`` splits forward, backward and recompute;
+            ``report.model_flops``, ``hardware_flops`` and ``mfu()`` follow.
         measure: also time the model (``fxcost.measure``; its options pass through, plus
             ``peak=fxcost.Peak(...)`` to override the device's roofline peak) and fill
             ``report.timing``, ``report.total_time_ms``, ``achieved_flops_per_s``, ``utilization``.
+            With ``backward=True`` a real training step is timed (forward, backward, zero_grad).
 
-    The model is left exactly as it was: parameters, buffers, training flag, hooks, grad mode.
+    The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
+    training flag, hooks, grad mode.
     """
     args, kwargs = check_call(model, args, kwargs)
     _check_options(flops, attention, capture)
+    _check_measure_options(measure_options)
+    if backward and real:
+        raise FxcostError("backward=True counts the training step on meta stand-ins; real=True does not apply. "
+                          "Fix: drop real=True.")
     _rules.vision.register()  # torchvision's ops, once the user has imported it
     registry = registry or REGISTRY
-    if real:
-        _check_devices(model, args, kwargs)
-        run_args, run_kwargs = args, kwargs
-    else:
-        run_args, run_kwargs = to_meta(args), to_meta(kwargs)
     if backward:
-        from .compile import training_nodes
-
-        try:
-            with attributes_kept(model):
-                nodes = training_nodes(model, args, kwargs, registry, flops, attention)
-        except Exception as e:
-            raise explain_failure(e, "capturing the training step with AOTAutograd", False) from e
-        cap_info = {"method": "aot_autograd", "fallback_reason": None}
+        with attributes_kept(model):
+            cap = record_step(model, args, kwargs, registry)
     else:
+        run_args, run_kwargs = (args, kwargs) if real else (to_meta(args), to_meta(kwargs))
+        if real:
+            _check_devices(model, args, kwargs)
         cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
-        nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
-        cap_info = {"method": cap.method, "fallback_reason": cap.fallback_reason}
-    report = Report.of_model(model, nodes, cap_info, {"flops": flops, "attention": attention, "real": real})
+    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
+                             {"flops": flops, "attention": attention, "real": real, "backward": backward})
     missing = report.unsupported
     if strict and missing:
         listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
@@ -215,8 +205,22 @@ def profile(
         from .timing import measure as _measure
 
         peak = measure_options.pop("peak", None)
-        timing = _measure(model, args, kwargs, **measure_options)
+        timing = _measure(model, args, kwargs, train=backward, **measure_options)
         peak = peak or peak_for(timing.device)
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
     return report
+
+
+def _check_measure_options(options: dict[str, Any]) -> None:
+    """Keywords of ``profile`` beyond its own go to ``measure``: a misspelled one is a TypeError
+    naming the closest valid keyword, never silently ignored."""
+    from .timing import measure as _measure
+
+    valid = [n for n in inspect.signature(_measure).parameters if n not in ("model", "args", "kwargs", "train")]
+    valid += ["peak"] + [n for n in inspect.signature(profile).parameters if n not in ("model", "args", "kwargs")]
+    for name in options:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            raise TypeError(f"profile() got an unexpected keyword argument {name!r}"
+                            + (f"; did you mean {close[0]!r}?" if close else ""))

@@ -17,11 +17,12 @@ Two paths, tried in order:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import operator
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.fx
@@ -30,8 +31,11 @@ from torch.nn.modules import module as _module_hooks
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from .registry import Registry, leaves, map_tensors
-from .shapes import Memo, by_shape_rule, explain_failure, meta_device, standins
+from .errors import explain_failure
+from .guards import meta_device, standins, tracing
+from .registry import Registry
+from .shapes import Memo, by_shape_rule
+from .walk import leaves, map_tensors
 
 
 @dataclass
@@ -140,26 +144,25 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
 
 
 # --------------------------------------------------------------------------------------------
-# record
+# record: the pieces shared with the training-step capture (fxcost.step)
 # --------------------------------------------------------------------------------------------
-class _Recorder(TorchFunctionMode):
-    """Appends one graph node per top-level torch call whose result holds a tensor."""
+class GraphBuilder:
+    """Builds a graph from calls seen at run time: each tensor maps to the node that made it
+    (a tensor made elsewhere, a parameter or an input, becomes a ``get_attr`` node)."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memo: Memo | None = None) -> None:
-        super().__init__()
-        self.memo = memo  # meta runs only: values do not exist, so outputs follow from shapes
+    def __init__(self, names: dict[int, str] | None = None) -> None:
         self.graph = torch.fx.Graph()
-        self.registry = registry
         self.env: dict[int, torch.fx.Node] = {}
         self.keep: list[Any] = []  # keeps recorded tensors alive so their ids stay unique
         self.constants: dict[str, torch.Tensor] = {}
-        self.paths = {id(m): (name, type(m)) for name, m in model.named_modules(remove_duplicate=False)}
-        self.stack: list[tuple[str, type]] = []
-        self._stack_meta: dict[str, tuple[str, type]] | None = None
-        self.leaf: nn.Module | None = None  # the rule-bearing module being run, if any
-        self.attrs: dict[int, str] = {}
+        self.attrs: dict[int, str] = names or {}  # id(tensor) -> its name on the model
 
-    # -- values <-> nodes -------------------------------------------------------------------
+    def placeholder(self, name: str, t: torch.Tensor) -> None:
+        ph = self.graph.placeholder(name)
+        ph.meta["val"] = t
+        self.env[id(t)] = ph
+        self.keep.append(t)
+
     def bind(self, value: Any, node: torch.fx.Node) -> None:
         """Map the tensors of ``value`` (a node's output) to ``node`` or getitem nodes of it."""
         if isinstance(value, torch.Tensor):
@@ -169,8 +172,7 @@ class _Recorder(TorchFunctionMode):
             for i, v in enumerate(value):
                 if isinstance(v, (torch.Tensor, tuple, list)):
                     item = self.graph.call_function(operator.getitem, (node, i))
-                    item.meta["val"] = v
-                    item.meta["nn_module_stack"] = node.meta.get("nn_module_stack", {})
+                    item.meta = {**node.meta, "val": v}
                     self.bind(v, item)
 
     def node_for(self, t: torch.Tensor) -> torch.fx.Node:
@@ -190,6 +192,27 @@ class _Recorder(TorchFunctionMode):
     def to_args(self, value: Any) -> Any:
         return map_tensors(self.node_for, value)
 
+    def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any, meta: dict) -> torch.fx.Node:
+        """A node for a call that returned ``out``; ``meta`` (its module stack...) is shared."""
+        # arguments are set after creation: create_node would first walk them with torch's
+        # pytree looking for SymInts, which meta recordings never hold (a tenth of the time)
+        node = self.graph.create_node(op, target)
+        node.args = self.to_args(args)
+        node.kwargs = self.to_args(kwargs)
+        node.meta = {**meta, "val": out}
+        self.bind(out, node)
+        return node
+
+
+class ModuleStack:
+    """The modules running now, from global module hooks (the user's model gets no hook of its
+    own), as Dynamo's ``nn_module_stack``. Subclasses add to ``enter`` and ``exit``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.paths = {id(m): (name, type(m)) for name, m in model.named_modules(remove_duplicate=False)}
+        self.stack: list[tuple[str, type]] = []
+        self._stack_meta: dict[str, tuple[str, type]] | None = None
+
     def module_stack(self) -> dict[str, tuple[str, type]]:
         """The nn_module_stack of a node recorded now (one dict per stack state, shared by
         the nodes recorded in it: thousands of nodes, a handful of states at a time)."""
@@ -197,15 +220,43 @@ class _Recorder(TorchFunctionMode):
             self._stack_meta = {path: (path, cls) for path, cls in self.stack}
         return self._stack_meta
 
+    def enter(self, module: nn.Module, args: tuple) -> None:
+        path = self.paths.get(id(module))
+        if path is not None:
+            self.stack.append(path)
+            self._stack_meta = None
+
+    def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
+        path = self.paths.get(id(module))
+        if path is not None and self.stack and self.stack[-1] == path:
+            self.stack.pop()
+            self._stack_meta = None
+
+    @contextlib.contextmanager
+    def hooked(self) -> Iterator[None]:
+        """Global forward hooks calling ``enter`` and ``exit`` while the block runs."""
+        h1 = _module_hooks.register_module_forward_pre_hook(self.enter)
+        h2 = _module_hooks.register_module_forward_hook(self.exit, with_kwargs=True)
+        try:
+            yield
+        finally:
+            h1.remove()
+            h2.remove()
+
+
+class _Recorder(ModuleStack, TorchFunctionMode):
+    """Appends one graph node per top-level torch call whose result holds a tensor."""
+
+    def __init__(self, model: nn.Module, registry: Registry, memo: Memo | None = None) -> None:
+        ModuleStack.__init__(self, model)
+        TorchFunctionMode.__init__(self)
+        self.memo = memo  # meta runs only: values do not exist, so outputs follow from shapes
+        self.registry = registry
+        self.builder = GraphBuilder()
+        self.leaf: nn.Module | None = None  # the rule-bearing module being run, if any
+
     def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> None:
-        # arguments are set after creation: create_node would first walk them with torch's
-        # pytree looking for SymInts, which meta recordings never hold (a tenth of the time)
-        node = self.graph.create_node(op, target)
-        node.args = self.to_args(args)
-        node.kwargs = self.to_args(kwargs)
-        node.meta["val"] = out
-        node.meta["nn_module_stack"] = self.module_stack()
-        self.bind(out, node)
+        self.builder.emit(op, target, args, kwargs, out, {"nn_module_stack": self.module_stack()})
 
     # -- torch calls --------------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -236,32 +287,18 @@ class _Recorder(TorchFunctionMode):
         return out
 
     # -- module hooks ---------------------------------------------------------------------------
-    def pre_hook(self, module: nn.Module, args: tuple) -> None:
-        if self.leaf is not None:
-            return
-        path = self.paths.get(id(module))
-        if path is None:
-            return
-        self.stack.append(path)
-        self._stack_meta = None
-        if self.registry.module_entry(type(module)) is not None:
-            self.leaf = module
+    def enter(self, module: nn.Module, args: tuple) -> None:
+        if self.leaf is None:
+            super().enter(module, args)
+            if self.registry.module_entry(type(module)) is not None and id(module) in self.paths:
+                self.leaf = module
 
-    def post_hook(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
-        if self.leaf is not None and self.leaf is not module:
-            return
-        path = self.paths.get(id(module))
-        if path is None:
-            return
+    def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
         if self.leaf is module:
             self.leaf = None
-            node = self.graph.call_module(path[0], self.to_args(args), self.to_args(kwargs))
-            node.meta["val"] = out
-            node.meta["nn_module_stack"] = self.module_stack()
-            self.bind(out, node)
-        if self.stack and self.stack[-1] == path:
-            self.stack.pop()
-            self._stack_meta = None
+            self.emit("call_module", self.paths[id(module)][0], args, kwargs, out)
+        if self.leaf is None:
+            super().exit(module, args, kwargs, out)
 
 
 def _mutates(func: Any, kwargs: dict) -> bool:
@@ -304,29 +341,31 @@ def _classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
 def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool) -> Capture:
     """Run one forward on stand-ins (meta unless ``real``) and record the torch calls."""
     rec = _Recorder(model, registry, None if real else Memo())
-    leaves, _ = tree_flatten((args, kwargs))
-    inputs: list[Any] = []
-    kw_names = {id(v): k for k, v in kwargs.items()}
-    for leaf in leaves:
-        if isinstance(leaf, torch.Tensor) and id(leaf) not in rec.env:
-            ph = rec.graph.placeholder(kw_names.get(id(leaf), f"arg{len(inputs)}"))
-            ph.meta["val"] = leaf
-            rec.env[id(leaf)] = ph
-            rec.keep.append(leaf)
-            inputs.append(leaf)
-    h1 = _module_hooks.register_module_forward_pre_hook(rec.pre_hook)
-    h2 = _module_hooks.register_module_forward_hook(rec.post_hook, with_kwargs=True)
+    builder = rec.builder
+    inputs = input_placeholders(builder, args, kwargs)
     try:
         with standins(model, real=real):
-            for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-                rec.attrs[id(t)] = name
-            with torch.no_grad(), rec:
+            builder.attrs.update(tensor_names(model))
+            with rec.hooked(), torch.no_grad(), tracing(), rec:
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, real) from e
-    finally:
-        h1.remove()
-        h2.remove()
-    rec.graph.output(rec.to_args(out))
-    return Capture(rec.graph, model, "record", inputs, constants=rec.constants)
+    builder.graph.output(builder.to_args(out))
+    return Capture(builder.graph, model, "record", inputs, constants=builder.constants)
+
+
+def input_placeholders(builder: GraphBuilder, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """A placeholder for each input tensor (named by its keyword, if it has one)."""
+    inputs: list[torch.Tensor] = []
+    kw_names = {id(v): k for k, v in kwargs.items()}
+    for leaf in tree_flatten((args, kwargs))[0]:
+        if isinstance(leaf, torch.Tensor) and id(leaf) not in builder.env:
+            builder.placeholder(kw_names.get(id(leaf), f"arg{len(inputs)}"), leaf)
+            inputs.append(leaf)
+    return inputs
+
+
+def tensor_names(model: nn.Module) -> dict[int, str]:
+    """id -> qualified name of the model's parameters and buffers (its stand-ins, when swapped)."""
+    return {id(t): name for name, t in list(model.named_parameters()) + list(model.named_buffers())}

@@ -1,4 +1,4 @@
-"""fxcost inside compile pipelines: an FX pass, a ``torch.compile`` backend, training FLOPs.
+"""fxcost inside compile pipelines: an FX pass and a ``torch.compile`` backend.
 
 ``annotate(gm, *inputs)``
     stores a ``Cost`` in ``node.meta["fxcost"]`` of every node and returns the ``Report``. It
@@ -8,9 +8,6 @@
 ``backend(inner="inductor")``
     costs every graph Dynamo hands it (graph breaks and recompiles each give one), from the fake
     example values Dynamo already made (nothing extra runs), then delegates to ``inner``.
-``training_graphs(model, args, kwargs)``
-    the forward and backward graphs of one training step, captured with AOTAutograd on meta
-    stand-ins (used by ``profile(..., backward=True)``).
 """
 
 from __future__ import annotations
@@ -19,14 +16,14 @@ from typing import Any, Callable
 
 import torch
 import torch.fx
-from torch import nn
 
 from .cost import Cost
 from .interpret import CostInterpreter
 from .registry import REGISTRY, Registry
 from .rules import vision
 from .report import NodeRecord, Report
-from .shapes import ShapeProp, standins, to_meta
+from .guards import standins, to_meta
+from .shapes import ShapeProp
 
 
 def _from_tensor_meta(tm: Any) -> Any:
@@ -118,50 +115,4 @@ def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], Non
     return CostBackend(inner, on_graph, registry)
 
 
-def training_graphs(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, torch.fx.GraphModule]:
-    """Forward and backward aten graphs of ``model(*args, **kwargs)`` followed by a backward
-    of every floating output, captured by AOTAutograd on meta stand-ins."""
-    from functorch.compile import aot_function, make_boxed_func
-
-    graphs: dict[str, torch.fx.GraphModule] = {}
-
-    def keep(phase: str):
-        def compiler(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
-            graphs[phase] = gm
-            return make_boxed_func(gm.forward)
-
-        return compiler
-
-    def step(params: dict, buffers: dict, args: tuple, kwargs: dict) -> Any:
-        # functional_call re-ties weights that named_parameters() listed once
-        return torch.func.functional_call(model, (params, buffers), args, kwargs)
-
-    args, kwargs = to_meta(args), to_meta(kwargs)
-    with standins(model), torch.device("meta"), torch.enable_grad():
-        params = dict(model.named_parameters())
-        buffers = dict(model.named_buffers())
-        compiled = aot_function(step, fw_compiler=keep("forward"), bw_compiler=keep("backward"))
-        out = compiled(params, buffers, args, kwargs)
-        grads = [t for t in torch.utils._pytree.tree_leaves(out)
-                 if isinstance(t, torch.Tensor) and t.requires_grad]
-        if grads:
-            torch.autograd.backward(grads, [torch.ones_like(t) for t in grads])
-    return graphs
-
-
-def training_nodes(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, flops: str,
-                   attention: str) -> list[NodeRecord]:
-    """Costed nodes of the forward and backward graphs, ``phase`` set on each."""
-    records: list[NodeRecord] = []
-    for phase, gm in training_graphs(model, args, kwargs).items():
-        for n in gm.graph.nodes:  # backward nodes carry the forward module they came from
-            if "nn_module_stack" not in n.meta and "fwd_nn_module_stack" in n.meta:
-                n.meta["nn_module_stack"] = n.meta["fwd_nn_module_stack"]
-        for r in CostInterpreter(gm.graph, gm, registry, flops, attention).run():
-            r.phase = phase
-            r.name = f"{phase}.{r.name}"
-            records.append(r)
-    return records
-
-
-__all__ = ["annotate", "backend", "CostBackend", "training_graphs"]
+__all__ = ["annotate", "backend", "CostBackend"]

@@ -17,7 +17,8 @@ from torch import nn
 
 from .cost import Cost
 from .errors import FxcostError
-from .registry import Entry, OpCall, Registry, tensors
+from .registry import Entry, OpCall, Registry
+from .walk import tensors
 from .report import NodeRecord
 
 
@@ -113,6 +114,7 @@ class CostInterpreter:
             input_shapes=[list(t.shape) for t in ins],
             output_shapes=[list(t.shape) for t in outs],
             cost=cost,
+            phase=node.meta.get("phase", "forward"),
         )
 
     def _module_bytes(self, mod: nn.Module) -> int:

@@ -3,7 +3,14 @@
 A target is one of
 - an ``nn.Module`` subclass (looked up along the MRO, so subclasses inherit their base's rule),
 - a Python callable (``torch.nn.functional.relu``, ``torch.relu``, ``operator.add`` ...),
-- a tensor-method name (``"relu"``, ``"softmax"``, ``"__matmul__"`` ...).
+- a tensor-method name (``"relu"``, ``"softmax"``, ``"__matmul__"`` ...),
+- an operator name ``"namespace::op"`` (a ``torch.library`` custom op, before its library is
+  even imported: ``"transformers::grouped_mm_fallback"``).
+
+An aten op (``aten.conv2d.default``: export programs, training steps, Inductor graphs) without a
+rule of its own takes the rule of the torch-level op of the same name, found when it is first
+looked up: one formula in one place, users' rules included. Rules read arguments by name, and an
+aten call's arguments are read by its schema's names, so the same rule serves both levels.
 
 A rule is a pure function ``rule(call: OpCall) -> Cost`` that reads only shapes, dtypes, module
 attributes and call arguments. It returns FLOPs and MACs; bytes are filled in generically by the
@@ -17,62 +24,10 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves, tree_map
 
 from .cost import Cost
+from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
 
-
-def leaves(value: Any) -> list[Any]:
-    """The leaves of the plain containers FX arguments are made of (tuple, list, dict), fast;
-    other pytrees (namedtuples, ModelOutput) through torch's pytree."""
-    out: list[Any] = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t is tuple or t is list:
-            stack.extend(reversed(v))
-        elif t is dict:
-            stack.extend(reversed(list(v.values())))
-        elif isinstance(v, (tuple, list, dict)):
-            stack.extend(reversed(tree_leaves(v)))
-        else:
-            out.append(v)
-    return out
-
-
-def map_tensors(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
-    """``value`` with ``fn`` applied to each tensor in it; plain containers fast, other pytrees
-    through torch's pytree."""
-    if isinstance(value, torch.Tensor):
-        return fn(value)
-    t = type(value)
-    if t is tuple or t is list:
-        return t(map_tensors(fn, v) for v in value)
-    if t is dict:
-        return {k: map_tensors(fn, v) for k, v in value.items()}
-    if isinstance(value, (tuple, list, dict)):
-        return tree_map(lambda v: fn(v) if isinstance(v, torch.Tensor) else v, value)
-    return value
-
-
-def tensors(value: Any) -> list[torch.Tensor]:
-    """Every tensor in a (nested) value, in order (called for every node: plain containers
-    of tensors and scalars take the short path)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    t = type(value)
-    if t is tuple or t is list:
-        out: list[torch.Tensor] = []
-        for v in value:
-            if isinstance(v, torch.Tensor):
-                out.append(v)
-            elif isinstance(v, (tuple, list, dict)):
-                out += tensors(v)
-        return out
-    if isinstance(value, (tuple, list, dict)):
-        return [v for v in leaves(value) if isinstance(v, torch.Tensor)]
-    return []
 
 Rule = Callable[["OpCall"], Cost]
 #: Optional shortcut for shape propagation on meta tensors: the op's output (meta tensors) from
@@ -144,9 +99,13 @@ class OpCall:
 
     # -- arguments -------------------------------------------------------------------------
     def arg(self, pos: int | None, name: str, default: Any = None) -> Any:
-        """A call argument by position or keyword (positions count ``self``/``input`` as 0)."""
+        """A call argument by keyword or position (positions count ``self``/``input`` as 0).
+        For an aten op the position is its schema's for ``name`` (aten and torch order some
+        arguments differently: ``batch_norm``); a name the schema lacks gives ``default``."""
         if name in self.kwargs:
             return self.kwargs[name]
+        if isinstance(self.target, torch._ops.OpOverload):
+            pos = _schema_position(self.target, name)
         if pos is not None and pos < len(self.args):
             return self.args[pos]
         return default
@@ -176,6 +135,39 @@ class OpCall:
         return Cost(flops=flops, macs=macs)
 
 
+def _schema_position(op: torch._ops.OpOverload, name: str) -> int | None:
+    positions = _SCHEMA_POSITIONS.get(op)
+    if positions is None:
+        positions = _SCHEMA_POSITIONS[op] = {a.name: i for i, a in enumerate(op._schema.arguments)}
+    return positions.get(name)
+
+
+_SCHEMA_POSITIONS: dict[Any, dict[str, int]] = {}
+
+#: aten ops whose torch-level op has another name. Every other aten op ``aten.NAME`` takes the
+#: rule of the tensor method ``NAME``, or of ``torch.NAME`` / ``torch.nn.functional.NAME``.
+ATEN_NAMES = {
+    "_softmax": "softmax", "_safe_softmax": "softmax", "_log_softmax": "log_softmax",
+    "native_layer_norm": "layer_norm", "native_group_norm": "group_norm", "native_batch_norm": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
+    "_native_batch_norm_legit_functional": "batch_norm", "batch_norm_with_update": "batch_norm",
+    "_batch_norm_with_update": "batch_norm", "_batch_norm_no_update": "batch_norm",
+    "_to_copy": "to", "_unsafe_view": "view", "slice": "narrow", "alias": "view", "lift_fresh_copy": "clone",
+    "lift_fresh": "detach", "scalar_tensor": "zeros", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d": "adaptive_avg_pool3d", "max_pool2d_with_indices": "max_pool2d",
+    "max_pool3d_with_indices": "max_pool3d", "_fused_rms_norm": "rms_norm", "sym_size": "size",
+    "sym_numel": "numel", "sym_stride": "stride", "sym_storage_offset": "storage_offset",
+    "cross_entropy_loss": "cross_entropy", "nll_loss_forward": "nll_loss", "nll_loss2d_forward": "nll_loss",
+    "_unsafe_index": "index", "_unsafe_index_put": "index_put", "index_put_": "index_put",
+    "_reshape_alias": "view", "_assert_scalar": "_assert", "sym_constrain_range_for_size": "_assert",
+    "_assert_async": "_assert", "native_dropout": "dropout",
+    "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
+    "upsample_bicubic2d": "interpolate", "upsample_nearest1d": "interpolate",
+    "upsample_linear1d": "interpolate", "upsample_nearest3d": "interpolate",
+    "upsample_trilinear3d": "interpolate", "_upsample_nearest_exact2d": "interpolate",
+}
+
+
 class Registry:
     """Targets to rules. ``register`` is a decorator; later registrations win."""
 
@@ -183,7 +175,17 @@ class Registry:
         self._modules: dict[type, Entry] = {}
         self._functions: dict[Any, Entry] = {}
         self._methods: dict[str, Entry] = {}
+        self._ops: dict[str, Entry] = {}  # "namespace::op" names
         self._module_cache: dict[type, Entry | None] = {}
+        self._op_cache: dict[Any, Entry | None] = {}
+
+    def copy(self) -> "Registry":
+        """A registry holding this one's rules, to change without changing this one
+        (``fxcost.REGISTRY.copy()``: the built-ins plus your own)."""
+        new = Registry()
+        for store in ("_modules", "_functions", "_methods", "_ops"):
+            getattr(new, store).update(getattr(self, store))
+        return new
 
     def register(
         self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None
@@ -201,7 +203,10 @@ class Registry:
         return deco
 
     def _add(self, target: Any, entry: Entry) -> None:
-        if isinstance(target, str):
+        self._op_cache.clear()  # aten ops resolve to torch-level rules on lookup: look again
+        if isinstance(target, str) and "::" in target:
+            self._ops[target] = entry
+        elif isinstance(target, str):
             self._methods[target] = entry
         elif isinstance(target, type) and issubclass(target, nn.Module):
             self._modules[target] = entry
@@ -229,22 +234,32 @@ class Registry:
         return found
 
     def function_entry(self, fn: Any) -> Entry | None:
-        """The rule for a callable; an aten overload (``aten.mm.default``) falls back to its
-        packet (``aten.mm``)."""
+        """The rule for a callable. An operator (``aten.mm.default``) falls back to its packet
+        (``aten.mm``), its name (``"aten::mm"``), then the torch-level op of the same name."""
         try:
             entry = self._functions.get(fn)
         except TypeError:  # unhashable callable
             return None
-        if entry is None and isinstance(fn, torch._ops.OpOverload):
-            entry = self._functions.get(fn.overloadpacket)
+        if entry is None and isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+            try:
+                return self._op_cache[fn]
+            except KeyError:
+                entry = self._op_cache[fn] = self._operator_entry(fn)
         return entry
 
-    def alias(self, target: Any, existing: Any) -> None:
-        """Give ``target`` the rule already registered for ``existing`` (a method name or a
-        callable); used to map aten ops onto the torch-level rules of the same op."""
-        entry = self._methods.get(existing) if isinstance(existing, str) else self.function_entry(existing)
-        if entry is not None:  # an alias takes other arguments: the shape rule stays behind
-            self._add(target, replace(entry, shape=None))
+    def _operator_entry(self, op: Any) -> Entry | None:
+        packet = op.overloadpacket if isinstance(op, torch._ops.OpOverload) else op
+        entry = self._functions.get(packet) or self._ops.get(packet._qualified_op_name)
+        if entry is not None or not packet._qualified_op_name.startswith("aten::"):
+            return entry
+        name = ATEN_NAMES.get(packet.__name__, packet.__name__)
+        entry = self._methods.get(name)
+        for owner in (torch, torch.nn.functional, torch.special, torch.linalg):
+            if entry is None:
+                fn = getattr(owner, name, None)
+                entry = self._functions.get(fn) if callable(fn) else None
+        # the torch-level shape rule reads torch's arguments, not the aten op's: it stays behind
+        return replace(entry, shape=None) if entry is not None and entry.shape is not None else entry
 
     def method_entry(self, name: str) -> Entry | None:
         return self._methods.get(name)
@@ -264,6 +279,7 @@ class Registry:
         yield from self._modules
         yield from self._functions
         yield from self._methods
+        yield from self._ops
 
 
 #: The registry fxcost uses unless given another.

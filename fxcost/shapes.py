@@ -8,125 +8,17 @@ very same objects, even when the run fails.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.fx
 from torch import nn
 from torch.utils._device import _device_constructors
 
-from .errors import FxcostError
+from .errors import FxcostError, explain_failure
+from .guards import meta_device, to_meta
 from .interpret import module_path, target_name
-from .registry import OpCall, Registry, map_tensors
-
-
-def to_meta(value: Any) -> Any:
-    """Meta copies (shape, dtype, strides; no data) of every tensor in a pytree."""
-    return map_tensors(_meta_copy, value)
-
-
-def _meta_copy(t: torch.Tensor) -> torch.Tensor:
-    if t.device.type == "meta":
-        return t
-    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-
-
-@contextlib.contextmanager
-def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
-    """Swap the model's parameters and buffers for stand-ins while the block runs.
-
-    ``real=False``: meta stand-ins (tied weights stay tied). ``real=True``: parameters are used as
-    they are and only buffers are cloned, so that a forward in training mode (batch-norm running
-    statistics) cannot write to the user's buffers.
-    """
-    swapped: list[tuple[dict, str, Any]] = []
-    made: dict[int, Any] = {}
-    try:
-        for mod in model.modules():
-            for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
-                if real and is_param:
-                    continue
-                for name, t in store.items():
-                    if t is None or (not real and t.device.type == "meta"):
-                        continue
-                    new = made.get(id(t))
-                    if new is None:
-                        if real:
-                            new = t.detach().clone()
-                        else:
-                            new = to_meta(t)
-                            if is_param:
-                                new = nn.Parameter(new, requires_grad=t.requires_grad)
-                        made[id(t)] = new
-                    swapped.append((store, name, t))
-                    store[name] = new
-        yield
-    finally:
-        for store, name, t in reversed(swapped):
-            store[name] = t
-
-
-class attributes_kept:
-    """Puts back every module attribute a traced or recorded forward assigned (a model that
-    caches tensors on itself, like torchvision's AnchorGenerator, would otherwise keep fx
-    Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), and the contents
-    of its parameter, buffer and module dicts: on exit, and whenever ``restore()`` is called."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
-                      for m in model.modules()]
-
-    def restore(self) -> None:
-        for m, attrs, params, buffers, modules in self.saved:
-            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
-                              (m._modules, modules)):
-                if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
-                    now.clear()
-                    now.update(then)
-
-    def __enter__(self) -> "attributes_kept":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.restore()
-
-
-def meta_device(real: bool) -> contextlib.AbstractContextManager:
-    """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
-    meta too; real runs leave devices alone."""
-    return contextlib.nullcontext() if real else torch.device("meta")
-
-
-def is_data_dependent(exc: BaseException) -> bool:
-    """Whether an error comes from reading tensor values that the meta device does not have."""
-    text = str(exc)
-    return any(
-        s in text
-        for s in (
-            "cannot be called on meta tensors",
-            "_local_scalar_dense",
-            "data-dependent",
-            "data-independent",  # nonzero, masked_select: output sizes come from values
-            "Cannot copy out of meta tensor",
-            "meta tensor",
-        )
-    )
-
-
-def explain_failure(exc: BaseException, where: str, real: bool) -> FxcostError:
-    """One clear fxcost error for a failure while running the model or a node."""
-    if not real and is_data_dependent(exc):
-        return FxcostError(
-            f"{where} reads tensor values, which meta tensors do not have ({str(exc).splitlines()[0]}). "
-            "Fix: profile with real tensors: fxcost.profile(model, args, real=True) "
-            "(or --real on the command line)."
-        )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return FxcostError(
-        f"{where} failed: {type(exc).__name__}: {first}. "
-        "Fix: check that the inputs have the shapes and dtypes the model expects."
-    )
+from .registry import OpCall, Registry
 
 
 def by_shape_rule(registry: Registry, kind: str, target: Any, args: tuple, kwargs: dict,

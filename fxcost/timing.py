@@ -19,7 +19,9 @@ import torch
 import torch.fx
 from torch import nn
 from .errors import FxcostError
-from .registry import tensors
+from .guards import evaluated, grads_and_buffers_kept
+from .step import backward_roots
+from .walk import tensors
 
 
 @dataclass
@@ -133,22 +135,6 @@ class _Progress:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 
-class preserved:
-    """Puts the model in eval mode for the block and restores every module's training flag,
-    even on error."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.flags = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-
-    def __exit__(self, *exc: Any) -> None:
-        for m, flag in self.flags:
-            m.training = flag
-
-
 def measure(
     model: nn.Module,
     args: tuple = (),
@@ -162,13 +148,17 @@ def measure(
     flush_l2: bool = False,
     cuda_graph: bool = False,
     progress: bool | None = None,
+    train: bool = False,
 ) -> Timing:
-    """Time ``model(*args, **kwargs)`` in eval mode under ``torch.inference_mode()``.
+    """Time ``model(*args, **kwargs)`` in eval mode under ``torch.inference_mode()``; with
+    ``train=True``, a training step in the model's own mode: forward, the backward of its loss
+    (or of every floating output, seeded with ones), and ``zero_grad`` (no optimizer step).
 
     Runs ``warmup`` untimed iterations, then ``iters`` timed ones, or (when ``iters`` is None) as
     many as fill ``min_time_s``. ``batch`` (for FPS) defaults to the leading dim of the first
     input. On CUDA, ``flush_l2`` clears the L2 cache before each iteration (outside the timed
-    span) and ``cuda_graph`` replays a captured CUDA graph.
+    span) and ``cuda_graph`` replays a captured CUDA graph. The model is left as it was: its
+    ``.grad``, buffers (batch-norm statistics) and training flags are put back.
     """
     from .api import check_call
 
@@ -179,10 +169,14 @@ def measure(
         batch = int(first.shape[0]) if first is not None and first.dim() else 1
     if cuda_graph and device.type != "cuda":
         raise FxcostError("cuda_graph=True needs a CUDA model. Fix: drop cuda_graph or move the model to CUDA.")
-    options = {"flush_l2": flush_l2, "cuda_graph": cuda_graph, "min_time_s": min_time_s}
+    if cuda_graph and train:
+        raise FxcostError("cuda_graph=True times inference only. Fix: drop cuda_graph for a training step.")
+    options = {"flush_l2": flush_l2, "cuda_graph": cuda_graph, "min_time_s": min_time_s, "train": train}
     bar = _Progress("fxcost measure", progress)
-    with preserved(model), torch.inference_mode():
-        step: Callable[[], Any] = lambda: model(*args, **kwargs)  # noqa: E731
+    guard = grads_and_buffers_kept(model) if train else evaluated(model)
+    with guard, (torch.enable_grad() if train else torch.inference_mode()):
+        step: Callable[[], Any] = (lambda: _train_step(model, args, kwargs)) if train else (
+            lambda: model(*args, **kwargs))
         for _ in range(warmup):
             step()
         if device.type == "cuda":
@@ -191,6 +185,15 @@ def measure(
             times = _time_cpu(step, iters, min_time_s, max_iters, bar)
     bar.done()
     return Timing(times, device_name(device), batch, warmup, options)
+
+
+def _train_step(model: nn.Module, args: tuple, kwargs: dict) -> None:
+    roots = backward_roots(model(*args, **kwargs))
+    if not roots:
+        raise FxcostError("the training step has nothing to differentiate: no output requires grad. "
+                          "Fix: leave some parameters trainable, or time the forward alone (train=False).")
+    torch.autograd.backward(roots, [torch.ones_like(t) for t in roots])
+    model.zero_grad(set_to_none=True)
 
 
 def _time_cpu(step, iters, min_time_s, max_iters, bar) -> list[float]:
@@ -294,7 +297,7 @@ def time_nodes(report: Any, model: nn.Module, args: tuple = (), kwargs: dict | N
     cap = capture_and_shape(model, args, kwargs, REGISTRY, True, report.capture["method"])
     gm = cap.graph_module()
     timer = NodeTimer(gm, gm.graph, device.type == "cuda")
-    with preserved(model), torch.inference_mode():
+    with evaluated(model), torch.inference_mode():
         for i in range(warmup + repeats):
             if i == warmup:
                 timer.samples.clear()

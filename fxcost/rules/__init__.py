@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     conv,
     elementwise,
     linear,
+    loss,
     norm,
     pool,
     recurrent,

@@ -1,9 +1,8 @@
-"""aten-level ops, as AOTAutograd (training FLOPs) and other aten graphs spell them.
+"""aten-only ops: what training steps, export programs and Inductor graphs hold beyond the
+torch-level ops (whose aten forms share the torch-level rule: ``Registry.function_entry``).
 
-Most aten ops take the arguments of the torch function or tensor method of the same name, so
-they share that op's rule (``alias``): one formula, still in one place. What is aten-only gets
-its own rule here: ``convolution`` and ``convolution_backward``, the SDPA kernels and their
-backward, and the backward of elementwise ops and norms (documented estimates; MACs are exact).
+``convolution`` and ``convolution_backward``, the SDPA kernels and their backward, and the
+backward of elementwise ops and norms (documented estimates; MACs are exact).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..cost import Cost
-from ..registry import REGISTRY, OpCall, register_rule
+from ..registry import OpCall, register_rule
 from .attention import attention_core
 from .conv import conv, conv_transpose
 
@@ -20,27 +19,6 @@ aten = torch.ops.aten
 
 def _packets(*names: str) -> list:
     return [getattr(aten, n) for n in names if hasattr(aten, n)]
-
-
-# aten ops named like a registered tensor method share its rule (mm, addmm, relu, add, sum ...)
-for _name in list(REGISTRY._methods):
-    if hasattr(aten, _name):
-        REGISTRY.alias(getattr(aten, _name), _name)
-for _aten_name, _torch_name in {
-    "_softmax": "softmax", "_safe_softmax": "softmax", "_log_softmax": "log_softmax", "native_layer_norm": "layer_norm",
-    "native_group_norm": "group_norm", "native_batch_norm": "batch_norm",
-    "_native_batch_norm_legit": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
-    "_native_batch_norm_legit_functional": "batch_norm", "_to_copy": "to", "_unsafe_view": "view",
-    "slice": "narrow", "alias": "view", "lift_fresh_copy": "clone", "scalar_tensor": "zeros",
-    "_adaptive_avg_pool2d": "adaptive_avg_pool2d", "_adaptive_avg_pool3d": "adaptive_avg_pool3d",
-    "max_pool2d_with_indices": "max_pool2d", "max_pool3d_with_indices": "max_pool3d",
-    "avg_pool2d": "avg_pool2d", "avg_pool3d": "avg_pool3d", "embedding": "embedding",
-    "_fused_rms_norm": "rms_norm",
-}.items():
-    # the torch-level op is a tensor method (softmax, to, view) or a functional (batch_norm)
-    existing = _torch_name if REGISTRY.method_entry(_torch_name) else getattr(torch.nn.functional, _torch_name, None)
-    if hasattr(aten, _aten_name) and existing is not None:
-        REGISTRY.alias(getattr(aten, _aten_name), existing)
 
 
 @register_rule(*_packets("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"))

@@ -49,6 +49,7 @@ _UNARY = ("neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "
           "isfinite", "signbit", "logical_not", "bitwise_not", "fix")
 per_element("unary", 1, *torch_forms(*_UNARY), *attrs(torch.special, "erf", "erfc", "expm1",
             "exp2", "log1p", "i0", "logit", "erfinv", "sinc"))
+per_element("diff", 1, *torch_forms("diff"))  # a subtract per output element
 per_element("clamp", 2, *torch_forms("clamp", "clip"))  # a compare against each bound
 per_element("lerp", 3, *torch_forms("lerp"))  # start + w * (end - start)
 per_element("addcmul", 3, *torch_forms("addcmul", "addcdiv"))  # x + v * (a op b)

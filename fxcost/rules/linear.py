@@ -61,7 +61,9 @@ def matmul(call: OpCall) -> Cost:
 @register_rule(torch.addmm, torch.baddbmm, "addmm", "addmm_", "baddbmm", "baddbmm_")
 def addmm(call: OpCall) -> Cost:
     """input + m1 @ m2: a matmul plus one add per output."""
-    m1 = call.arg(1, "mat1" if call.target in (torch.addmm, "addmm", "addmm_") else "batch1")
+    m1 = call.arg(1, "mat1")
+    if m1 is None:  # baddbmm names it batch1
+        m1 = call.arg(1, "batch1")
     out = call.y.numel()
     return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
 

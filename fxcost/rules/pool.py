@@ -85,8 +85,10 @@ _NEIGHBOURS = {"linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
 def interpolate(call: OpCall) -> Cost:
     """nearest: 0; linear/bilinear/trilinear: 2 * 2^d - 1 per output; bicubic: 2 * 4^d - 1;
     area: as adaptive average pooling."""
+    # F.upsample_bilinear and the aten kernels (aten.upsample_bicubic2d) name their mode
     name = getattr(call.target, "__name__", "")
-    mode = call.get("mode", 3, "bilinear" if name == "upsample_bilinear" else "nearest")
+    mode = call.get("mode", 3, next((m for m in ("bicubic", "trilinear", "bilinear", "linear") if m in name),
+                                     "nearest"))
     if mode == "area":
         return adaptive_avg_pool(call)
     per = _NEIGHBOURS.get(mode)

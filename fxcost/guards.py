@@ -1,0 +1,165 @@
+"""Core: the guards that keep the user's model exactly as it was, and the state a capture runs in.
+
+Every entry point wraps its run of the user's model in these: parameters and buffers are swapped
+for stand-ins (``standins``), attributes a forward assigns are put back (``attributes_kept``),
+Python's collector is paused (``gc_paused``), and the model runs as under a compiler
+(``tracing``). Each restores what it changed, also when the run fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from .walk import map_tensors
+
+
+def to_meta(value: Any, grad: bool = False) -> Any:
+    """Meta copies (shape, dtype, strides; no data) of every tensor in a pytree. With ``grad``,
+    a floating-point tensor that requires grad gives a meta leaf that does too (its gradient is
+    part of a training step)."""
+    return map_tensors(lambda t: _meta_copy(t, grad), value)
+
+
+def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
+    if t.device.type == "meta" and not (grad and t.requires_grad and not t.is_leaf):
+        return t
+    out = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return out.requires_grad_() if grad and t.requires_grad and (t.is_floating_point() or t.is_complex()) else out
+
+
+@contextlib.contextmanager
+def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
+    """Swap the model's parameters and buffers for stand-ins while the block runs.
+
+    ``real=False``: meta stand-ins that keep each parameter's ``requires_grad`` (tied weights stay
+    tied). ``real=True``: parameters are used as they are and only buffers are cloned, so that a
+    forward in training mode (batch-norm running statistics) cannot write to the user's buffers.
+    """
+    swapped: list[tuple[dict, str, Any]] = []
+    made: dict[int, Any] = {}
+    try:
+        for mod in model.modules():
+            for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
+                if real and is_param:
+                    continue
+                for name, t in store.items():
+                    if t is None or (not real and t.device.type == "meta" and not is_param):
+                        continue
+                    new = made.get(id(t))
+                    if new is None:
+                        if real:
+                            new = t.detach().clone()
+                        else:
+                            # parameters always get a fresh stand-in, meta ones too: a training
+                            # step accumulates gradients into the stand-in, never the user's .grad
+                            new = _meta_copy(t)
+                            if is_param:
+                                new = nn.Parameter(new, requires_grad=t.requires_grad)
+                        made[id(t)] = new
+                    swapped.append((store, name, t))
+                    store[name] = new
+        yield
+    finally:
+        for store, name, t in reversed(swapped):
+            store[name] = t
+
+
+class attributes_kept:
+    """Puts back every module attribute a traced or recorded forward assigned (a model that
+    caches tensors on itself, like torchvision's AnchorGenerator, would otherwise keep fx
+    Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), and the contents
+    of its parameter, buffer and module dicts: on exit, and whenever ``restore()`` is called."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+                      for m in model.modules()]
+
+    def restore(self) -> None:
+        for m, attrs, params, buffers, modules in self.saved:
+            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
+                              (m._modules, modules)):
+                if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
+                    now.clear()
+                    now.update(then)
+
+    def __enter__(self) -> "attributes_kept":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Defer Python's cyclic garbage collector while a count runs. Capture allocates thousands
+    of short-lived objects, and each full collection it triggers walks every object the process
+    holds (torch, transformers, the model): 30 ms a time on mobilenet_v3, most of the count's
+    cost. Collection resumes (if it was on) when the block exits."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def tracing() -> Iterator[None]:
+    """Run the model as torch.compile and torch.export's non-strict tracing do: with
+    ``torch.compiler.is_compiling()`` true. Libraries check it to take their trace-friendly
+    paths instead of reading tensor values, which stand-ins do not have (transformers' mask and
+    packed-sequence checks: ``torch.all(mask == 1)`` on a meta tensor cannot be answered)."""
+    compiler = torch.compiler
+    before = getattr(compiler, "_is_compiling_flag", None)
+    if before is None:  # a torch without the flag: nothing to set
+        yield
+        return
+    compiler._is_compiling_flag = True
+    try:
+        yield
+    finally:
+        compiler._is_compiling_flag = before
+
+
+def meta_device(real: bool) -> contextlib.AbstractContextManager:
+    """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
+    meta too; real runs leave devices alone."""
+    return contextlib.nullcontext() if real else torch.device("meta")
+
+
+class evaluated:
+    """Puts the model in eval mode for the block and restores every module's training flag,
+    even on error."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        for m, flag in self.flags:
+            m.training = flag
+
+
+@contextlib.contextmanager
+def grads_and_buffers_kept(model: nn.Module) -> Iterator[None]:
+    """For real training steps (timing): every parameter's ``.grad`` object and every buffer's
+    values (batch-norm statistics, step counters) are put back when the block exits."""
+    grads = [(p, p.grad) for p in model.parameters()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        for p, g in grads:
+            p.grad = g
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)

@@ -1,0 +1,170 @@
+"""Stage 1, training steps: one forward and backward on meta stand-ins, recorded op by op.
+
+``record_step`` runs ``model(*args, **kwargs)`` with gradients on, then the backward of its loss
+(or of every floating output), under a ``TorchDispatchMode``: it sees each aten op autograd runs,
+as ``FlopCounterMode`` does, so the step is exactly what autograd computes. Inputs that require
+grad get their gradients, frozen parameters get none, branches nobody needs cost nothing, custom
+``autograd.Function`` backwards are what they are, and nothing is guessed per op.
+
+Every node carries a ``phase``:
+
+``forward``    the ops of the forward call;
+``backward``   the ops the autograd engine runs for the gradients;
+``recompute``  forward ops re-run during the backward by activation checkpointing
+               (``torch.utils.checkpoint``, transformers' ``gradient_checkpointing_enable``):
+               the engine runs backward functions with grad mode off, and a checkpoint turns
+               it back on to re-run the forward.
+
+A backward op belongs to the module whose forward made the autograd node that runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
+
+from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
+from .errors import FxcostError, explain_failure
+from .guards import standins, to_meta, tracing
+from .registry import Registry
+from .shapes import Memo, by_shape_rule
+from .walk import leaves, tensors
+
+PHASES = ("forward", "backward", "recompute")
+
+
+class _StepRecorder(ModuleStack, TorchDispatchMode):
+    """Appends one node per aten op (with a tensor result) of a forward and backward."""
+
+    def __init__(self, model: nn.Module, registry: Registry) -> None:
+        ModuleStack.__init__(self, model)
+        TorchDispatchMode.__init__(self)
+        self.registry = registry
+        self.builder = GraphBuilder()
+        self.memo = Memo()
+        self.in_backward = False
+        self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
+        self.pending: list[tuple[list[torch.Tensor], dict]] = []
+        self._meta_by_stack: dict[int, dict] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.pending:
+            self.name_autograd_nodes()
+        out = self._run(func, args, kwargs)
+        if not _has_tensor(out):
+            return out
+        if not self.in_backward:
+            meta = self._meta("forward", self.module_stack())
+        elif torch.is_grad_enabled():  # a checkpoint re-running the forward
+            stack = self.module_stack() if self.stack else self._engine_stack()
+            meta = self._meta("recompute", stack)
+        else:
+            meta = self._meta("backward", self._engine_stack())
+        self.builder.emit("call_function", func, args, kwargs, out, meta)
+        if meta["phase"] != "backward":
+            self.pending.append((tensors(out), meta))
+        return out
+
+    def _run(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """The op's output: on meta, from its shape rule or an identical call that ran already
+        (ops that return views or write to an argument always run: autograd tracks them)."""
+        out = by_shape_rule(self.registry, "call_function", func, args, kwargs)
+        if out is not None:
+            return out
+        key = Memo.key(func, (args, kwargs)) if _functional(func) else None
+        out = self.memo.get(key)
+        if out is None:
+            out = func(*args, **kwargs)
+            self.memo.put(key, out)
+        return out
+
+    def _meta(self, phase: str, stack: dict) -> dict:
+        """One meta dict per (phase, stack state), shared by its nodes."""
+        key = id(stack) * 4 + PHASES.index(phase)
+        meta = self._meta_by_stack.get(key)
+        if meta is None or meta["nn_module_stack"] is not stack:
+            meta = self._meta_by_stack[key] = {"nn_module_stack": stack, "phase": phase}
+        return meta
+
+    def _engine_stack(self) -> dict:
+        node = torch._C._current_autograd_node()
+        meta = self.made_by.get(node) if node is not None else None
+        return meta["nn_module_stack"] if meta is not None else {}
+
+    def name_autograd_nodes(self) -> None:
+        """Autograd sets an op's ``grad_fn`` after the op returns through this mode: map each
+        new autograd node to the module of the op that made it, once the next op comes."""
+        for outs, meta in self.pending:
+            for t in outs:
+                fn = t.grad_fn
+                if fn is not None and fn not in self.made_by:
+                    self.made_by[fn] = meta
+        self.pending.clear()
+
+
+def _functional(func: Any) -> bool:
+    """Ops whose outputs are fresh tensors: no alias in their results, no argument written."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return False
+    return not any(r.alias_info is not None for r in schema.returns) and not any(
+        a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+
+
+def _has_tensor(value: Any) -> bool:
+    return any(isinstance(v, torch.Tensor) for v in leaves(value)) if not isinstance(value, torch.Tensor) else True
+
+
+def backward_roots(out: Any) -> list[torch.Tensor]:
+    """What the backward starts from: the model's ``loss`` when it returns one (transformers
+    with ``labels``), else every floating-point output that requires grad."""
+    loss = out.get("loss") if isinstance(out, dict) else getattr(out, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad:
+        return [loss]
+    return [t for t in tensors(out) if t.requires_grad and (t.is_floating_point() or t.is_complex())]
+
+
+def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) -> Capture:
+    """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
+    then the backward of the loss (or of each floating output, seeded with ones, as
+    ``out.sum().backward()`` would)."""
+    args, kwargs = to_meta(args, grad=True), to_meta(kwargs, grad=True)
+    rec = _StepRecorder(model, registry)
+    builder = rec.builder
+    inputs = input_placeholders(builder, args, kwargs)
+    try:
+        with standins(model):
+            builder.attrs.update(tensor_names(model))
+            with rec.hooked(), torch.enable_grad(), tracing(), rec:
+                out = model(*args, **kwargs)
+                roots = backward_roots(out)
+                if not roots:
+                    raise _NothingToDifferentiate()
+                with _disable_current_modes():  # the seeds are not part of the step
+                    seeds = [torch.ones_like(t) for t in roots]
+                rec.name_autograd_nodes()
+                rec.in_backward = True
+                torch.autograd.backward(roots, seeds)
+    except _NothingToDifferentiate:
+        raise FxcostError(
+            "the training step has nothing to differentiate: no output requires grad (every "
+            "parameter is frozen, no input requires grad, or the forward ran without grad). "
+            "Fix: leave some parameters trainable (requires_grad=True), pass inputs with "
+            "requires_grad=True, or profile the forward alone (backward=False)."
+        ) from None
+    except FxcostError:
+        raise
+    except Exception as e:
+        where = "the training step" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
+        raise explain_failure(e, where, False) from e
+    builder.graph.output(builder.to_args(tensors(out)))
+    return Capture(builder.graph, model, "autograd", inputs, constants=builder.constants)
+
+
+class _NothingToDifferentiate(Exception):
+    pass
