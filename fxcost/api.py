@@ -191,8 +191,10 @@ def profile(
             _check_devices(model, args, kwargs)
         cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
     nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
-                             {"flops": flops, "attention": attention, "real": real, "backward": backward})
+                             {"flops": flops, "attention": attention, "real": real, "backward": backward,
+                              "dtype": str(dtype).replace("torch.", "")})
     missing = report.unsupported
     if strict and missing:
         listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
@@ -207,7 +209,6 @@ def profile(
         peak = measure_options.pop("peak", None)
         timing = _measure(model, args, kwargs, train=backward, **measure_options)
         peak = peak or peak_for(timing.device)
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
     return report
 

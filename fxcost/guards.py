@@ -156,6 +156,8 @@ def grads_and_buffers_kept(model: nn.Module) -> Iterator[None]:
     grads = [(p, p.grad) for p in model.parameters()]
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     try:
+        for p, _ in grads:  # else the backward would accumulate into the user's .grad in place
+            p.grad = None
         yield
     finally:
         for p, g in grads:

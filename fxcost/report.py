@@ -126,11 +126,44 @@ class Report:
         return total
 
     def by_phase(self) -> dict[str, Cost]:
-        """Totals per phase: {"forward": ...} or, with ``backward=True``, forward and backward."""
+        """Totals per phase: {"forward": ...}; with ``backward=True`` also "backward", and
+        "recompute" where activation checkpointing re-runs forward ops in the backward."""
         out: dict[str, Cost] = {}
         for n in self.nodes:
             out[n.phase] = out.get(n.phase, Cost()) + n.cost
         return out
+
+    @property
+    def model_flops(self) -> Cost:
+        """What the step must compute, the numerator of MFU (PaLM, appendix B): forward and
+        backward, without what activation checkpointing recomputes."""
+        phases = self.by_phase()
+        return phases.get("forward", Cost()) + phases.get("backward", Cost())
+
+    @property
+    def hardware_flops(self) -> Cost:
+        """What the hardware runs, the numerator of HFU: every phase, recompute included."""
+        return self.total
+
+    def mfu(self, step_time_s: float | None = None, peak: Any = None) -> dict[str, float]:
+        """Model and hardware FLOPs utilization of a step that took ``step_time_s`` seconds
+        (default: the measured median) on a device of ``peak`` FLOP/s: a number, an
+        ``fxcost.Peak`` (read for the model's dtype), or None for the measured device's peak.
+        FLOPs are counted in the report's convention: ``flops="2mac"`` is PaLM's."""
+        if step_time_s is None:
+            if self.total_time_ms is None:
+                raise FxcostError("mfu() needs the step time. Fix: pass step_time_s, or profile with measure=True.")
+            step_time_s = self.total_time_ms / 1e3
+        if peak is None:
+            peak = (self.timing or {}).get("peak_flops_per_s")
+        elif hasattr(peak, "flops_for"):
+            peak = peak.flops_for(self.options.get("dtype", "float32"))
+        if not peak or step_time_s <= 0:
+            raise FxcostError("mfu() needs the device's peak FLOP/s and a positive step time. Fix: pass "
+                              "peak=fxcost.peak_for('NVIDIA H100 80GB HBM3') or a number of FLOP/s.")
+        return {"mfu": self.model_flops.flops / step_time_s / peak,
+                "hfu": self.hardware_flops.flops / step_time_s / peak,
+                "step_time_s": step_time_s, "peak_flops_per_s": float(peak)}
 
     @property
     def unsupported(self) -> list[Unsupported]:

@@ -1,15 +1,11 @@
 """fxcost inside compile pipelines: the FX pass, the torch.compile backend, training FLOPs."""
 
-import time
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import fxcost
-from small_gpt import SmallGPT
-from torch.utils.flop_counter import FlopCounterMode
 
 
 def test_annotate_hand_built_graph():
@@ -83,50 +79,3 @@ def test_backend_with_inductor_gives_same_outputs():
     out = torch.compile(model, backend=be)(x)
     assert torch.allclose(out, model(x), atol=1e-6)
     assert be.report.total == fxcost.profile(model, (x,)).total
-
-
-def _counter_training_macs(model, args):
-    with FlopCounterMode(display=False) as fc:
-        model(*args).sum().backward()
-    return fc.get_total_flops() // 2
-
-
-@pytest.mark.parametrize("which", ["resnet18", "small_gpt"])
-def test_backward_matches_flop_counter(which):
-    if which == "resnet18":
-        tvm = pytest.importorskip("torchvision.models")
-        with torch.device("meta"):
-            model = tvm.resnet18()
-        x = torch.empty(2, 3, 64, 64, device="meta")
-    else:
-        with torch.device("meta"):
-            model = SmallGPT()
-        x = torch.zeros(2, 64, dtype=torch.long, device="meta")
-    r = fxcost.profile(model, (x,), backward=True)
-    phases = r.by_phase()
-    assert phases["forward"].macs == fxcost.profile(model, (x,)).total.macs
-    assert r.total.macs == phases["forward"].macs + phases["backward"].macs == _counter_training_macs(model, (x,))
-    assert r.unsupported == []
-    assert r.capture["method"] == "autograd"
-
-
-def test_backward_leaves_a_real_model_untouched():
-    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
-    before = [p.clone() for p in model.parameters()]
-    r = fxcost.profile(model, (torch.randn(3, 4),), backward=True)
-    assert r.by_phase()["backward"].macs > 0
-    assert all(p.grad is None for p in model.parameters())
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
-
-
-def test_llama_7b_shaped_training_step_on_meta():
-    # 32 layers of d=4096 at seq 2048 (tied embeddings here): nothing is allocated
-    with torch.device("meta"):
-        model = SmallGPT(vocab=32000, d=4096, heads=32, layers=32, ctx=2048)
-    t = time.perf_counter()
-    r = fxcost.profile(model, (torch.zeros(1, 2048, dtype=torch.long, device="meta"),), backward=True)
-    fwd = r.by_phase()["forward"].macs
-    d, L = 4096, 2048
-    assert fwd == 32 * (12 * L * d * d + 2 * L * L * d) + L * d * 32000
-    assert r.by_phase()["backward"].macs > fwd
-    assert time.perf_counter() - t < 120

@@ -68,12 +68,33 @@ def addmm(call: OpCall) -> Cost:
     return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
 
 
-@register_rule(*[f for f in (getattr(torch, "_grouped_mm", None),) if f is not None])
+def _grouped_macs(a: torch.Tensor, out: torch.Tensor) -> int:
+    """torch._grouped_mm: each output is a dot product over its group's share of K =
+    a.shape[-1]. Offsets split M or N (a or b 3-D... 2-D x 3-D: routed tokens times their
+    expert's weight) or batch (3-D x 3-D): out.numel dot products of K. 2-D x 2-D (the weight
+    gradient of a mixture of experts) splits K itself: out is [groups, M, N] and each k
+    belongs to one group, so M x N x K in all."""
+    if a.dim() == 2 and out.dim() == 3:
+        return out[0].numel() * a.shape[-1]
+    return out.numel() * a.shape[-1]
+
+
+@register_rule(*[f for f in (getattr(torch, "_grouped_mm", None), getattr(F, "grouped_mm", None)) if f is not None],
+               "transformers::grouped_mm_fallback")
 def grouped_mm(call: OpCall) -> Cost:
-    """Mixture-of-experts grouped matmul: each output row is a dot product of k = a.shape[-1]
-    with its group's weight, so out.numel dot products of k, whatever the grouping."""
-    out = call.y.numel()
-    return call.dots(out * call.x.shape[-1], out)
+    """Mixture-of-experts grouped matmul (``torch._grouped_mm``, transformers' fallback op for
+    dtypes it does not take): see ``_grouped_macs``."""
+    return call.dots(_grouped_macs(call.x, call.y), call.y.numel())
+
+
+@register_rule("transformers::grouped_mm_fallback_backward")
+def grouped_mm_backward(call: OpCall) -> Cost:
+    """grad_input = grad_output @ W[g]^T per token (S x in dot products of out) and
+    grad_weight[g] = x[g]^T @ grad_output[g] (in x out products over the group's tokens):
+    each S x in x out MACs."""
+    x, w = call.arg(0, "input"), call.arg(1, "weight")
+    macs = x.shape[0] * x.shape[1] * w.shape[-1]
+    return call.dots(macs, x.numel()) + call.dots(macs, w.numel())
 
 
 def _einsum_operands(call: OpCall) -> tuple[str, list]:
