@@ -13,6 +13,7 @@ from . import rules as _rules  # importing registers the built-in rules
 from .capture import Capture, record, symbolic, wrapped_without_rule
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .guards import attributes_kept, gc_paused, standins, to_meta, tracing
+from .programs import is_program, program_capture, unwrap
 from .interpret import CostInterpreter, target_name
 from .registry import REGISTRY, Registry
 from .report import Report
@@ -27,7 +28,8 @@ CAPTURES = ("auto", "symbolic_trace", "record")
 
 def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
     """Validate the model and inputs of any fxcost entry point; return (args, kwargs)."""
-    if not isinstance(model, nn.Module):
+    if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        unwrap(model)  # TorchScript: its own error
         raise FxcostError(
             f"expected an nn.Module, got {type(model).__name__}. "
             "Fix: pass the model instance, e.g. fxcost.profile(model, (x,))."
@@ -49,7 +51,8 @@ def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
     return args, kwargs
 
 
-def _check_options(flops: str, attention: str, capture: str) -> None:
+def check_options(flops: str, attention: str, capture: str = "auto") -> None:
+    """A bad option value is an FxcostError naming the valid ones, never silently ignored."""
     for name, value, allowed in (("flops", flops, FLOPS_MODES), ("attention", attention, ATTENTION_MODES),
                                  ("capture", capture, CAPTURES)):
         if value not in allowed:
@@ -174,9 +177,12 @@ def profile(
     The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
     training flag, hooks, grad mode.
     """
-    args, kwargs = check_call(model, args, kwargs)
-    _check_options(flops, attention, capture)
+    check_options(flops, attention, capture)
     _check_measure_options(measure_options)
+    if is_program(model):
+        return _profile_program(model, args, kwargs, registry or REGISTRY, strict, flops, attention, backward)
+    model = unwrap(model)
+    args, kwargs = check_call(model, args, kwargs)
     if backward and real:
         raise FxcostError("backward=True counts the training step on meta stand-ins; real=True does not apply. "
                           "Fix: drop real=True.")
@@ -195,13 +201,7 @@ def profile(
     report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
                              {"flops": flops, "attention": attention, "real": real, "backward": backward,
                               "dtype": str(dtype).replace("torch.", "")})
-    missing = report.unsupported
-    if strict and missing:
-        listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
-        raise UnsupportedOpError(
-            f"no cost rule for: {listed}. Fix: register one with @fxcost.register_rule(target), "
-            "or pass strict=False to list them in report.unsupported."
-        )
+    _check_strict(report, strict)
     if measure:
         from .roofline import peak_for
         from .timing import measure as _measure
@@ -210,6 +210,40 @@ def profile(
         timing = _measure(model, args, kwargs, train=backward, **measure_options)
         peak = peak or peak_for(timing.device)
         report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
+    return report
+
+
+def _check_strict(report: Report, strict: bool) -> None:
+    missing = report.unsupported
+    if strict and missing:
+        listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
+        raise UnsupportedOpError(
+            f"no cost rule for: {listed}. Fix: register one with @fxcost.register_rule(target), "
+            "or pass strict=False to list them in report.unsupported."
+        )
+
+
+def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict: bool, flops: str,
+                     attention: str, backward: bool) -> Report:
+    """An ExportedProgram, costed from its own graph and values (the example inputs it was
+    exported with: ``args``, if given, must have their shapes)."""
+    if backward:
+        raise FxcostError("backward=True needs the nn.Module: an ExportedProgram holds the forward only. "
+                          "Fix: profile the model itself, or export with torch.export and run_decompositions on "
+                          "a joint graph.")
+    _rules.vision.register()
+    if args or kwargs:
+        given = [tuple(t.shape) for t in tensors((args, kwargs or {}))]
+        example = [tuple(t.shape) for t in tensors(ep.example_inputs)] if ep.example_inputs else given
+        if given != example:
+            raise FxcostError(f"an ExportedProgram is costed at the shapes it was exported with {example}, "
+                              f"not {given}. Fix: export it with these inputs, or profile the nn.Module.")
+    cap, modules = program_capture(ep)
+    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    report = Report(model="ExportedProgram", params=modules[""][1], nodes=nodes, modules=modules,
+                    capture={"method": cap.method, "fallback_reason": None},
+                    options={"flops": flops, "attention": attention, "real": False, "backward": False})
+    _check_strict(report, strict)
     return report
 
 

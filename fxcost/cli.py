@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--top", type=int, default=None)
     prof.add_argument("--flops", choices=["exact", "2mac"], default="exact")
     prof.add_argument("--time", action="store_true", help="also measure latency, FPS and FLOP/s")
+    prof.add_argument("--backward", action="store_true",
+                      help="count a training step: forward, backward (and recompute) phases")
 
     ex = sub.add_parser("example", help="profile the built-in example model")
     _output_options(ex)
@@ -129,9 +131,10 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
         model = model.to(device)
         pos = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in pos)
         kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    backward = getattr(args, "backward", False)
     report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
-                            measure=args.time)
-    if args.time:
+                            measure=args.time, backward=backward)
+    if args.time and not backward:  # per-node times are of the forward graph
         from .timing import time_nodes
 
         time_nodes(report, model, pos, kwargs)

@@ -17,12 +17,14 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
+from .api import check_options
 from .cost import Cost
 from .interpret import CostInterpreter
 from .registry import REGISTRY, Registry
 from .rules import vision
 from .report import NodeRecord, Report
 from .guards import standins, to_meta
+from .programs import carries_values, is_program
 from .shapes import ShapeProp
 
 
@@ -35,14 +37,6 @@ def _from_tensor_meta(tm: Any) -> Any:
     return tm
 
 
-def _has_values(graph: torch.fx.Graph) -> bool:
-    return all(
-        any(k in n.meta for k in ("val", "example_value", "tensor_meta"))
-        for n in graph.nodes
-        if n.op not in ("output",)
-    )
-
-
 def annotate(
     gm: torch.fx.GraphModule,
     *example_inputs: Any,
@@ -50,11 +44,15 @@ def annotate(
     flops: str = "exact",
     attention: str = "full",
 ) -> Report:
-    """Cost every node of ``gm``: ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report."""
+    """Cost every node of ``gm`` (a GraphModule at any IR level, or an ExportedProgram, whose
+    ``graph_module`` is annotated): ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report."""
+    check_options(flops, attention)
+    if is_program(gm):
+        gm = gm.graph_module
     vision.register()  # torchvision's ops, once the user has imported it
     registry = registry or REGISTRY
     added: list[torch.fx.Node] = []
-    if _has_values(gm.graph):
+    if carries_values(gm.graph):
         for n in gm.graph.nodes:
             if "val" not in n.meta and "example_value" not in n.meta and "tensor_meta" in n.meta:
                 n.meta["val"] = _from_tensor_meta(n.meta["tensor_meta"])

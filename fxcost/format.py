@@ -51,7 +51,16 @@ def summary(report: Any, units: str = "si") -> str:
     if report.timing:
         parts.append(f"{report.timing['median_ms']:.3f} ms median on {report.timing['device']}")
         parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')}")
-    return ", ".join(parts) + f" (capture: {report.capture['method']})"
+    line = ", ".join(parts) + f" (capture: {report.capture['method']})"
+    phases = report.by_phase()
+    if set(phases) != {"forward"}:
+        line += "; training step MACs: " + ", ".join(f"{p} {number(c.macs, units)}" for p, c in phases.items())
+    missing = report.unsupported
+    if missing:  # a count with holes says so where it is read
+        calls = sum(u.count for u in missing)
+        names = ", ".join(u.target.rsplit(".", 1)[-1] for u in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        line += f"; INCOMPLETE: {calls} call{'s' if calls != 1 else ''} without a rule ({names})"
+    return line
 
 
 def _rows(report: Any, by: str, depth: int | None, top: int | None, units: str) -> tuple[list, list]:

@@ -174,12 +174,12 @@ def module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
     stack = node.meta.get("nn_module_stack")
     if stack:
         path, cls = next(reversed(stack.values()))
-        return _clean_path(path), getattr(cls, "__name__", str(cls))
+        return clean_path(path), (cls.rsplit(".", 1)[-1] if isinstance(cls, str) else getattr(cls, "__name__", str(cls)))
     return "", ""
 
 
 @functools.lru_cache(maxsize=4096)
-def _clean_path(path: str) -> str:
+def clean_path(path: str) -> str:
     """Dynamo spells module paths as L['self'].encoder.layer[3] (or L['fn']...); fxcost as
     encoder.layer.3."""
     path = re.sub(r"^L\['[^']+'\]\.?", "", path)

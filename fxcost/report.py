@@ -259,6 +259,7 @@ class Report:
             "modules": {p: {"type": t, "params": n} for p, (t, n) in self.modules.items()},
             "nodes": [n.to_dict() for n in self.nodes],
             "unsupported": [asdict(u) for u in self.unsupported],
+            "complete": not self.unsupported,  # False: some calls had no rule and count zero
         }
         if self.timing is not None:
             d["timing"] = self.timing

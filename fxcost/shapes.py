@@ -66,8 +66,11 @@ class ShapeProp(torch.fx.Interpreter):
     # torch.device("meta") mode around the run: a mode taxes every torch call, tensor methods
     # in the shape rules included (a third of shape propagation's time).
     def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
-        if not self.real and kwargs.get("device") is None and target in _device_constructors():
-            kwargs = {**kwargs, "device": "meta"}
+        if not self.real:
+            if kwargs.get("device") is None and target in _device_constructors():
+                kwargs = {**kwargs, "device": "meta"}
+            elif isinstance(target, torch._ops.OpOverload):
+                args, kwargs = _on_meta(target, args, kwargs)
         return super().call_function(target, args, kwargs)
 
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
@@ -135,6 +138,18 @@ class ShapeProp(torch.fx.Interpreter):
         if not type(mod).__module__.startswith("torch.nn") or mod._forward_hooks or mod._forward_pre_hooks:
             return None
         return mod
+
+
+def _on_meta(op: torch._ops.OpOverload, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """An aten call's ``device`` argument set to meta: graphs exported on a device name it
+    (``aten.to.device(x, device('cpu'))``, ``aten.arange(..., device=cpu)``), and meta tensors
+    cannot move to a real one."""
+    if kwargs.get("device") is not None:
+        return args, {**kwargs, "device": "meta"}
+    for i, a in enumerate(op._schema.arguments[:len(args)]):
+        if a.name == "device" and args[i] is not None:
+            return (*args[:i], torch.device("meta"), *args[i + 1:]), kwargs
+    return args, kwargs
 
 
 class _Unkeyable(Exception):

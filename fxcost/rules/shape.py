@@ -46,7 +46,7 @@ _COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack"
            "repeat", "repeat_interleave", "tile", "roll", "flip", "fliplr", "flipud", "rot90",
            "clone", "copy", "to", "type", "type_as", "float", "double", "half", "bfloat16", "int",
            "long", "short", "bool", "byte", "char", "cpu", "cuda", "pin_memory", "index_select",
-           "index", "gather", "take", "take_along_dim", "masked_select", "nonzero", "argwhere", "scatter",
+           "index", "gather", "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter", "take", "take_along_dim", "masked_select", "nonzero", "argwhere", "scatter",
            "index_copy", "index_put", "index_fill", "fill", "zero", "tril", "triu", "pad",
            "constant_pad_nd", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
            "native_channel_shuffle", "one_hot", "embedding", "embedding_bag", "fold",

@@ -1,0 +1,77 @@
+"""Stage 1, graphs that exist already: ``torch.export`` programs, and the wrappers models come in.
+
+An ``ExportedProgram`` holds an aten graph whose every node carries its value (``val``) and the
+module it came from (``nn_module_stack``), its parameters and buffers lifted to placeholders.
+It is costed as it is, at whatever IR level it was exported or decomposed to: aten ops take the
+rule of their torch-level op (``Registry.function_entry``), and the module table is rebuilt
+from the state dict and the module stacks, so it reads as the eager model's.
+
+Wrapped modules are costed as the module they wrap (``torch.compile``'s ``OptimizedModule``,
+``DataParallel``, ``DistributedDataParallel``): Dynamo never traces fxcost's own code.
+TorchScript modules are refused with the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .capture import Capture
+from .errors import FxcostError
+from .interpret import clean_path
+
+
+def unwrap(model: Any) -> Any:
+    """The module to cost: the one a ``torch.compile``, DataParallel or DDP wrapper holds."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise FxcostError(
+            f"{type(model).__name__} is a TorchScript module, whose graph fxcost does not read. "
+            "Fix: pass the original nn.Module (before torch.jit.script/trace), or torch.export it."
+        )
+    while True:
+        if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+            model = model._orig_mod
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        else:
+            return model
+
+
+def is_program(model: Any) -> bool:
+    return isinstance(model, torch.export.ExportedProgram)
+
+
+def carries_values(graph: torch.fx.Graph) -> bool:
+    """Whether every node that makes a value has it in its meta (``val``, Dynamo's
+    ``example_value`` or ShapeProp's ``tensor_meta``); assertions that return nothing need none."""
+    for n in graph.nodes:
+        if n.op == "output" or (isinstance(n.target, torch._ops.OpOverload) and not n.target._schema.returns):
+            continue
+        if not any(k in n.meta for k in ("val", "example_value", "tensor_meta")):
+            return False
+    return True
+
+
+def program_capture(ep: Any) -> tuple[Capture, dict[str, tuple[str, int]]]:
+    """The program's own graph (values already on every node) and its module table: path ->
+    (type name, parameters in the subtree), parameters named by their original FQNs."""
+    gm = ep.graph_module
+    if not carries_values(gm.graph):
+        raise FxcostError(
+            "this ExportedProgram's graph has nodes without values (node.meta['val']). "
+            "Fix: export it again with torch.export.export(model, args)."
+        )
+    table: dict[str, list] = {"": ["ExportedProgram", 0]}
+    for n in gm.graph.nodes:
+        for path, cls in (n.meta.get("nn_module_stack") or {}).values():
+            name = cls if isinstance(cls, str) else getattr(cls, "__qualname__", str(cls))
+            table.setdefault(clean_path(path), [name.rsplit(".", 1)[-1], 0])
+    state = ep.state_dict
+    for name in ep.graph_signature.parameters:
+        parts = name.split(".")[:-1]
+        for i in range(len(parts) + 1):
+            row = table.setdefault(".".join(parts[:i]), ["", 0])
+            row[1] += state[name].numel()
+    return Capture(gm.graph, gm, "export", []), {p: (t, n) for p, (t, n) in table.items()}
