@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 from typing import Any, Iterable
 
 import torch
@@ -81,10 +82,20 @@ class CostInterpreter:
         for node in self.graph.nodes:
             if node.op in ("call_module", "call_function", "call_method"):
                 mod = self._modules[node.target] if node.op == "call_module" else None
-                rec = self._cost(node, self.registry.node_entry(node.op, node.target, mod), mod)
+                entry = self.registry.node_entry(node.op, node.target, mod)
+                rec = self._cost(node, entry, mod)
                 if rec is not None:
                     records.append(rec)
+                    if entry is not None and entry.recompute is not None:
+                        records.append(self._recomputed(node, entry, rec))
         return records
+
+    def _recomputed(self, node: torch.fx.Node, entry: Entry, rec: NodeRecord) -> NodeRecord:
+        """What a fused kernel recomputes on its own, as a node of its own in phase recompute."""
+        call = OpCall(node.op, node.target, _val(node.args), _val(node.kwargs), _val(node), None,
+                      self.flops_mode, self.attention)
+        cost = _checked(replace(entry, rule=entry.recompute), call, node)
+        return replace(rec, name=f"{rec.name}.recompute", cost=cost, phase="recompute")
 
     def _cost(self, node: torch.fx.Node, entry: Entry | None, mod: nn.Module | None) -> NodeRecord | None:
         args = _val(node.args)

@@ -38,12 +38,14 @@ ShapeRule = Callable[["OpCall"], Any]
 @dataclass(frozen=True)
 class Entry:
     """A registered rule: the function, the op name it reports under, whether it moves data,
-    and an optional shape rule."""
+    an optional shape rule, and an optional rule for what the kernel itself recomputes (flash
+    attention's backward re-running QKᵀ: hardware FLOPs, not model FLOPs)."""
 
     rule: Rule
     op: str
     moves_data: bool = True
     shape: ShapeRule | None = None
+    recompute: Rule | None = None
 
 
 class OpCall:
@@ -188,14 +190,15 @@ class Registry:
         return new
 
     def register(
-        self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None
+        self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,
+        recompute: Rule | None = None,
     ) -> Callable[[Rule], Rule]:
         """Register the decorated rule for every target given."""
         if not targets:
             raise TypeError("register_rule() needs at least one target")
 
         def deco(rule: Rule) -> Rule:
-            entry = Entry(rule, op or rule.__name__.lstrip("_"), moves_data, shape)
+            entry = Entry(rule, op or rule.__name__.lstrip("_"), moves_data, shape, recompute)
             for t in targets:
                 self._add(t, entry)
             return rule
@@ -286,7 +289,8 @@ class Registry:
 REGISTRY = Registry()
 
 
-def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None):
+def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,
+                  recompute: Rule | None = None):
     """Register a cost rule for one or more targets (decorator).
 
     >>> @fxcost.register_rule(MyFusedBlock)
@@ -297,8 +301,10 @@ def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True,
     ``moves_data=False`` marks views whose outputs alias their inputs (no bytes moved).
     ``shape`` (optional) computes the output on meta tensors from ``call.args`` alone (``call.out``
     is None) so that shape propagation can skip the op's forward, or returns None to run it.
+    ``recompute`` (optional) costs what the kernel recomputes on its own (a fused attention
+    backward re-running QKᵀ): reported as a node of phase "recompute", hardware FLOPs only.
     """
-    return REGISTRY.register(*targets, op=op, moves_data=moves_data, shape=shape)
+    return REGISTRY.register(*targets, op=op, moves_data=moves_data, shape=shape, recompute=recompute)
 
 
 def method_names(*names: str, inplace: bool = True, dunder: bool = False) -> list[str]:

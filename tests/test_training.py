@@ -208,3 +208,78 @@ def test_bad_profile_keyword_names_the_closest():
         fxcost.profile(TwoLinear(), (torch.randn(3, 8),), stirct=True)
     with pytest.raises(TypeError, match="'mesure'.*'measure'"):
         fxcost.profile(TwoLinear(), (torch.randn(3, 8),), mesure=True)
+
+
+def test_fused_attention_backward_recompute_is_hardware_flops():
+    """FlopCounterMode's flash-attention case: forward 268,435,456 and forward + backward
+    939,524,096 (3.5x: the kernel recomputes QKᵀ); model FLOPs stay at the math backend's 3x."""
+    aten = torch.ops.aten
+    B, H, L, S, E = 4, 8, 128, 256, 64
+    q, out = torch.empty(B, H, L, E, device="meta"), torch.empty(B, H, L, E, device="meta")
+    k, v = torch.empty(B, H, S, E, device="meta"), torch.empty(B, H, S, E, device="meta")
+    lse, seed = torch.empty(B, H, L, device="meta"), torch.empty(2, dtype=torch.int64, device="meta")
+    g = torch.fx.Graph()
+    ph = {}
+    for name, t in (("go", out), ("q", q), ("k", k), ("v", v), ("out", out), ("lse", lse), ("seed", seed)):
+        ph[name] = g.placeholder(name)
+        ph[name].meta["val"] = t
+    fwd = g.call_function(aten._scaled_dot_product_flash_attention.default, (ph["q"], ph["k"], ph["v"], 0.0, True))
+    fwd.meta["val"] = (out, lse, None, None, L, S, seed, seed, None)
+    bwd = g.call_function(aten._scaled_dot_product_flash_attention_backward.default,
+                          (ph["go"], ph["q"], ph["k"], ph["v"], ph["out"], ph["lse"], None, None, L, S, 0.0, True,
+                           ph["seed"], ph["seed"]))
+    bwd.meta["val"] = (q, k, v)
+    g.output((fwd, bwd))
+    r = fxcost.annotate(torch.fx.GraphModule(nn.Module(), g), flops="2mac")
+    assert 2 * r.total.macs == 939_524_096
+    assert 2 * r.model_flops.macs == 3 * 268_435_456  # forward + dQ, dK, dV, dP
+    assert 2 * r.by_phase()["recompute"].macs == 268_435_456 // 2  # QKᵀ again
+
+
+def test_cli_backward_and_diff(tmp_path, capsys):
+    from fxcost.cli import main
+
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--format", "json",
+                 "--out", str(base)]) == 0
+    report = fxcost.Report.from_json(base.read_text())
+    assert set(report.by_phase()) == {"forward", "backward"} and all(n.phase for n in report.nodes)
+    assert report.options["backward"] is True
+    assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward"]) == 0
+    assert "training step MACs: forward" in capsys.readouterr().out
+    assert main(["profile", "torchvision:resnet18", "--input", "2x3x64x64", "--backward", "--format", "json",
+                 "--out", str(head)]) == 0
+    assert main(["diff", str(base), str(head), "--fail-above", "50"]) == 1  # twice the batch: +100 %
+
+
+@pytest.mark.parametrize("which", ["bert", "timm_resnet18"])
+def test_encoder_and_timm_steps_equal_flop_counter_for_real(which):
+    if which == "bert":
+        T = pytest.importorskip("transformers")
+        cfg = T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                           vocab_size=128)
+        cfg._attn_implementation = "eager"  # plain matmuls, which FlopCounterMode counts on CPU
+        model = T.BertForMaskedLM(cfg).train()
+        ids = torch.randint(0, 128, (2, 16))
+        args, kwargs = (), {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+    else:
+        timm = pytest.importorskip("timm")
+        model = timm.create_model("resnet18").train()
+        args, kwargs = (torch.randn(2, 3, 64, 64),), {}
+    r = fxcost.profile(model, args, kwargs, backward=True)
+    with FlopCounterMode(display=False) as fc:
+        out = model(*args, **kwargs)
+        (out.loss if which == "bert" else out.sum()).backward()
+    assert r.total.macs == fc.get_total_flops() // 2 and r.unsupported == []
+    assert r.by_phase()["backward"].macs > r.by_phase()["forward"].macs
+
+
+def test_grouped_convolution_backward_is_twice_the_forward():
+    """dX and dW of a depthwise convolution each cost its forward MACs. (FlopCounterMode counts
+    this convolution_backward 33x the forward here: it drops the groups, so grouped and
+    depthwise models are not compared with it.)"""
+    conv = nn.Conv2d(32, 32, 3, groups=32, padding=1)
+    x = torch.randn(2, 32, 16, 16, requires_grad=True)
+    fwd = 2 * 32 * 16 * 16 * 9
+    phases = fxcost.profile(conv, (x,), backward=True).by_phase()
+    assert phases["forward"].macs == fwd and phases["backward"].macs == 2 * fwd

@@ -67,7 +67,16 @@ def sdpa_kernel(call: OpCall) -> Cost:
     return attention_core(call, heads, L, S, E, Ev, masked=False, causal=bool(call.kwargs.get("is_causal", False)))
 
 
-@register_rule(*_SDPA_BACKWARD)
+def _flash_recompute(call: OpCall) -> Cost:
+    """Fused (flash, memory-efficient, cuDNN) backward kernels keep no attention matrix: they
+    recompute QKᵀ (heads·L·S·E MACs) and its softmax before the gradients (FlopCounterMode's
+    3.5x forward for flash forward + backward). Hardware FLOPs, phase recompute."""
+    heads, L, S, E, _ = _qkv(call, 1)
+    pairs = heads * L * S
+    return call.dots(pairs * E, pairs) + Cost(flops=pairs + 3 * pairs - heads * L)
+
+
+@register_rule(*_SDPA_BACKWARD, recompute=_flash_recompute)
 def sdpa_backward(call: OpCall) -> Cost:
     """dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: MACs heads·L·S·(2E + 2Ev); softmax
     backward 4 per score."""
