@@ -280,9 +280,9 @@ class _Recorder(ModuleStack, TorchFunctionMode):
             # call, the tensor methods of shape rules and memo keys included
             with meta_device(self.memo is None):
                 out = func(*args, **kwargs)
-            if key is not None and _has_tensor(out):
+            if key is not None and has_tensor(out):
                 self.memo.put(key, out)
-        if self.leaf is None and _has_tensor(out):
+        if self.leaf is None and has_tensor(out):
             self.emit(op, target, fx_args, kwargs, out)
         return out
 
@@ -316,11 +316,12 @@ def _unchanged_input(args: tuple, out: Any) -> torch.Tensor | None:
     return None
 
 
-def _has_tensor(value: Any) -> bool:
+def has_tensor(value: Any) -> bool:
+    """Whether a call's result holds a tensor (tuples and lists of them included)."""
     if isinstance(value, torch.Tensor):
         return True
     if isinstance(value, (tuple, list)):
-        return any(_has_tensor(v) for v in value)
+        return any(has_tensor(v) for v in value)
     return False
 
 

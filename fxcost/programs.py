@@ -13,6 +13,7 @@ TorchScript modules are refused with the fix.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -30,8 +31,10 @@ def unwrap(model: Any) -> Any:
             f"{type(model).__name__} is a TorchScript module, whose graph fxcost does not read. "
             "Fix: pass the original nn.Module (before torch.jit.script/trace), or torch.export it."
         )
+    # only a process that loaded Dynamo has compiled modules: never import it here
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     while True:
-        if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+        if eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
             model = model._orig_mod
         elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             model = model.module

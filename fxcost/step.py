@@ -27,15 +27,12 @@ import torch.fx
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
-from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
+from .capture import Capture, GraphBuilder, ModuleStack, has_tensor, input_placeholders, tensor_names
 from .errors import FxcostError, explain_failure
 from .guards import standins, to_meta, tracing
 from .registry import Registry
 from .shapes import Memo, by_shape_rule
-from .walk import leaves, tensors
-
-PHASES = ("forward", "backward", "recompute")
-
+from .walk import tensors
 
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
@@ -49,14 +46,14 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
         self.pending: list[tuple[list[torch.Tensor], dict]] = []
-        self._meta_by_stack: dict[int, dict] = {}
+        self._meta_by_stack: dict[tuple[int, str], dict] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.pending:
             self.name_autograd_nodes()
         out = self._run(func, args, kwargs)
-        if not _has_tensor(out):
+        if not has_tensor(out):
             return out
         if not self.in_backward:
             meta = self._meta("forward", self.module_stack())
@@ -84,11 +81,11 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         return out
 
     def _meta(self, phase: str, stack: dict) -> dict:
-        """One meta dict per (phase, stack state), shared by its nodes."""
-        key = id(stack) * 4 + PHASES.index(phase)
-        meta = self._meta_by_stack.get(key)
-        if meta is None or meta["nn_module_stack"] is not stack:
-            meta = self._meta_by_stack[key] = {"nn_module_stack": stack, "phase": phase}
+        """One meta dict per (phase, stack state), shared by its nodes (the stack dict is kept
+        alive in it, so its id is not reused)."""
+        meta = self._meta_by_stack.get((id(stack), phase))
+        if meta is None:
+            meta = self._meta_by_stack[(id(stack), phase)] = {"nn_module_stack": stack, "phase": phase}
         return meta
 
     def _engine_stack(self) -> dict:
@@ -114,10 +111,6 @@ def _functional(func: Any) -> bool:
         return False
     return not any(r.alias_info is not None for r in schema.returns) and not any(
         a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
-
-
-def _has_tensor(value: Any) -> bool:
-    return any(isinstance(v, torch.Tensor) for v in leaves(value)) if not isinstance(value, torch.Tensor) else True
 
 
 def backward_roots(out: Any) -> list[torch.Tensor]:
