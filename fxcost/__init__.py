@@ -13,6 +13,7 @@ from .api import profile
 from .compile import annotate, backend
 from .cost import Cost
 from .errors import CaptureError, FxcostError, UnsupportedOpError
+from .generation import Generation, profile_generation
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report
 from .roofline import Peak, peak_for, roofline
@@ -20,6 +21,8 @@ from .timing import Timing, measure, time_nodes
 
 __all__ = [
     "profile",
+    "profile_generation",
+    "Generation",
     "annotate",
     "backend",
     "measure",

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--time", action="store_true", help="also measure latency, FPS and FLOP/s")
     prof.add_argument("--backward", action="store_true",
                       help="count a training step: forward, backward (and recompute) phases")
+    prof.add_argument("--prompt", type=int, default=None, metavar="TOKENS",
+                      help="count generation: a prefill of TOKENS, then --new-tokens decode steps")
+    prof.add_argument("--new-tokens", type=int, default=None, metavar="TOKENS")
+    prof.add_argument("--batch", type=int, default=1, help="sequences generated at once (with --prompt)")
 
     ex = sub.add_parser("example", help="profile the built-in example model")
     _output_options(ex)
@@ -145,6 +149,41 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
     _write(text, args.out)
 
 
+def _generate(args: argparse.Namespace, model) -> None:
+    import torch
+
+    import fxcost
+
+    from .format import number
+    from .targets import parse_dtype
+
+    if args.prompt is None or args.new_tokens is None:
+        raise FxcostError("generation needs both --prompt and --new-tokens. Fix: --prompt 2048 --new-tokens 256.")
+    dtype = parse_dtype(args.dtype)
+    if dtype.is_floating_point and dtype != torch.float32:
+        model = model.to(dtype)
+    gen = fxcost.profile_generation(model, prompt_tokens=args.prompt, new_tokens=args.new_tokens, batch=args.batch,
+                                    flops=args.flops)
+    if args.format == "json":
+        _write(json.dumps({"model": type(model).__name__, **gen.to_dict()}, indent=1), args.out)
+        return
+    n = lambda v, u="": number(v, args.units, u)  # noqa: E731
+    rows = [["prefill", f"{args.prompt} tokens", n(gen.prefill.total.macs), n(gen.prefill.total.flops),
+             n(gen.prefill.total.bytes, "B")],
+            ["decode", f"{args.new_tokens - 1} steps", n(gen.decode.total.macs), n(gen.decode.total.flops),
+             n(gen.decode.total.bytes, "B")]]
+    for label, row in (("first step", gen.positions[:1]), ("last step", gen.positions[-1:])):
+        rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
+    rows.append(["total", "", n(gen.total.macs), n(gen.total.flops), n(gen.total.bytes, "B")])
+    from tabulate import tabulate
+
+    table = tabulate(rows, ["phase", "", "MACs", "FLOPs", "moved"], tablefmt="pipe" if args.format == "github"
+                     else "simple", colalign=("left", "left", "right", "right", "right"), disable_numparse=True)
+    head = (f"{type(model).__name__}: generating {args.new_tokens} tokens after a {args.prompt}-token prompt, "
+            f"batch {args.batch}; KV cache {n(gen.kv_cache_bytes, 'B')} after the last step")
+    _write(head + "\n\n" + table, args.out)
+
+
 def _read_report(path: str):
     from .report import Report
 
@@ -175,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 kwargs = {}
             _profile(args, model, pos, kwargs)
+        elif args.command == "profile" and (args.prompt is not None or args.new_tokens is not None):
+            from .targets import load_target
+
+            _generate(args, load_target(args.target, causal_lm=True)[0])
         elif args.command == "profile":
             from .targets import load_target
 

@@ -69,20 +69,26 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
             store[name] = t
 
 
+_DICTS = ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks",
+          "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
+          "_backward_hooks", "_backward_pre_hooks")
+
+
 class attributes_kept:
     """Puts back every module attribute a traced or recorded forward assigned (a model that
     caches tensors on itself, like torchvision's AnchorGenerator, would otherwise keep fx
     Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), and the contents
-    of its parameter, buffer and module dicts: on exit, and whenever ``restore()`` is called."""
+    of its parameter, buffer, module and hook dicts (transformers installs output-capturing
+    hooks on a model's first forward): on exit, and whenever ``restore()`` is called."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+        self.saved = [(m, dict(m.__dict__), [(d, dict(d)) for d in (getattr(m, n, None) for n in _DICTS)
+                                             if isinstance(d, dict)])
                       for m in model.modules()]
 
     def restore(self) -> None:
-        for m, attrs, params, buffers, modules in self.saved:
-            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
-                              (m._modules, modules)):
+        for m, attrs, dicts in self.saved:
+            for now, then in ((m.__dict__, attrs), *dicts):
                 if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
                     now.clear()
                     now.update(then)
@@ -114,17 +120,34 @@ def tracing() -> Iterator[None]:
     """Run the model as torch.compile and torch.export's non-strict tracing do: with
     ``torch.compiler.is_compiling()`` true. Libraries check it to take their trace-friendly
     paths instead of reading tensor values, which stand-ins do not have (transformers' mask and
-    packed-sequence checks: ``torch.all(mask == 1)`` on a meta tensor cannot be answered)."""
+    packed-sequence checks: ``torch.all(mask == 1)`` on a meta tensor cannot be answered).
+    Value assertions on meta tensors (``torch._check_tensor_all``: a compiler makes them runtime
+    asserts) are skipped: there is no value to check, and they compute nothing."""
     compiler = torch.compiler
     before = getattr(compiler, "_is_compiling_flag", None)
-    if before is None:  # a torch without the flag: nothing to set
-        yield
-        return
-    compiler._is_compiling_flag = True
+    checks = {name: getattr(torch, name) for name in ("_check_tensor_all", "_check_tensor_all_with")
+              if hasattr(torch, name)}
+    if before is not None:
+        compiler._is_compiling_flag = True
+    for name, check in checks.items():
+        setattr(torch, name, _unless_meta(check))
     try:
         yield
     finally:
-        compiler._is_compiling_flag = before
+        for name, check in checks.items():
+            setattr(torch, name, check)
+        if before is not None:
+            compiler._is_compiling_flag = before
+
+
+def _unless_meta(check: Any) -> Any:
+    def skip_on_meta(*args: Any, **kwargs: Any) -> None:
+        cond = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+        if cond is not None and cond.device.type == "meta":
+            return None
+        return check(*args, **kwargs)
+
+    return skip_on_meta
 
 
 def meta_device(real: bool) -> contextlib.AbstractContextManager:

@@ -90,8 +90,9 @@ def _call_factory(obj: Any, what: str) -> nn.Module:
     return model
 
 
-def load_target(target: str) -> tuple[nn.Module, tuple | None, dict]:
-    """Resolve a command-line TARGET to a model and, where known, a default input."""
+def load_target(target: str, causal_lm: bool = False) -> tuple[nn.Module, tuple | None, dict]:
+    """Resolve a command-line TARGET to a model and, where known, a default input; ``causal_lm``
+    builds an hf target with its language-model head (for generation)."""
     kind, _, name = target.partition(":")
     if not name:
         raise FxcostError(
@@ -103,7 +104,7 @@ def load_target(target: str) -> tuple[nn.Module, tuple | None, dict]:
     if kind == "timm":
         return _timm(name)
     if kind == "hf":
-        return _hf(name)
+        return _hf(name, causal_lm)
     if kind.endswith(".py"):
         if not os.path.isfile(kind):
             raise FxcostError(f"no such file: '{kind}'. Fix: check the path in '{target}'.")
@@ -154,7 +155,7 @@ def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
     return model.eval(), (torch.zeros(1, *size),), {}
 
 
-def _hf(model_type: str) -> tuple[nn.Module, tuple, dict]:
+def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dict]:
     import_torchvision_if_present()
     import transformers
 
@@ -163,7 +164,11 @@ def _hf(model_type: str) -> tuple[nn.Module, tuple, dict]:
     except ValueError as e:
         raise FxcostError(f"transformers has no model type '{model_type}'.") from e
     with torch.device("meta"):
-        model = transformers.AutoModel.from_config(config)
+        try:
+            model = (transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel).from_config(config)
+        except ValueError as e:
+            raise FxcostError(f"transformers has no causal language model for '{model_type}'. "
+                              "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...).") from e
     main = getattr(model, "main_input_name", "input_ids")
     if main == "pixel_values":
         size = getattr(config, "image_size", 224)

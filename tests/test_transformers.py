@@ -194,3 +194,42 @@ def test_value_read_on_meta_names_the_model_line():
 
     with pytest.raises(fxcost.FxcostError, match=r"test_transformers\.py:\d+ \(if x\.sum\(\) > 0:"):
         fxcost.profile(ReadsValues(), (torch.randn(3),))
+
+
+def test_llava_style_model():
+    text = dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=256, head_dim=16, pad_token_id=0)
+    vision = dict(model_type="clip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, image_size=32, patch_size=8)
+    cfg = T.LlavaConfig(text_config=text, vision_config=vision, image_token_id=200, projector_hidden_act="gelu",
+                        vision_feature_layer=-1)
+    with torch.device("meta"):
+        model = T.LlavaForConditionalGeneration(cfg).eval()
+    ids = torch.zeros(1, 20, dtype=torch.long, device="meta")  # 16 image tokens + 4 text tokens
+    kwargs = {"input_ids": ids, "pixel_values": torch.zeros(1, 3, 32, 32, device="meta")}
+    inner = model.model
+    patches = 16
+    vision_macs = (patches + 1) * linear_weights(inner.vision_tower) + 2 * 2 * (patches + 1) ** 2 * 64 \
+        + patches * 3 * 8 * 8 * 64  # the patch convolution
+    projector = patches * linear_weights(inner.multi_modal_projector)  # the class token is dropped
+    language = 20 * (linear_weights(inner.language_model) + model.lm_head.weight.numel()) + 2 * 2 * 20 * 20 * 64
+    r = fxcost.profile(model, (), {**kwargs, "use_cache": False})
+    assert r.total.macs == vision_macs + projector + language and r.unsupported == []
+    step = fxcost.profile(model, (), {**kwargs, "labels": ids}, backward=True)
+    assert step.unsupported == [] and step.by_phase()["forward"].macs == r.total.macs
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0  # transformers' capture hooks removed
+
+
+def test_bert_with_token_type_ids_mask_and_labels():
+    cfg = T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                       vocab_size=128, max_position_embeddings=64)
+    with torch.device("meta"):
+        model = T.BertForMaskedLM(cfg)
+    ids = _ids()
+    expected = B * L * linear_weights(model) + 2 * 2 * B * L * L * 64
+    for kwargs in ({"input_ids": ids}, {"input_ids": ids, "token_type_ids": torch.zeros_like(ids)},
+                   {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+                    "labels": ids}):
+        for mode in (model.eval(), model.train()):
+            r = fxcost.profile(mode, (), kwargs)
+            assert r.total.macs == expected and r.unsupported == [], list(kwargs)

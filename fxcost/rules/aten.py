@@ -106,4 +106,4 @@ _backward("pool_backward", 1, _packets("max_pool2d_with_indices_backward", "max_
           "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "upsample_bilinear2d_backward",
           "upsample_nearest2d_backward"))
 _backward("zero_backward", 0, _packets("native_dropout_backward", "select_backward", "slice_backward",
-          "masked_fill_backward"))
+          "masked_scatter_backward", "masked_fill_backward"))
