@@ -10,7 +10,7 @@ tensors (nothing computed, nothing copied).
 __version__ = "0.1.0"
 
 from .api import profile
-from .compile import annotate, backend
+from .compile import annotate, backend, inductor_pass
 from .cost import Cost
 from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .generation import Generation, profile_generation
@@ -25,6 +25,7 @@ __all__ = [
     "Generation",
     "annotate",
     "backend",
+    "inductor_pass",
     "measure",
     "time_nodes",
     "Timing",

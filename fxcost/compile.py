@@ -8,6 +8,10 @@
 ``backend(inner="inductor")``
     costs every graph Dynamo hands it (graph breaks and recompiles each give one), from the fake
     example values Dynamo already made (nothing extra runs), then delegates to ``inner``.
+``inductor_pass()``
+    a custom post-grad pass for Inductor (``torch._inductor.config.post_grad_custom_post_pass``):
+    costs the graph Inductor actually compiles, after its decompositions and the
+    forward/backward partition, from the values already on its nodes.
 """
 
 from __future__ import annotations
@@ -98,12 +102,7 @@ class CostBackend:
     @property
     def report(self) -> Report:
         """All graphs so far in one report; node names are prefixed ``g<i>.`` per graph."""
-        nodes: list[NodeRecord] = []
-        for i, r in enumerate(self.graphs):
-            for n in r.nodes:
-                nodes.append(NodeRecord(**{**n.__dict__, "name": f"g{i}.{n.name}"}))
-        return Report(model="torch.compile", params=0, nodes=nodes, modules={},
-                      capture={"method": "dynamo", "graphs": len(self.graphs), "fallback_reason": None})
+        return _joined(self.graphs, "dynamo")
 
 
 def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
@@ -113,4 +112,51 @@ def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], Non
     return CostBackend(inner, on_graph, registry)
 
 
-__all__ = ["annotate", "backend", "CostBackend"]
+class InductorPass:
+    """Inductor's post-grad custom pass hook: each graph Inductor compiles (a forward, and for
+    training a backward) becomes a Report in ``.graphs``; ``.report`` sums them. The pass only
+    reads the graph. It opts out of Inductor's FX graph cache (``uuid`` None), so that a cached
+    compile still reaches it."""
+
+    def __init__(self, on_graph: Callable[[Report], None] | None = None, registry: Registry | None = None,
+                 flops: str = "exact", attention: str = "full") -> None:
+        check_options(flops, attention)
+        self.on_graph, self.registry, self.flops, self.attention = on_graph, registry, flops, attention
+        self.graphs: list[Report] = []
+
+    def __call__(self, graph: torch.fx.Graph) -> None:
+        root = graph.owning_module or torch.nn.Module()
+        records = CostInterpreter(graph, root, self.registry or REGISTRY, self.flops, self.attention).run()
+        report = Report(model="inductor", params=0, nodes=records, modules={},
+                        capture={"method": "inductor_post_grad", "fallback_reason": None, "graph": len(self.graphs)},
+                        options={"flops": self.flops, "attention": self.attention, "real": False})
+        self.graphs.append(report)
+        if self.on_graph is not None:
+            self.on_graph(report)
+
+    def uuid(self) -> None:
+        return None
+
+    @property
+    def report(self) -> Report:
+        """All graphs so far in one report; node names are prefixed ``g<i>.`` per graph."""
+        return _joined(self.graphs, "inductor_post_grad")
+
+
+def inductor_pass(on_graph: Callable[[Report], None] | None = None, registry: Registry | None = None,
+                  flops: str = "exact", attention: str = "full") -> InductorPass:
+    """``torch._inductor.config.patch(post_grad_custom_post_pass=fxcost.inductor_pass())``: the
+    cost of what Inductor compiles; read ``.report`` or ``.graphs`` afterwards."""
+    return InductorPass(on_graph, registry, flops, attention)
+
+
+def _joined(graphs: list[Report], method: str) -> Report:
+    nodes: list[NodeRecord] = []
+    for i, r in enumerate(graphs):
+        for n in r.nodes:
+            nodes.append(NodeRecord(**{**n.__dict__, "name": f"g{i}.{n.name}"}))
+    return Report(model=method, params=0, nodes=nodes, modules={},
+                  capture={"method": method, "graphs": len(graphs), "fallback_reason": None})
+
+
+__all__ = ["annotate", "backend", "CostBackend", "inductor_pass", "InductorPass"]

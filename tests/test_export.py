@@ -110,3 +110,66 @@ def test_incomplete_counts_say_so_where_they_are_read():
     assert "INCOMPLETE" in r.table(fmt="github").splitlines()[0]
     assert json.loads(r.to_json())["complete"] is False
     assert json.loads(fxcost.profile(nn.Linear(2, 2), (torch.randn(1, 2),)).to_json())["complete"] is True
+
+
+def test_inductor_post_grad_pass_costs_what_inductor_compiles():
+    torch._dynamo.reset()
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    seen = []
+    p = fxcost.inductor_pass(on_graph=seen.append)
+    with torch._inductor.config.patch(post_grad_custom_post_pass=p):
+        out = torch.compile(model)(x)
+        out.sum().backward()
+    step = fxcost.profile(model, (x,), backward=True).by_phase()
+    # Inductor compiles the partitioned forward and backward: the same MACs as the eager step
+    assert [g.total.macs for g in p.graphs] == [step["forward"].macs, step["backward"].macs]
+    assert p.report.unsupported == [] and len(seen) == 2
+    assert p.report.capture["method"] == "inductor_post_grad"
+
+
+def test_distributed_data_parallel_wrapper(tmp_path):
+    import torch.distributed as dist
+
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+        ddp = nn.parallel.DistributedDataParallel(model)
+        x = torch.randn(2, 8)
+        assert fxcost.profile(ddp, (x,)).total == fxcost.profile(model, (x,)).total
+        assert fxcost.profile(ddp, (x,), backward=True).total == fxcost.profile(model, (x,), backward=True).total
+        assert dist.is_initialized() and dist.get_world_size() == 1  # the default group as it was
+    finally:
+        dist.destroy_process_group()
+
+
+# -- aten coverage, systematically: whole zoos exported, at both IR levels ----------------------
+def _both_levels_equal_eager(model, args, kwargs=None):
+    eager = fxcost.profile(model, args, kwargs).total.macs
+    ep = torch.export.export(model, args, kwargs)
+    for prog in (ep, ep.run_decompositions()):
+        r = fxcost.profile(prog)
+        assert r.unsupported == [] and r.total.macs == eager
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", tvm.list_models(module=tvm))
+def test_torchvision_zoo_exported(name):
+    from test_zoo import _build
+
+    model, device = _build(name)
+    size = 299 if name == "inception_v3" else 518 if name == "vit_h_14" else 224
+    _both_levels_equal_eager(model, (torch.empty(1, 3, size, size, device=device),))
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3",
+                                    "olmo2", "granite", "cohere", "starcoder2", "gpt_neox", "gptj", "falcon", "bloom",
+                                    "opt", "smollm3", "stablelm", "phi", "mixtral", "qwen3_moe"])
+def test_transformers_families_exported(family):
+    from hf import causal_lm
+
+    moe = family in ("mixtral", "qwen3_moe")
+    model = causal_lm(family, device="cpu", dtype=torch.bfloat16 if moe else None).eval()
+    _both_levels_equal_eager(model, (), {"input_ids": torch.zeros(2, 16, dtype=torch.long), "use_cache": False})
