@@ -10,54 +10,18 @@ import torch
 from torch import nn
 
 from . import rules as _rules  # importing registers the built-in rules
-from .capture import Capture, record, symbolic, wrapped_without_rule
-from .errors import CaptureError, FxcostError, UnsupportedOpError
-from .guards import attributes_kept, gc_paused, standins, to_meta, tracing
+from .errors import FxcostError, UnsupportedOpError
+from .guards import attributes_kept, gc_paused, to_meta
+from .inputs import check_call, check_options
+from .interpret import CostInterpreter
 from .programs import is_program, program_capture, unwrap
-from .interpret import CostInterpreter, target_name
 from .registry import REGISTRY, Registry
 from .report import Report
-from .shapes import ShapeProp
+from .roofline import peak_for
 from .step import record_step
+from .timing import measure as _measure
+from .trace import capture_and_shape
 from .walk import tensors
-
-FLOPS_MODES = ("exact", "2mac")
-ATTENTION_MODES = ("full", "unmasked")
-CAPTURES = ("auto", "symbolic_trace", "record")
-
-
-def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
-    """Validate the model and inputs of any fxcost entry point; return (args, kwargs)."""
-    if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
-        unwrap(model)  # TorchScript: its own error
-        raise FxcostError(
-            f"expected an nn.Module, got {type(model).__name__}. "
-            "Fix: pass the model instance, e.g. fxcost.profile(model, (x,))."
-        )
-    if isinstance(args, list):
-        args = tuple(args)
-    if not isinstance(args, tuple):
-        raise FxcostError(
-            f"inputs must be a tuple of positional arguments, got {type(args).__name__}. "
-            "Fix: wrap a single input as (x,), e.g. fxcost.profile(model, (x,))."
-        )
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, dict):
-        raise FxcostError(
-            f"kwargs must be a dict of keyword arguments, got {type(kwargs).__name__}. "
-            "Fix: fxcost.profile(model, (), {'input_ids': ids})."
-        )
-    return args, kwargs
-
-
-def check_options(flops: str, attention: str, capture: str = "auto") -> None:
-    """A bad option value is an FxcostError naming the valid ones, never silently ignored."""
-    for name, value, allowed in (("flops", flops, FLOPS_MODES), ("attention", attention, ATTENTION_MODES),
-                                 ("capture", capture, CAPTURES)):
-        if value not in allowed:
-            raise FxcostError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}.")
-
 
 def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
     """In real mode the inputs must be where the model is."""
@@ -68,68 +32,6 @@ def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
                 f"the model is on {first.device} but an input is on {t.device}. "
                 f"Fix: move the inputs with x.to('{first.device}'), or profile on meta (real=False)."
             )
-
-
-def capture_and_shape(
-    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, capture: str
-) -> Capture:
-    """Capture the model and give every node a value; falls back from symbolic_trace to record."""
-    reason = None
-    with attributes_kept(model) as kept:
-        if capture in ("auto", "symbolic_trace"):
-            cap, reason = _symbolic_and_shape(model, args, kwargs, registry, real, strict=capture != "auto")
-            if cap is not None:
-                return cap
-        kept.restore()  # what the failed trace left on the model must not reach the recording
-        try:
-            cap = record(model, args, kwargs, registry, real)
-        except FxcostError as e:
-            if reason is None:
-                raise
-            raise CaptureError(f"every capture path failed. {reason}. record: {e}") from e
-    cap.fallback_reason = reason
-    return cap
-
-
-def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool,
-                        strict: bool) -> tuple[Capture | None, str | None]:
-    """The symbolic_trace path: (shaped capture, None), or (None, why it is not used). With
-    ``strict`` (capture='symbolic_trace') its failures raise instead."""
-    # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to symbolic_trace
-    # but not to the recording capture, which sees inside them: without a rule, record
-    opaque = [] if strict else wrapped_without_rule(model, registry)
-    if opaque:
-        return None, f"symbolic_trace would leave torch.fx.wrap'd calls without a rule opaque: {', '.join(opaque)}"
-    try:
-        with tracing():
-            cap = symbolic(model, args, kwargs, registry)
-    except Exception as e:  # symbolic tracing fails in many ways on real-world models
-        reason = f"symbolic_trace failed: {_line(e)}"
-        if strict:
-            raise CaptureError(f"{reason}. Fix: use capture='auto' or 'record'.") from e
-        return None, reason
-    opaque = [] if strict else _opaque_targets(cap, registry)
-    if opaque:
-        return None, f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
-    try:
-        with standins(model, real=real), torch.no_grad(), tracing():
-            ShapeProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
-    except Exception as e:
-        if strict:
-            raise
-        return None, f"symbolic_trace graph did not run: {_line(e)}"
-    return cap, None
-
-
-def _opaque_targets(cap: Capture, registry: Registry) -> list[str]:
-    """call_function/call_method targets of a traced graph that no rule covers."""
-    return sorted({target_name(n.target) for n in cap.graph.nodes
-                   if n.op in ("call_function", "call_method") and registry.node_entry(n.op, n.target) is None})
-
-
-def _line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 @gc_paused()
@@ -203,9 +105,6 @@ def profile(
                               "dtype": str(dtype).replace("torch.", "")})
     _check_strict(report, strict)
     if measure:
-        from .roofline import peak_for
-        from .timing import measure as _measure
-
         peak = measure_options.pop("peak", None)
         timing = _measure(model, args, kwargs, train=backward, **measure_options)
         peak = peak or peak_for(timing.device)
@@ -250,8 +149,6 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict
 def _check_measure_options(options: dict[str, Any]) -> None:
     """Keywords of ``profile`` beyond its own go to ``measure``: a misspelled one is a TypeError
     naming the closest valid keyword, never silently ignored."""
-    from .timing import measure as _measure
-
     valid = [n for n in inspect.signature(_measure).parameters if n not in ("model", "args", "kwargs", "train")]
     valid += ["peak"] + [n for n in inspect.signature(profile).parameters if n not in ("model", "args", "kwargs")]
     for name in options:

@@ -21,12 +21,13 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
-from .api import check_options
+from .inputs import check_options
 from .cost import Cost
 from .interpret import CostInterpreter
 from .registry import REGISTRY, Registry
 from .rules import vision
-from .report import NodeRecord, Report
+from .cost import NodeRecord
+from .report import Report
 from .guards import standins, to_meta
 from .programs import carries_values, is_program
 from .shapes import ShapeProp

@@ -1,8 +1,9 @@
-"""The cost of one op, or of many summed."""
+"""Core types: the cost of one op (or of many summed), and the record of one costed node."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,33 @@ class Cost:
 
 
 ZERO = Cost()
+
+
+@dataclass
+class NodeRecord:
+    """One costed graph node."""
+
+    name: str
+    kind: str  # call_module / call_function / call_method
+    target: str
+    op: str | None  # the rule's op name; None when no rule matched
+    module: str  # dotted module path ("" = the model itself)
+    module_type: str
+    input_shapes: list[list[int]]
+    output_shapes: list[list[int]]
+    cost: Cost
+    time_ms: float | None = None
+    phase: str = "forward"  # "backward" for nodes of a training step's backward graph
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cost"] = self.cost.to_dict()
+        if self.time_ms is None:
+            del d["time_ms"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NodeRecord":
+        d = dict(d)
+        d["cost"] = Cost.from_dict(d["cost"])
+        return cls(**d)

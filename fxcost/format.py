@@ -3,11 +3,14 @@ for terminals (plain) and pull-request comments (GitHub markdown), and report di
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from .cost import Cost
+
+if TYPE_CHECKING:  # format renders reports; report.py imports this module
+    from .report import Report
 
 _PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
 
@@ -39,7 +42,7 @@ def share(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
-def summary(report: Any, units: str = "si") -> str:
+def summary(report: Report, units: str = "si") -> str:
     """One line: model, params, MACs, FLOPs (+ latency, FLOP/s), capture."""
     t = report.total
     parts = [
@@ -63,7 +66,7 @@ def summary(report: Any, units: str = "si") -> str:
     return line
 
 
-def _rows(report: Any, by: str, depth: int | None, top: int | None, units: str) -> tuple[list, list]:
+def _rows(report: Report, by: str, depth: int | None, top: int | None, units: str) -> tuple[list, list]:
     total = report.total
     timed = report.timing is not None
     n = lambda v, u="": number(v, units, u)  # noqa: E731
@@ -112,7 +115,7 @@ def _table(rows: list, head: list, align: tuple, markdown: bool) -> str:
                     disable_numparse=True, preserve_whitespace=True)
 
 
-def render(report: Any, by: str = "module", depth: int | None = 2, fmt: str = "plain",
+def render(report: Report, by: str = "module", depth: int | None = 2, fmt: str = "plain",
            top: int | None = None, units: str = "si") -> str:
     """The report as a table; ``fmt`` is plain (terminals) or github (PR comments)."""
     head, rows = _rows(report, by, depth, top, units)
@@ -128,7 +131,7 @@ def _text_columns(by: str) -> int:
     return {"module": 2, "operator": 1, "node": 4}[by]
 
 
-def _github(report: Any, head: list, rows: list, align: tuple, units: str) -> str:
+def _github(report: Report, head: list, rows: list, align: tuple, units: str) -> str:
     table = _table(rows, head, align, markdown=True)
     out = [f"**fxcost** · {summary(report, units)}", ""]
     if len(rows) > 25:
@@ -139,7 +142,7 @@ def _github(report: Any, head: list, rows: list, align: tuple, units: str) -> st
     return "\n".join(out)
 
 
-def _unsupported_lines(report: Any) -> list[str]:
+def _unsupported_lines(report: Report) -> list[str]:
     missing = report.unsupported
     if not missing:
         return []

@@ -21,7 +21,8 @@ from .api import profile
 from .cost import Cost
 from .errors import FxcostError
 from .guards import attributes_kept, gc_paused, standins, tracing
-from .report import NodeRecord, Report
+from .cost import NodeRecord
+from .report import Report
 from .walk import tensors
 
 

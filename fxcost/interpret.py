@@ -7,8 +7,6 @@ moved from the sizes of the tensors involved.
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import replace
 from typing import Any, Iterable
 
@@ -16,11 +14,11 @@ import torch
 import torch.fx
 from torch import nn
 
-from .cost import Cost
+from .cost import Cost, NodeRecord
 from .errors import FxcostError
+from .naming import module_path, target_name
 from .registry import Entry, OpCall, Registry
 from .walk import tensors
-from .report import NodeRecord
 
 
 def _val(n: Any) -> Any:
@@ -43,19 +41,6 @@ def _nbytes(ts: Iterable[torch.Tensor]) -> int:
             seen.add(id(t))
             total += t.numel() * t.element_size()
     return total
-
-
-def target_name(target: Any) -> str:
-    """A readable, stable name for a node target: ``torch.nn.functional.relu``, ``add``..."""
-    if isinstance(target, str):
-        return target
-    if isinstance(target, type):
-        return f"{target.__module__}.{target.__qualname__}"
-    mod = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
-    if mod in ("_operator", "operator"):
-        mod = "operator"
-    return f"{mod}.{name}" if mod else name
 
 
 class CostInterpreter:
@@ -175,25 +160,3 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
             + f": its operands are {names}, which eager PyTorch rejects. Fix: cast the inputs to the "
             "model's dtype (e.g. x.float(), or model.to(x.dtype))."
         )
-
-
-def module_path(node: torch.fx.Node, mod: nn.Module | None) -> tuple[str, str]:
-    """(dotted module path, module type name) of a node: its own module for call_module,
-    else the innermost entry of its nn_module_stack."""
-    if node.op == "call_module":
-        return str(node.target), type(mod).__name__ if mod is not None else ""
-    stack = node.meta.get("nn_module_stack")
-    if stack:
-        path, cls = next(reversed(stack.values()))
-        return clean_path(path), (cls.rsplit(".", 1)[-1] if isinstance(cls, str) else getattr(cls, "__name__", str(cls)))
-    return "", ""
-
-
-@functools.lru_cache(maxsize=4096)
-def clean_path(path: str) -> str:
-    """Dynamo spells module paths as L['self'].encoder.layer[3] (or L['fn']...); fxcost as
-    encoder.layer.3."""
-    path = re.sub(r"^L\['[^']+'\]\.?", "", path)
-    path = re.sub(r"\[(\d+)\]", r".\1", path)
-    path = re.sub(r"\['([^']+)'\]", r".\1", path)
-    return path.replace("._modules", "").strip(".")

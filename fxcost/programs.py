@@ -21,16 +21,13 @@ from torch import nn
 
 from .capture import Capture
 from .errors import FxcostError
-from .interpret import clean_path
+from .inputs import refuse_torchscript
+from .naming import clean_path
 
 
 def unwrap(model: Any) -> Any:
     """The module to cost: the one a ``torch.compile``, DataParallel or DDP wrapper holds."""
-    if isinstance(model, torch.jit.ScriptModule):
-        raise FxcostError(
-            f"{type(model).__name__} is a TorchScript module, whose graph fxcost does not read. "
-            "Fix: pass the original nn.Module (before torch.jit.script/trace), or torch.export it."
-        )
+    refuse_torchscript(model)
     # only a process that loaded Dynamo has compiled modules: never import it here
     eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     while True:

@@ -9,41 +9,12 @@ from typing import Any
 
 from torch import nn
 
-from .cost import Cost
+from .cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
 from .errors import FxcostError
+from .format import render
 
 #: Bumped whenever a key is renamed or removed; readers refuse other versions.
 SCHEMA_VERSION = 1
-
-
-@dataclass
-class NodeRecord:
-    """One costed graph node."""
-
-    name: str
-    kind: str  # call_module / call_function / call_method
-    target: str
-    op: str | None  # the rule's op name; None when no rule matched
-    module: str  # dotted module path ("" = the model itself)
-    module_type: str
-    input_shapes: list[list[int]]
-    output_shapes: list[list[int]]
-    cost: Cost
-    time_ms: float | None = None
-    phase: str = "forward"  # "backward" for nodes of a training step's backward graph
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["cost"] = self.cost.to_dict()
-        if self.time_ms is None:
-            del d["time_ms"]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NodeRecord":
-        d = dict(d)
-        d["cost"] = Cost.from_dict(d["cost"])
-        return cls(**d)
 
 
 @dataclass
@@ -237,8 +208,6 @@ class Report:
 
     def table(self, by: str = "module", depth: int | None = 2, fmt: str = "plain", **kw: Any) -> str:
         """A table (tabulate): ``by`` is module, operator or node; ``fmt`` plain or github."""
-        from .format import render
-
         return render(self, by=by, depth=depth, fmt=fmt, **kw)
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from torch.utils._device import _device_constructors
 
 from .errors import FxcostError, explain_failure
 from .guards import meta_device, to_meta
-from .interpret import module_path, target_name
+from .naming import module_path, target_name
 from .registry import OpCall, Registry
 
 

@@ -20,7 +20,10 @@ import torch.fx
 from torch import nn
 from .errors import FxcostError
 from .guards import evaluated, grads_and_buffers_kept
+from .inputs import check_call
+from .registry import REGISTRY
 from .step import backward_roots
+from .trace import capture_and_shape
 from .walk import tensors
 
 
@@ -160,8 +163,6 @@ def measure(
     span) and ``cuda_graph`` replays a captured CUDA graph. The model is left as it was: its
     ``.grad``, buffers (batch-norm statistics) and training flags are put back.
     """
-    from .api import check_call
-
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
     if batch is None:
@@ -289,9 +290,6 @@ def time_nodes(report: Any, model: nn.Module, args: tuple = (), kwargs: dict | N
     """Fill ``node.time_ms`` of ``report`` with the median time of each node over ``repeats``
     runs of the graph on real tensors; returns name -> ms. The graph is captured again on real
     tensors with the report's capture path, so node names match."""
-    from .api import capture_and_shape, check_call
-    from .registry import REGISTRY
-
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
     cap = capture_and_shape(model, args, kwargs, REGISTRY, True, report.capture["method"])

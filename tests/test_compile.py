@@ -1,6 +1,5 @@
-"""fxcost inside compile pipelines: the FX pass, the torch.compile backend, training FLOPs."""
+"""fxcost inside compile pipelines: the FX pass and the torch.compile backend."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
