@@ -14,7 +14,7 @@ from .errors import FxcostError, UnsupportedOpError
 from .guards import attributes_kept, gc_paused, to_meta
 from .inputs import check_call, check_options
 from .interpret import CostInterpreter
-from .programs import is_program, program_capture, unwrap
+from .programs import graph_with_values, is_program, program_capture, unwrap
 from .registry import REGISTRY, Registry
 from .report import Report
 from .roofline import peak_for
@@ -93,6 +93,8 @@ def profile(
     if backward:
         with attributes_kept(model):
             cap = record_step(model, args, kwargs, registry)
+    elif not real and capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
+        pass  # ep.module() and other graphs that carry their values: costed as they are
     else:
         run_args, run_kwargs = (args, kwargs) if real else (to_meta(args), to_meta(kwargs))
         if real:

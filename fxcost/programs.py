@@ -23,6 +23,7 @@ from .capture import Capture
 from .errors import FxcostError
 from .inputs import refuse_torchscript
 from .naming import clean_path
+from .walk import tensors
 
 
 def unwrap(model: Any) -> Any:
@@ -49,9 +50,24 @@ def carries_values(graph: torch.fx.Graph) -> bool:
     for n in graph.nodes:
         if n.op == "output" or (isinstance(n.target, torch._ops.OpOverload) and not n.target._schema.returns):
             continue
+        if n.op == "call_module" and not n.users:  # ep.module()'s input guards return nothing
+            continue
         if not any(k in n.meta for k in ("val", "example_value", "tensor_meta")):
             return False
     return True
+
+
+def graph_with_values(model: nn.Module, args: tuple, kwargs: dict) -> Capture | None:
+    """A GraphModule whose nodes carry their values already (``ep.module()``, a Dynamo or AOT
+    graph), called with inputs of the shapes those values have: its own graph, nothing re-run.
+    (Re-running an exported graph on meta can fail where the device kernel's output layout, which
+    the graph's views rely on, differs from the meta kernel's: SDPA on CPU.) Else None."""
+    if not isinstance(model, torch.fx.GraphModule) or not carries_values(model.graph):
+        return None
+    given = sorted(tuple(t.shape) for t in tensors((args, kwargs)))
+    held = sorted(tuple(v.shape) for n in model.graph.nodes if n.op == "placeholder"
+                  for v in tensors(n.meta.get("val", n.meta.get("example_value"))))
+    return Capture(model.graph, model, "fx", []) if given == held else None
 
 
 def program_capture(ep: Any) -> tuple[Capture, dict[str, tuple[str, int]]]:

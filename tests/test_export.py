@@ -14,8 +14,9 @@ tvm = pytest.importorskip("torchvision.models")
 
 
 def _levels(ep):
-    """The program at the export default IR and after run_decompositions() (core ATen)."""
-    return {"default": ep, "core aten": ep.run_decompositions()}
+    """The program at the export default IR (training), the inference IR
+    (run_decompositions with no table) and core ATen (run_decompositions())."""
+    return {"default": ep, "inference": ep.run_decompositions({}), "core aten": ep.run_decompositions()}
 
 
 def _check_program(ep, eager: fxcost.Report, args=(), kwargs=None):
@@ -173,3 +174,22 @@ def test_transformers_families_exported(family):
     moe = family in ("mixtral", "qwen3_moe")
     model = causal_lm(family, device="cpu", dtype=torch.bfloat16 if moe else None).eval()
     _both_levels_equal_eager(model, (), {"input_ids": torch.zeros(2, 16, dtype=torch.long), "use_cache": False})
+
+
+def test_peft_lora_wrapper():
+    peft = pytest.importorskip("peft")
+    from hf import causal_lm, decoder_macs
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = causal_lm("llama", device="cpu").train()
+    base = decoder_macs(model, 2, 16)
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    ids = torch.randint(3, 128, (2, 16))
+    kwargs = {"input_ids": ids, "use_cache": False}
+    # every token through each layer's q (64 -> 64) and v (64 -> 32) adapters: in*r + r*out
+    lora = 2 * 16 * 2 * (64 * 4 + 4 * 64 + 64 * 4 + 4 * 32)
+    assert fxcost.profile(wrapped, (), kwargs).total.macs == base + lora
+    step = fxcost.profile(wrapped, (), {**kwargs, "labels": ids}, backward=True)
+    with FlopCounterMode(display=False) as fc:
+        wrapped(**kwargs, labels=ids).loss.backward()
+    assert step.total.macs == fc.get_total_flops() // 2 and step.unsupported == []

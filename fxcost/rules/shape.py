@@ -10,6 +10,7 @@ import builtins
 import operator
 
 import torch
+import torch.export._unlift as _unlift
 import torch.nn.functional as F
 from torch import nn
 
@@ -30,8 +31,11 @@ per_element(
     "contiguous", moves_data=False,
 )
 
-# Checks: symbolic_trace keeps torch._assert (fx wraps it) as a call; it computes nothing.
-per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"), moves_data=False)
+# Checks: symbolic_trace keeps torch._assert (fx wraps it) as a call, ep.module() calls its input
+# guards (GuardsFn); they compute nothing.
+per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"),
+            *attrs(_unlift, "GuardsFn"),
+            moves_data=False)
 
 # Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
 per_element(
