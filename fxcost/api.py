@@ -14,6 +14,8 @@ from .errors import FxcostError, UnsupportedOpError
 from .guards import attributes_kept, gc_paused, to_meta
 from .inputs import check_call, check_options
 from .interpret import CostInterpreter
+from .memory import check_optimizer
+from .memory import summary as memory_summary
 from .programs import graph_with_values, is_program, program_capture, unwrap
 from .registry import REGISTRY, Registry
 from .report import Report
@@ -48,6 +50,8 @@ def profile(
     registry: Registry | None = None,
     measure: bool = False,
     backward: bool = False,
+    memory: bool = False,
+    optimizer: str | None = None,
     **measure_options: Any,
 ) -> Report:
     """Count what ``model(*args, **kwargs)`` costs, without running it on real data.
@@ -75,6 +79,11 @@ def profile(
             ``peak=fxcost.Peak(...)`` to override the device's roofline peak) and fill
             ``report.timing``, ``report.total_time_ms``, ``achieved_flops_per_s``, ``utilization``.
             With ``backward=True`` a real training step is timed (forward, backward, zero_grad).
+        memory: also the peak memory (``report.memory``): parameters, buffers, gradients,
+            optimizer state, activations and temporaries, from the lifetimes of the storages the
+            run makes (see ``fxcost.memory``); of a training step with ``backward=True``.
+        optimizer: the optimizer whose state ``memory`` counts: ``"adamw"`` or ``"adam"`` (two
+            states per trainable parameter), ``"sgd"`` (momentum, one) or None.
 
     The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
     training flag, hooks, grad mode.
@@ -85,6 +94,10 @@ def profile(
         return _profile_program(model, args, kwargs, registry or REGISTRY, strict, flops, attention, backward)
     model = unwrap(model)
     args, kwargs = check_call(model, args, kwargs)
+    check_optimizer(optimizer)
+    if optimizer is not None and not (memory and backward):
+        raise FxcostError("optimizer= is counted by the training step's memory. Fix: pass memory=True and "
+                          "backward=True with it, or drop it.")
     if backward and real:
         raise FxcostError("backward=True counts the training step on meta stand-ins; real=True does not apply. "
                           "Fix: drop real=True.")
@@ -92,7 +105,7 @@ def profile(
     registry = registry or REGISTRY
     if backward:
         with attributes_kept(model):
-            cap = record_step(model, args, kwargs, registry)
+            cap = record_step(model, args, kwargs, registry, memory=memory)
     elif not real and capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
         pass  # ep.module() and other graphs that carry their values: costed as they are
     else:
@@ -105,6 +118,12 @@ def profile(
     report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
                              {"flops": flops, "attention": attention, "real": real, "backward": backward,
                               "dtype": str(dtype).replace("torch.", "")})
+    if memory:
+        timeline = cap.timeline
+        if timeline is None:  # the forward's own storages, recorded at the aten level without grad
+            with attributes_kept(model):
+                timeline = record_step(model, args, kwargs, registry, backward=False, memory=True).timeline
+        report.memory = memory_summary(timeline, model, optimizer, backward)
     _check_strict(report, strict)
     if measure:
         peak = measure_options.pop("peak", None)

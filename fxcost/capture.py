@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import operator
 import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -29,6 +30,7 @@ import torch.fx
 from torch import nn
 from torch.nn.modules import module as _module_hooks
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
 from .errors import explain_failure
@@ -49,6 +51,7 @@ class Capture:
     inputs: list[Any]
     fallback_reason: str | None = None
     constants: dict[str, torch.Tensor] = field(default_factory=dict)
+    timeline: Any = None  # storage lifetimes (fxcost.memory.Timeline), when memory is asked for
 
     def graph_module(self) -> torch.fx.GraphModule:
         """The graph as a GraphModule (built on demand: code generation is not free)."""
@@ -150,12 +153,15 @@ class GraphBuilder:
     """Builds a graph from calls seen at run time: each tensor maps to the node that made it
     (a tensor made elsewhere, a parameter or an input, becomes a ``get_attr`` node)."""
 
-    def __init__(self, names: dict[int, str] | None = None) -> None:
+    def __init__(self, names: dict[int, str] | None = None, weak: bool = False) -> None:
         self.graph = torch.fx.Graph()
         self.env: dict[int, torch.fx.Node] = {}
         self.keep: list[Any] = []  # keeps recorded tensors alive so their ids stay unique
         self.constants: dict[str, torch.Tensor] = {}
         self.attrs: dict[int, str] = names or {}  # id(tensor) -> its name on the model
+        # weak: the graph holds no output alive (nodes get a copy of the metadata, and a tensor's
+        # entry goes when Python frees it), so that memory can follow the model's own lifetimes
+        self.weak = weak
 
     def placeholder(self, name: str, t: torch.Tensor) -> None:
         ph = self.graph.placeholder(name)
@@ -167,13 +173,23 @@ class GraphBuilder:
         """Map the tensors of ``value`` (a node's output) to ``node`` or getitem nodes of it."""
         if isinstance(value, torch.Tensor):
             self.env[id(value)] = node
-            self.keep.append(value)
+            if self.weak:
+                weakref.finalize(value, self.env.pop, id(value), None)
+            else:
+                self.keep.append(value)
         elif isinstance(value, (tuple, list)):
             for i, v in enumerate(value):
                 if isinstance(v, (torch.Tensor, tuple, list)):
                     item = self.graph.call_function(operator.getitem, (node, i))
-                    item.meta = {**node.meta, "val": v}
+                    item.meta = {**node.meta, "val": self._held(v)}
                     self.bind(v, item)
+
+    def _held(self, value: Any) -> Any:
+        """What a node keeps of a value: the value, or (weak) a meta copy of its metadata."""
+        if not self.weak:
+            return value
+        with _disable_current_modes():
+            return map_tensors(lambda t: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta"), value)
 
     def node_for(self, t: torch.Tensor) -> torch.fx.Node:
         node = self.env.get(id(t))
@@ -199,7 +215,7 @@ class GraphBuilder:
         node = self.graph.create_node(op, target)
         node.args = self.to_args(args)
         node.kwargs = self.to_args(kwargs)
-        node.meta = {**meta, "val": out}
+        node.meta = {**meta, "val": self._held(out)}
         self.bind(out, node)
         return node
 

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--time", action="store_true", help="also measure latency, FPS and FLOP/s")
     prof.add_argument("--backward", action="store_true",
                       help="count a training step: forward, backward (and recompute) phases")
+    prof.add_argument("--memory", action="store_true", help="also the peak memory and its breakdown")
+    prof.add_argument("--optimizer", choices=["adamw", "adam", "sgd"], default=None,
+                      help="optimizer state counted by --memory --backward")
     prof.add_argument("--prompt", type=int, default=None, metavar="TOKENS",
                       help="count generation: a prefill of TOKENS, then --new-tokens decode steps")
     prof.add_argument("--new-tokens", type=int, default=None, metavar="TOKENS")
@@ -137,7 +140,8 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
         kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
     backward = getattr(args, "backward", False)
     report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
-                            measure=args.time, backward=backward)
+                            measure=args.time, backward=backward, memory=getattr(args, "memory", False),
+                            optimizer=getattr(args, "optimizer", None))
     if args.time and not backward:  # per-node times are of the forward graph
         from .timing import time_nodes
 

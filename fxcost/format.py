@@ -55,6 +55,10 @@ def summary(report: Report, units: str = "si") -> str:
         parts.append(f"{report.timing['median_ms']:.3f} ms median on {report.timing['device']}")
         parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')}")
     line = ", ".join(parts) + f" (capture: {report.capture['method']})"
+    if report.memory:
+        b = report.memory["breakdown"]
+        line += f"; peak memory {number(report.memory['peak_bytes'], units, 'B')} (" + ", ".join(
+            f"{k} {number(v, units, 'B')}" for k, v in b.items() if v) + ")"
     phases = report.by_phase()
     if set(phases) != {"forward"}:
         line += "; training step MACs: " + ", ".join(f"{p} {number(c.macs, units)}" for p, c in phases.items())

@@ -38,6 +38,7 @@ class Generation:
     new_tokens: int
     batch: int
     profiled_positions: list[int] = field(default_factory=list)  # where a step was counted
+    memory: dict[str, int] | None = None  # with memory=True: the peak, KV cache included
 
     @property
     def total(self) -> Cost:
@@ -47,7 +48,8 @@ class Generation:
         return {"prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "batch": self.batch,
                 "prefill": self.prefill.total.to_dict(), "decode": self.decode.total.to_dict(),
                 "total": self.total.to_dict(), "kv_cache_bytes": self.kv_cache_bytes,
-                "positions": self.positions, "profiled_positions": self.profiled_positions}
+                "positions": self.positions, "profiled_positions": self.profiled_positions,
+                **({"memory": self.memory} if self.memory is not None else {})}
 
 
 def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, batch: int = 1,
@@ -55,8 +57,11 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     """Count ``generate``: a prefill of ``prompt_tokens`` and ``new_tokens - 1`` decode steps.
 
     ``model`` is a transformers causal LM (any device, meta included); ``options`` go to
-    ``fxcost.profile`` (``flops``, ``attention``, ``strict``, ``registry``) except ``kwargs``,
-    extra keyword inputs given to every forward."""
+    ``fxcost.profile`` (``flops``, ``attention``, ``strict``, ``registry``, ``memory``) except
+    ``kwargs``, extra keyword inputs given to every forward. With ``memory=True``,
+    ``.memory["peak_bytes"]`` is the larger of the prefill's peak (its cache included) and the
+    last decode step's: that step's own peak plus the cache it is handed (an upper bound by at
+    most one layer's cache: the step frees each layer's old keys and values as it replaces them)."""
     if not isinstance(prompt_tokens, int) or not isinstance(new_tokens, int) or prompt_tokens < 1 or new_tokens < 1:
         raise FxcostError(f"prompt_tokens and new_tokens must be positive ints, got {prompt_tokens!r} and "
                           f"{new_tokens!r}. Fix: profile_generation(model, prompt_tokens=512, new_tokens=128).")
@@ -69,14 +74,22 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     steps = _Steps(model, batch, extra, options)
     first, last = prompt_tokens, prompt_tokens + new_tokens - 2
     if last < first:  # one new token: the prefill made it
-        empty = replace(prefill, nodes=[], timing=None)
+        empty = replace(prefill, nodes=[], timing=None, memory=None)
         return Generation(prefill, empty, [], _cache_bytes(steps.cache_after(prompt_tokens)), prompt_tokens,
-                          new_tokens, batch, [])
+                          new_tokens, batch, [], _peaks(prefill, None, 0))
     pieces = steps.pieces(first, last)
-    decode = replace(steps.report(first), nodes=_summed_nodes(pieces, steps), timing=None)
+    decode = replace(steps.report(first), nodes=_summed_nodes(pieces, steps), timing=None, memory=None)
     positions = [{"position": p, **_row(_at(pieces, steps, p))} for p in range(first, last + 1)]
     return Generation(prefill, decode, positions, steps.kv_after_last, prompt_tokens, new_tokens, batch,
-                      sorted(steps.reports))
+                      sorted(steps.reports), _peaks(prefill, steps.report(last), steps.cache_in.get(last, 0)))
+
+
+def _peaks(prefill: Report, last_step: Report | None, cache_in: int) -> dict[str, int] | None:
+    if prefill.memory is None:
+        return None
+    decode = last_step.memory["peak_bytes"] + cache_in if last_step is not None else 0
+    return {"peak_bytes": max(prefill.memory["peak_bytes"], decode),
+            "prefill_peak_bytes": prefill.memory["peak_bytes"], "last_step_peak_bytes": decode}
 
 
 class _Steps:
@@ -86,6 +99,7 @@ class _Steps:
         self.model, self.batch, self.extra, self.options = model, batch, extra, options
         self.reports: dict[int, Report] = {}
         self.totals: dict[int, Cost] = {}
+        self.cache_in: dict[int, int] = {}  # bytes of the cache each profiled step is handed
         self.kv_after_last = 0
         # transformers 5.x names the cache argument ``cache``; earlier releases ``past_key_values``
         params = inspect.signature(model.forward).parameters
@@ -107,6 +121,7 @@ class _Steps:
         """The decode step feeding the token at ``position`` (a cache of ``position`` tokens)."""
         if position not in self.reports:
             cache = self.cache_after(position)
+            self.cache_in[position] = _cache_bytes(cache)
             step = profile(self.model, (), {"input_ids": torch.zeros(self.batch, 1, dtype=torch.long, device="meta"),
                                             self.cache_name: cache, "use_cache": True, **self.extra},
                            **self.options)

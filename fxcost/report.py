@@ -77,6 +77,7 @@ class Report:
     capture: dict[str, Any]  # {"method": ..., "fallback_reason": ...}
     options: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None  # profile(..., memory=True): fxcost.memory.summary
 
     @classmethod
     def of_model(cls, model: nn.Module, nodes: list[NodeRecord], capture: dict[str, Any],
@@ -232,6 +233,8 @@ class Report:
         }
         if self.timing is not None:
             d["timing"] = self.timing
+        if self.memory is not None:
+            d["memory"] = self.memory
         return d
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -255,6 +258,7 @@ class Report:
                 capture=d["capture"],
                 options=d.get("options", {}),
                 timing=d.get("timing"),
+                memory=d.get("memory"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FxcostError(

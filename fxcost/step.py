@@ -30,6 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_mod
 from .capture import Capture, GraphBuilder, ModuleStack, has_tensor, input_placeholders, tensor_names
 from .errors import FxcostError, explain_failure
 from .guards import standins, to_meta, tracing
+from .memory import Timeline
 from .registry import Registry
 from .shapes import Memo, by_shape_rule
 from .walk import tensors
@@ -37,11 +38,12 @@ from .walk import tensors
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
 
-    def __init__(self, model: nn.Module, registry: Registry) -> None:
+    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False) -> None:
         ModuleStack.__init__(self, model)
         TorchDispatchMode.__init__(self)
         self.registry = registry
-        self.builder = GraphBuilder()
+        self.timeline: Timeline | None = None  # storage lifetimes, when memory is asked for
+        self.builder = GraphBuilder(weak=memory)
         self.memo = Memo()
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
@@ -53,8 +55,6 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         if self.pending:
             self.name_autograd_nodes()
         out = self._run(func, args, kwargs)
-        if not has_tensor(out):
-            return out
         if not self.in_backward:
             meta = self._meta("forward", self.module_stack())
         elif torch.is_grad_enabled():  # a checkpoint re-running the forward
@@ -62,9 +62,15 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
             meta = self._meta("recompute", stack)
         else:
             meta = self._meta("backward", self._engine_stack())
-        self.builder.emit("call_function", func, args, kwargs, out, meta)
-        if meta["phase"] != "backward":
-            self.pending.append((tensors(out), meta))
+        name = str(func)
+        if has_tensor(out):
+            name = self.builder.emit("call_function", func, args, kwargs, out, meta).name
+            if meta["phase"] != "backward":
+                self.pending.append((tensors(out), meta))
+        if self.timeline is not None:
+            stack = meta["nn_module_stack"]
+            module = next(reversed(stack.values()))[0] if stack else ""
+            self.timeline.op(tensors((args, kwargs)), tensors(out), name, meta["phase"], module)
         return out
 
     def _run(self, func: Any, args: tuple, kwargs: dict) -> Any:
@@ -122,27 +128,35 @@ def backward_roots(out: Any) -> list[torch.Tensor]:
     return [t for t in tensors(out) if t.requires_grad and (t.is_floating_point() or t.is_complex())]
 
 
-def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) -> Capture:
+def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
+                memory: bool = False) -> Capture:
     """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
-    ``out.sum().backward()`` would)."""
-    args, kwargs = to_meta(args, grad=True), to_meta(kwargs, grad=True)
-    rec = _StepRecorder(model, registry)
+    ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.
+    ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory."""
+    args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
+    rec = _StepRecorder(model, registry, memory)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:
         with standins(model):
             builder.attrs.update(tensor_names(model))
-            with rec.hooked(), torch.enable_grad(), tracing(), rec:
+            if memory:
+                rec.timeline = Timeline([*model.parameters(), *model.buffers(), *inputs])
+            with rec.hooked(), torch.set_grad_enabled(backward), tracing(), rec:
                 out = model(*args, **kwargs)
-                roots = backward_roots(out)
-                if not roots:
-                    raise _NothingToDifferentiate()
-                with _disable_current_modes():  # the seeds are not part of the step
-                    seeds = [torch.ones_like(t) for t in roots]
-                rec.name_autograd_nodes()
-                rec.in_backward = True
-                torch.autograd.backward(roots, seeds)
+                if backward:
+                    roots = backward_roots(out)
+                    if not roots:
+                        raise _NothingToDifferentiate()
+                    with _disable_current_modes():  # the seeds are not part of the step
+                        seeds = [torch.ones_like(t) for t in roots]
+                    rec.name_autograd_nodes()
+                    rec.in_backward = True
+                    torch.autograd.backward(roots, seeds)
+            if rec.timeline is not None:  # what the step leaves: its outputs, the gradients
+                rec.timeline.held_to_end(tensors(out))
+                rec.timeline.held_to_end([p.grad for p in model.parameters() if p.grad is not None], "gradient")
     except _NothingToDifferentiate:
         raise FxcostError(
             "the training step has nothing to differentiate: no output requires grad (every "
@@ -156,7 +170,9 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry)
         where = "the training step" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, False) from e
     builder.graph.output(builder.to_args(tensors(out)))
-    return Capture(builder.graph, model, "autograd", inputs, constants=builder.constants)
+    cap = Capture(builder.graph, model, "autograd", inputs, constants=builder.constants)
+    cap.timeline = rec.timeline
+    return cap
 
 
 class _NothingToDifferentiate(Exception):

@@ -76,3 +76,16 @@ def test_cli_generation(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["new_tokens"] == 8 and len(data["positions"]) == 7 and data["kv_cache_bytes"] > 0
     assert data["total"]["macs"] == data["prefill"]["macs"] + data["decode"]["macs"]
+
+
+def test_generation_memory_includes_the_kv_cache():
+    model = causal_lm("llama").eval()
+    gen = fxcost.profile_generation(model, prompt_tokens=P, new_tokens=G, memory=True)
+    cfg = model.config
+    params = sum(p.numel() * 4 for p in model.parameters())
+    cache_in = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * (P + G - 2) * cfg.head_dim * 4
+    mem = gen.memory
+    assert mem["peak_bytes"] == max(mem["prefill_peak_bytes"], mem["last_step_peak_bytes"])
+    assert mem["last_step_peak_bytes"] >= params + cache_in + gen.kv_cache_bytes // (P + G - 1)
+    assert gen.prefill.memory["peak_bytes"] > params + cfg.num_hidden_layers * 2 * 2 * P * 16 * 4
+    assert json.loads(json.dumps(gen.to_dict()))["memory"] == mem

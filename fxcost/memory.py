@@ -1,0 +1,145 @@
+"""Peak memory: storage lifetimes over a recorded run, and the model's resident state.
+
+While the dispatch-level recorder runs a forward (and a training step's backward) on meta
+stand-ins, a ``Timeline`` notes, op by op, each storage an op makes (views and in-place ops make
+none: they share their input's storage), the last op that reads it, and the moment Python frees
+its last tensor: meta tensors are Python objects like any, freed when the model's code lets go
+of them. A storage lives until the later of the two, or to the end for the run's outputs and the
+gradients left in ``.grad``. Autograd's saved tensors need no special case: the backward op that
+needs one reads it, so it lives until then, exactly as long as autograd keeps it (activation
+checkpointing drops them, and the timeline sees that too).
+
+    peak = parameters + buffers + optimizer state + max over ops of the live storages
+
+split at the peak into gradients, activations (made in the forward) and temporaries (made in
+the backward). Not counted: the caller's inputs, allocator rounding and fragmentation, the CUDA
+context, cuBLAS/cuDNN workspaces.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from .errors import FxcostError
+
+#: Optimizer state per trainable parameter element, in the parameter's dtype.
+OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
+_END = 1 << 62
+
+
+def _key(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata
+
+
+class _Storage:
+    __slots__ = ("first", "last", "dead", "nbytes", "kind", "module", "refs")
+
+    def __init__(self, step: int, nbytes: int, kind: str, module: str) -> None:
+        self.first = self.last = step
+        self.dead: int | None = None  # the step at which Python let go of its last tensor
+        self.nbytes, self.kind, self.module, self.refs = nbytes, kind, module, 0
+
+    @property
+    def end(self) -> int:
+        """It lives until its last reader and until Python let go of it, whichever is later."""
+        return _END if self.dead is None else max(self.last, self.dead)
+
+
+class Timeline:
+    """Storage lifetimes over a run, op by op: from the op that makes a storage to the later of
+    its last reader and the moment Python frees its last tensor (a value a function returns,
+    say, lives past its last use). The recorder keeps no tensor alive in this mode."""
+
+    def __init__(self, resident: Iterable[torch.Tensor]) -> None:
+        self.resident = {_key(t) for t in resident}
+        self.active: dict[int, _Storage] = {}  # storage key -> its record, while a tensor holds it
+        self.storages: list[_Storage] = []
+        self.names: list[str] = []  # op name per step, for the peak's place
+
+    def op(self, ins: list[torch.Tensor], outs: list[torch.Tensor], name: str, phase: str, module: str) -> None:
+        step = len(self.names)
+        self.names.append(name)
+        for t in ins:
+            rec = self.active.get(_key(t))
+            if rec is not None:
+                rec.last = step
+        for t in outs:
+            k = _key(t)
+            if k in self.resident:
+                continue
+            rec = self.active.get(k)
+            if rec is None:
+                rec = self.active[k] = _Storage(step, t.untyped_storage().nbytes(), phase, module)
+                self.storages.append(rec)
+            rec.last = step
+            rec.refs += 1  # each tensor on it (views too); the storage is freed with the last
+            weakref.finalize(t, self._released, k, rec)
+
+    def _released(self, key: int, rec: _Storage) -> None:
+        rec.refs -= 1
+        if rec.refs == 0:
+            rec.dead = len(self.names) - 1
+            if self.active.get(key) is rec:
+                del self.active[key]
+
+    def held_to_end(self, ts: Iterable[torch.Tensor], kind: str | None = None) -> None:
+        """Tensors the run leaves behind (its outputs, the gradients in .grad)."""
+        for t in ts:
+            rec = self.active.get(_key(t))
+            if rec is None:  # made outside the recorded ops (a seed): counted from here
+                self.op([], [t], "end", kind or "forward", "")
+                rec = self.active[_key(t)]
+            rec.dead = None
+            rec.refs += 1 << 30  # held by the caller after the run
+            if kind is not None:
+                rec.kind = kind
+
+    def peak(self) -> tuple[int, int]:
+        """(step of the peak, bytes live then)."""
+        steps = len(self.names)
+        delta = [0] * (steps + 1)
+        for rec in self.storages:
+            delta[rec.first] += rec.nbytes
+            if rec.end < steps:
+                delta[rec.end + 1] -= rec.nbytes
+        live = best = at = 0
+        for step in range(steps):
+            live += delta[step]
+            if live > best:
+                best, at = live, step
+        return at, best
+
+    def live_at(self, step: int) -> list[_Storage]:
+        return [rec for rec in self.storages if rec.first <= step <= rec.end]
+
+
+def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backward: bool) -> dict[str, Any]:
+    """``report.memory``: the peak, its breakdown, where it happens, and each module's share of
+    the activations and temporaries live then."""
+    params = {id(p): p for p in model.parameters()}.values()
+    param_bytes = sum(p.numel() * p.element_size() for p in params)
+    trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad) if backward else 0
+    buffer_bytes = sum(b.numel() * b.element_size() for b in {id(b): b for b in model.buffers()}.values())
+    step, live = timeline.peak()
+    breakdown = {"params": param_bytes, "buffers": buffer_bytes, "gradients": 0,
+                 "optimizer": OPTIMIZER_STATES[optimizer] * trainable, "activations": 0, "temporary": 0}
+    modules: dict[str, int] = {}
+    for rec in timeline.live_at(step) if live else []:
+        slot = "gradients" if rec.kind == "gradient" else "activations" if rec.kind == "forward" else "temporary"
+        breakdown[slot] += rec.nbytes
+        if slot != "gradients":
+            modules[rec.module] = modules.get(rec.module, 0) + rec.nbytes
+    return {"peak_bytes": sum(breakdown.values()), "breakdown": breakdown,
+            "peak_node": timeline.names[step] if timeline.names else None, "optimizer": optimizer,
+            "modules": dict(sorted(modules.items(), key=lambda kv: -kv[1]))}
+
+
+def check_optimizer(optimizer: Any) -> None:
+    if optimizer not in OPTIMIZER_STATES:
+        raise FxcostError(f"optimizer={optimizer!r} is not one of "
+                          f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
+                          "'sgd' (with momentum) or None.")

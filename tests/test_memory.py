@@ -1,0 +1,123 @@
+"""Peak memory (issue 14) against PyTorch's own MemTracker on real CPU runs, and exact counts."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.distributed._tools.mem_tracker import MemTracker
+
+import fxcost
+
+tvm = pytest.importorskip("torchvision.models")
+T = pytest.importorskip("transformers")
+from hf import causal_lm  # noqa: E402
+
+
+def _tracked_peak(model, args, kwargs, train):
+    """MemTracker's peak on a real run: parameters + buffers + gradients + activations + temporaries."""
+    tracker = MemTracker()
+    tracker.track_external(model)
+    with tracker, torch.set_grad_enabled(train):
+        out = model(*args, **kwargs)
+        if train:
+            loss = out.loss if hasattr(out, "loss") else out.sum()
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    return tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
+
+
+def _models():
+    resnet = tvm.resnet18()
+    llama = causal_lm("llama", device="cpu", hidden_size=256, intermediate_size=512, num_hidden_layers=4,
+                      num_attention_heads=8, num_key_value_heads=4, head_dim=32, vocab_size=1000,
+                      max_position_embeddings=512)
+    ids = torch.randint(3, 1000, (4, 256))
+    cfg = T.BertConfig()  # BERT-base
+    cfg._attn_implementation = "eager"
+    bert = T.BertForMaskedLM(cfg)
+    bert_ids = torch.randint(3, 1000, (4, 128))
+    return {
+        "resnet18": (resnet, (torch.randn(8, 3, 224, 224),), {}),
+        "llama": (llama, (), {"input_ids": ids, "labels": ids, "use_cache": False}),
+        "bert-base": (bert, (), {"input_ids": bert_ids, "labels": bert_ids}),
+    }
+
+
+@pytest.mark.parametrize("name", ["resnet18", "llama", "bert-base"])
+def test_peak_agrees_with_mem_tracker(name):
+    model, args, kwargs = _models()[name]
+    model.train()
+    for train, tolerance in ((False, 0.05), (True, 0.10)):
+        r = fxcost.profile(model, args, kwargs, backward=train, memory=True)
+        ref = _tracked_peak(model, args, kwargs, train)
+        assert abs(r.memory["peak_bytes"] / ref - 1) <= tolerance, (train, r.memory, ref)
+        b = r.memory["breakdown"]
+        assert b["params"] == sum(p.numel() * 4 for p in model.parameters())
+        assert train or b["gradients"] == b["temporary"] == 0
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_optimizer_state_and_frozen_weights():
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+    model[0].requires_grad_(False)
+    x = torch.randn(16, 64)
+    trainable = sum(p.numel() * 4 for p in model.parameters() if p.requires_grad)
+    for optimizer, states in (("adamw", 2), ("adam", 2), ("sgd", 1), (None, 0)):
+        r = fxcost.profile(model, (x,), backward=True, memory=True, optimizer=optimizer)
+        assert r.memory["breakdown"]["optimizer"] == states * trainable
+    with pytest.raises(fxcost.FxcostError, match="optimizer='adagrad'"):
+        fxcost.profile(model, (x,), backward=True, memory=True, optimizer="adagrad")
+    with pytest.raises(fxcost.FxcostError, match="memory=True and backward=True"):
+        fxcost.profile(model, (x,), optimizer="adamw")
+
+
+def test_inference_liveness_by_hand():
+    class Chain(nn.Module):
+        def forward(self, x):
+            a = x * 2  # 4 KB, dies after b
+            b = a + 1  # 4 KB
+            c = b.view(-1)  # a view: nothing new
+            return c.relu_()  # in place: nothing new
+
+    r = fxcost.profile(Chain(), (torch.randn(32, 32),), memory=True)
+    assert r.memory["peak_bytes"] == 2 * 32 * 32 * 4  # a and b together, once
+    assert r.memory["breakdown"]["activations"] == 2 * 32 * 32 * 4
+
+
+def test_dtype_and_checkpointing_shrink_it():
+    model = causal_lm("llama", hidden_size=128, intermediate_size=256, num_hidden_layers=4, head_dim=32)
+    ids = torch.zeros(2, 128, dtype=torch.long, device="meta")
+    kwargs = {"input_ids": ids, "labels": ids, "use_cache": False}
+    full = fxcost.profile(model.train(), (), kwargs, backward=True, memory=True).memory["breakdown"]
+    half = fxcost.profile(model.to(torch.bfloat16), (), kwargs, backward=True, memory=True).memory["breakdown"]
+    # the loss upcasts the logits to float32: the rest halves
+    assert half["params"] * 2 == full["params"] and half["activations"] < 0.75 * full["activations"]
+    model.to(torch.float32).gradient_checkpointing_enable()
+    ckpt = fxcost.profile(model, (), kwargs, backward=True, memory=True).memory["breakdown"]
+    assert ckpt["activations"] < 0.5 * full["activations"]  # only each layer's input is kept
+
+
+def test_memory_in_json_table_and_cli(tmp_path, capsys):
+    from fxcost.cli import main
+
+    r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 64, 64),), memory=True)
+    back = fxcost.Report.from_json(r.to_json())
+    assert back.memory == json.loads(json.dumps(r.memory)) and "peak memory" in r.table().splitlines()[0]
+    out = tmp_path / "r.json"
+    assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--memory",
+                 "--optimizer", "adamw", "--format", "json", "--out", str(out)]) == 0
+    mem = json.loads(out.read_text())["memory"]
+    assert mem["optimizer"] == "adamw" and mem["breakdown"]["optimizer"] == 2 * mem["breakdown"]["params"]
+
+
+def test_llama_7b_training_memory_on_meta():
+    with torch.device("meta"):
+        model = T.LlamaForCausalLM(T.LlamaConfig(num_hidden_layers=32))
+    ids = torch.zeros(1, 2048, dtype=torch.long, device="meta")
+    r = fxcost.profile(model, (), {"input_ids": ids, "labels": ids, "use_cache": False}, backward=True,
+                       memory=True, optimizer="adamw")
+    b = r.memory["breakdown"]
+    params = sum(p.numel() for p in model.parameters()) * 4
+    assert b["params"] == params and b["optimizer"] == 2 * params
+    assert b["activations"] > 32 * 2048 * 4096 * 4  # at least one hidden state per layer is kept
