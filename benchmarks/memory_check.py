@@ -31,7 +31,8 @@ def main() -> None:
 
     import fxcost
 
-    lines = ["| model | mode | fxcost peak B | MemTracker peak B | fxcost / MemTracker - 1 |", "|---|---|---:|---:|---:|"]
+    lines = ["| model | mode | fxcost peak B | MemTracker peak B | fxcost / MemTracker - 1 |",
+             "|---|---|---:|---:|---:|"]
     for name, (model, args, kwargs) in _models().items():
         model.train()
         for train in (False, True):

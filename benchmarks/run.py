@@ -67,13 +67,14 @@ def build(name: str):
         return tv.models.get_model(name).eval(), (torch.randn(1, 3, 224, 224),), False
     import transformers as T
 
+    # transformers models are called as profiling and training scripts call them: use_cache=False
     if name == "bert":
         return T.BertModel(T.BertConfig()).eval(), (torch.zeros(1, 128, dtype=torch.long),), False
     if name == "gpt2":
-        return T.GPT2Model(T.GPT2Config()).eval(), (torch.zeros(1, 128, dtype=torch.long),), False
+        return T.GPT2Model(T.GPT2Config(use_cache=False)).eval(), (torch.zeros(1, 128, dtype=torch.long),), False
     d, f, n, h, kvh, v, L = LLAMA[name]
     cfg = T.LlamaConfig(hidden_size=d, intermediate_size=f, num_hidden_layers=n, num_attention_heads=h,
-                        num_key_value_heads=kvh, vocab_size=v)
+                        num_key_value_heads=kvh, vocab_size=v, use_cache=False)
     meta = name != "llama_small"  # the 7B/70B shapes exist only on the meta device
     if meta:
         with torch.device("meta"):

@@ -89,9 +89,12 @@ def profile(
     training flag, hooks, grad mode.
     """
     check_options(flops, attention, capture)
-    _check_measure_options(measure_options)
+    _check_measure_options(measure_options, measure)
     if is_program(model):
-        return _profile_program(model, args, kwargs, registry or REGISTRY, strict, flops, attention, backward)
+        if backward or memory or measure or real:
+            raise FxcostError("an ExportedProgram is costed from its graph alone: backward, memory, measure and "
+                              "real need the nn.Module. Fix: profile the model itself with those options.")
+        return _profile_program(model, args, kwargs, registry or REGISTRY, strict, flops, attention)
     model = unwrap(model)
     args, kwargs = check_call(model, args, kwargs)
     check_optimizer(optimizer)
@@ -144,13 +147,9 @@ def _check_strict(report: Report, strict: bool) -> None:
 
 
 def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict: bool, flops: str,
-                     attention: str, backward: bool) -> Report:
+                     attention: str) -> Report:
     """An ExportedProgram, costed from its own graph and values (the example inputs it was
     exported with: ``args``, if given, must have their shapes)."""
-    if backward:
-        raise FxcostError("backward=True needs the nn.Module: an ExportedProgram holds the forward only. "
-                          "Fix: profile the model itself, or export with torch.export and run_decompositions on "
-                          "a joint graph.")
     _rules.vision.register()
     if args or kwargs:
         given = [tuple(t.shape) for t in tensors((args, kwargs or {}))]
@@ -167,9 +166,10 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict
     return report
 
 
-def _check_measure_options(options: dict[str, Any]) -> None:
+def _check_measure_options(options: dict[str, Any], measure: bool) -> None:
     """Keywords of ``profile`` beyond its own go to ``measure``: a misspelled one is a TypeError
-    naming the closest valid keyword, never silently ignored."""
+    naming the closest valid keyword, and one given without ``measure=True`` an error: never
+    silently ignored."""
     valid = [n for n in inspect.signature(_measure).parameters if n not in ("model", "args", "kwargs", "train")]
     valid += ["peak"] + [n for n in inspect.signature(profile).parameters if n not in ("model", "args", "kwargs")]
     for name in options:
@@ -177,3 +177,5 @@ def _check_measure_options(options: dict[str, Any]) -> None:
             close = difflib.get_close_matches(name, valid, n=1)
             raise TypeError(f"profile() got an unexpected keyword argument {name!r}"
                             + (f"; did you mean {close[0]!r}?" if close else ""))
+    if options and not measure:
+        raise FxcostError(f"{', '.join(options)} configure the timing. Fix: pass measure=True with them, or drop them.")

@@ -104,7 +104,22 @@ def _rows(report: Report, by: str, depth: int | None, top: int | None, units: st
     head = ["module", "type", "params", "MACs", "FLOPs", "share"] + extra_h
     rows = [[INDENT * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
              share(r.cost.flops, total.flops)] + extra(r.cost, r.time_ms) for r in mods]
+    if report.memory:  # each module's activations and temporaries live at the peak, subtree included
+        live = _subtree_sums(report.memory["modules"])
+        head.append("at peak")
+        for row, r in zip(rows, mods):
+            row.append(number(live.get(r.path, 0), units, "B"))
     return head, rows
+
+
+def _subtree_sums(by_path: dict[str, int]) -> dict[str, int]:
+    sums: dict[str, int] = {}
+    for path, value in by_path.items():
+        parts = path.split(".") if path else []
+        for i in range(len(parts) + 1):
+            key = ".".join(parts[:i])
+            sums[key] = sums.get(key, 0) + value
+    return sums
 
 
 INDENT = "\0"  # replaced per format: spaces in terminals, &nbsp; in markdown
@@ -131,7 +146,7 @@ def render(report: Report, by: str = "module", depth: int | None = 2, fmt: str =
     return "\n".join(lines)
 
 
-def _text_columns(by: str) -> int:
+def _text_columns(by: str) -> int:  # the rest are numbers, right-aligned
     return {"module": 2, "operator": 1, "node": 4}[by]
 
 

@@ -193,3 +193,10 @@ def test_peft_lora_wrapper():
     with FlopCounterMode(display=False) as fc:
         wrapped(**kwargs, labels=ids).loss.backward()
     assert step.total.macs == fc.get_total_flops() // 2 and step.unsupported == []
+
+
+def test_program_options_that_need_the_module_are_refused():
+    ep = torch.export.export(nn.Linear(4, 3), (torch.randn(2, 4),))
+    for option in ("backward", "memory", "measure"):
+        with pytest.raises(fxcost.FxcostError, match="needs the nn.Module|need the nn.Module"):
+            fxcost.profile(ep, **{option: True})

@@ -283,3 +283,8 @@ def test_grouped_convolution_backward_is_twice_the_forward():
     fwd = 2 * 32 * 16 * 16 * 9
     phases = fxcost.profile(conv, (x,), backward=True).by_phase()
     assert phases["forward"].macs == fwd and phases["backward"].macs == 2 * fwd
+
+
+def test_timing_options_without_measure_are_refused():
+    with pytest.raises(fxcost.FxcostError, match="measure=True"):
+        fxcost.profile(TwoLinear(), (torch.randn(3, 8),), iters=5)
