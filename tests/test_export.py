@@ -200,3 +200,28 @@ def test_program_options_that_need_the_module_are_refused():
     for option in ("backward", "memory", "measure"):
         with pytest.raises(fxcost.FxcostError, match="needs the nn.Module|need the nn.Module"):
             fxcost.profile(ep, **{option: True})
+
+
+@pytest.mark.parametrize("module, x", [
+    (nn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True), torch.randn(3, 7, 16)),
+    (nn.LSTM(16, 32, proj_size=8), torch.randn(7, 3, 16)),
+    (nn.GRU(16, 32, bias=False), torch.randn(7, 3, 16)),
+    (nn.RNN(16, 32, nonlinearity="relu"), torch.randn(7, 3, 16)),
+])
+def test_recurrent_layers_exported(module, x):
+    eager = fxcost.profile(module, (x,)).total
+    ep = torch.export.export(module, (x,))
+    program = fxcost.profile(ep).total  # aten.lstm / gru / rnn_*: the module's own count
+    assert (program.macs, program.flops) == (eager.macs, eager.flops)
+    core = fxcost.profile(ep.run_decompositions())
+    assert core.total.macs == eager.macs and core.unsupported == []
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", __import__("test_zoo").TIMM)
+def test_timm_zoo_exported(name):
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):
+        model = timm.create_model(name).eval()
+    _both_levels_equal_eager(model, (torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)),
+                                                 device="meta"),))

@@ -8,10 +8,12 @@ tanh + 5 elementwise (18 H), RNN one tanh (5 H) or relu (1 H); bias adds 2 G H.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..cost import Cost
 from ..registry import OpCall, register_rule
+from ._common import attrs
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 _ELEMENTWISE = {"LSTM": 26, "GRU": 18, "RNN_TANH": 5, "RNN_RELU": 1}
@@ -35,4 +37,30 @@ def recurrent(call: OpCall) -> Cost:
             proj = call.dots(steps * P * H, steps * P) if P else Cost()
             bias = 2 * G * H * steps if m.bias else 0
             cost = cost + gates + proj + Cost(flops=_ELEMENTWISE[m.mode] * H * steps + bias)
+    return cost
+
+
+_ATEN_MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
+
+
+@register_rule(*attrs(torch.ops.aten, *_ATEN_MODES))
+def recurrent_aten(call: OpCall) -> Cost:
+    """The aten forms (export programs): aten.lstm(input, hx, params, has_biases, num_layers,
+    dropout, train, bidirectional, batch_first). The same count as the module's, read from the
+    flat weight list: per layer and direction W_ih, W_hh (and an LSTM's W_hr), each a dot
+    product per step and output row."""
+    mode = _ATEN_MODES[call.target.overloadpacket.__name__]
+    x, params = call.args[0], call.arg(2, "params")
+    steps = x.shape[0] * x.shape[1] if x.dim() == 3 else x.shape[0]
+    weights = [w for w in params if w.dim() == 2]
+    units = call.arg(4, "num_layers") * (2 if call.arg(7, "bidirectional") else 1)
+    per_unit = len(weights) // units  # 2, or 3 with an LSTM projection
+    hidden = weights[1].shape[0] // _GATES[mode]
+    cost = Cost(flops=steps * sum(b.numel() for b in params if b.dim() == 1))  # bias adds
+    for u in range(units):
+        w_ih, w_hh, *proj = weights[u * per_unit:(u + 1) * per_unit]
+        cost = cost + call.dots(steps * (w_ih.numel() + w_hh.numel()), steps * w_ih.shape[0])
+        cost = cost + Cost(flops=_ELEMENTWISE[mode] * hidden * steps)
+        for w in proj:
+            cost = cost + call.dots(steps * w.numel(), steps * w.shape[0])
     return cost

@@ -64,7 +64,8 @@ per_element(
     nn.PixelUnshuffle, nn.ChannelShuffle, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d,
     nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
     nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, *attrs(nn, "CircularPad2d"),
-    nn.Fold, nn.Unfold, F.unfold, "__setitem__", "copy_", "masked_fill_", "index_add",
+    nn.Fold, nn.Unfold, F.unfold, F.fold, *attrs(torch.ops.aten, "im2col", "col2im"), "__setitem__", "copy_",
+    "masked_fill_", "index_add",
 )
 
 _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "ones_like",
