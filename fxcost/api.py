@@ -25,6 +25,7 @@ from .timing import measure as _measure
 from .trace import capture_and_shape
 from .walk import tensors
 
+
 def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
     """In real mode the inputs must be where the model is."""
     first = next(model.parameters(), None)

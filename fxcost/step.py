@@ -35,6 +35,7 @@ from .registry import Registry
 from .shapes import Memo, by_shape_rule
 from .walk import tensors
 
+
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
 
