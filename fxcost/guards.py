@@ -69,27 +69,37 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
             store[name] = t
 
 
-_DICTS = ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks",
-          "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
-          "_backward_hooks", "_backward_pre_hooks")
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
+          "_forward_hooks_always_called", "_backward_hooks", "_backward_pre_hooks")
 
 
 class attributes_kept:
     """Puts back every module attribute a traced or recorded forward assigned (a model that
     caches tensors on itself, like torchvision's AnchorGenerator, would otherwise keep fx
-    Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), and the contents
-    of its parameter, buffer, module and hook dicts (transformers installs output-capturing
+    Proxies or meta tensors, and symbolic_trace adds ``_tensor_constant*``), the contents of
+    its parameter, buffer and module dicts, and its hooks (transformers installs output-capturing
     hooks on a model's first forward): on exit, and whenever ``restore()`` is called."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.saved = [(m, dict(m.__dict__), [(d, dict(d)) for d in (getattr(m, n, None) for n in _DICTS)
-                                             if isinstance(d, dict)])
-                      for m in model.modules()]
+        # run per count on every module: hook dicts are nearly always empty, kept as None then
+        self.saved = []
+        for m in model.modules():
+            d = m.__dict__
+            hooks = [(h, dict(h) if h else None) for h in (d.get(n) for n in _HOOKS) if h is not None]
+            self.saved.append((m, dict(d), dict(m._parameters), dict(m._buffers), dict(m._modules), hooks))
 
     def restore(self) -> None:
-        for m, attrs, dicts in self.saved:
-            for now, then in ((m.__dict__, attrs), *dicts):
+        for m, attrs, params, buffers, modules, hooks in self.saved:
+            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
+                              (m._modules, modules)):
                 if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
+                    now.clear()
+                    now.update(then)
+            for now, then in hooks:
+                if then is None:
+                    if now:
+                        now.clear()
+                elif now.keys() != then.keys():
                     now.clear()
                     now.update(then)
 
