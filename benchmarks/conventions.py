@@ -9,26 +9,11 @@ warm-up call each, then the median of ``--repeats`` calls in this process.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import sys
-import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _bench import emit, options, timed
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    from fxcost.targets import import_torchvision
-
-    import_torchvision()
+    a = options(repeats=5)
     import torch
     import transformers as T
 
@@ -48,35 +33,23 @@ def main() -> None:
         "labels": {"input_ids": ids, "labels": ids, "use_cache": False},
     }
 
-    def timed(fn) -> float:
-        fn()
-        times = []
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
-
     base = None
     lines = ["| call (Llama-7B shape, seq 2048, meta) | seconds (median) | vs input_ids only | MACs |",
              "|---|---:|---:|---:|"]
     for name, kwargs in conventions.items():
-        s = timed(lambda: fxcost.profile(model, (), kwargs))
+        s = timed(lambda: fxcost.profile(model, (), kwargs), a.repeats)
         base = base or s
         macs = fxcost.profile(model, (), kwargs).total.macs
         lines.append(f"| {name} | {s:.3f} | {s / base:.2f}x | {macs:.6g} |")
-    s = timed(lambda: fxcost.profile(model, (), conventions["labels"], backward=True))
+    s = timed(lambda: fxcost.profile(model, (), conventions["labels"], backward=True), a.repeats)
     lines.append(f"| labels, backward=True (training step) | {s:.3f} | {s / base:.2f}x | "
                  f"{fxcost.profile(model, (), conventions['labels'], backward=True).total.macs:.6g} |")
-    s = timed(lambda: fxcost.profile_generation(model, prompt_tokens=4096, new_tokens=4096))
+    s = timed(lambda: fxcost.profile_generation(model, prompt_tokens=4096, new_tokens=4096), a.repeats)
     gen = fxcost.profile_generation(model, prompt_tokens=4096, new_tokens=4096)
     lines.append(f"| profile_generation(prompt 4096, new 4096) | {s:.3f} | {s / base:.2f}x | {gen.total.macs:.6g} |")
     text = "\n".join(lines) + f"\n\n{a.repeats} repeats after a warm-up, torch {torch.__version__}, " \
         f"transformers {T.__version__}; target: each convention within 2x of input_ids only, generation < 5 s.\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit(text, a.out)
 
 
 if __name__ == "__main__":

@@ -9,23 +9,13 @@ meta, 32 layers, seq 2048, use_cache=False). The program is exported before the 
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _bench import emit, options, timed
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
-    import warnings
-
-    warnings.filterwarnings("ignore")
+    a = options(repeats=5)
     from fxcost.targets import import_torchvision
 
     tv = import_torchvision()
@@ -33,15 +23,6 @@ def main() -> None:
     import transformers as T
 
     import fxcost
-
-    def timed(fn) -> float:
-        fn()
-        times = []
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
 
     cases = []
     resnet = tv.models.resnet50().eval()
@@ -54,23 +35,20 @@ def main() -> None:
     lines = ["| model | profile(model) s | export s (not counted) | profile(ep) s | profile(core ATen ep) s | "
              "ratio | MACs equal |", "|---|---:|---:|---:|---:|---:|---|"]
     for name, model, args, kwargs in cases:
-        eager = timed(lambda: fxcost.profile(model, args, kwargs))
+        eager = timed(lambda: fxcost.profile(model, args, kwargs), a.repeats)
         t = time.perf_counter()
         ep = torch.export.export(model, args, kwargs)
         export_s = time.perf_counter() - t
         core = ep.run_decompositions()
-        prog = timed(lambda: fxcost.profile(ep))
-        prog_core = timed(lambda: fxcost.profile(core))
+        prog = timed(lambda: fxcost.profile(ep), a.repeats)
+        prog_core = timed(lambda: fxcost.profile(core), a.repeats)
         same = fxcost.profile(ep).total.macs == fxcost.profile(core).total.macs == \
             fxcost.profile(model, args, kwargs).total.macs
         lines.append(f"| {name} | {eager:.3f} | {export_s:.1f} | {prog:.3f} | {prog_core:.3f} | "
                      f"{max(prog, prog_core) / eager:.2f}x | {same} |")
     text = "\n".join(lines) + f"\n\nMedians of {a.repeats} after a warm-up, torch {torch.__version__}; " \
         "target: costing the program takes no longer than profiling the eager model (ratio <= 1).\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit(text, a.out)
 
 
 if __name__ == "__main__":

@@ -5,26 +5,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from _bench import emit, options
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    from fxcost.targets import import_torchvision
-
-    import_torchvision()
+    a = options()
     import torch
     import transformers as T
     from test_memory import _models, _tracked_peak
@@ -49,10 +40,7 @@ def main() -> None:
     lines += ["", f"Llama-7B shape training step (seq 2048, AdamW) on meta: {time.perf_counter() - t:.2f} s, "
               f"peak {r.memory['peak_bytes'] / 2**30:.1f} GiB; torch {torch.__version__}, CPU."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit(text, a.out)
 
 
 if __name__ == "__main__":

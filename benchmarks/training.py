@@ -21,6 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _bench import emit  # noqa: E402
 from run import LLAMA, ROOT, baseline_rss, build  # noqa: E402
 
 PAIRS = [("fxcost", "llama_7b"), ("flop_counter_fake", "llama_7b"), ("fxcost", "llama2_70b")]
@@ -88,11 +89,7 @@ def main() -> None:
     ratio = med[("fxcost", "llama_7b")] / med[("flop_counter_fake", "llama_7b")]
     lines += ["", f"Llama-7B training step: fxcost / FlopCounterMode under FakeTensorMode = {ratio:.2f}x "
               f"(target <= 0.5x); {a.repeats} repeats, fresh process each, torch {_torch_version()}."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines) + "\n", a.out)
 
 
 def _torch_version() -> str:
