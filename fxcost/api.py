@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import rules as _rules  # importing registers the built-in rules
 from .errors import FxcostError, UnsupportedOpError
 from .guards import attributes_kept, gc_paused, to_meta
-from .inputs import check_call, check_options
+from .inputs import check_call
 from .interpret import CostInterpreter
-from .memory import check_optimizer
 from .memory import summary as memory_summary
 from .programs import graph_with_values, is_program, program_capture, unwrap
+from .options import Options
 from .registry import REGISTRY, Registry
 from .report import Report
 from .roofline import peak_for
@@ -89,50 +86,45 @@ def profile(
     The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
     training flag, hooks, grad mode.
     """
-    check_options(flops, attention, capture)
-    _check_measure_options(measure_options, measure)
+    opts = Options.of("profile", measure, real=real, strict=strict, flops=flops, attention=attention,
+                      capture=capture, registry=registry, backward=backward, memory=memory, optimizer=optimizer,
+                      **measure_options)
     if is_program(model):
         if backward or memory or measure or real:
             raise FxcostError("an ExportedProgram is costed from its graph alone: backward, memory, measure and "
                               "real need the nn.Module. Fix: profile the model itself with those options.")
-        return _profile_program(model, args, kwargs, registry or REGISTRY, strict, flops, attention)
+        return _profile_program(model, args, kwargs, opts)
     model = unwrap(model)
     args, kwargs = check_call(model, args, kwargs)
-    check_optimizer(optimizer)
-    if optimizer is not None and not (memory and backward):
-        raise FxcostError("optimizer= is counted by the training step's memory. Fix: pass memory=True and "
-                          "backward=True with it, or drop it.")
-    if backward and real:
-        raise FxcostError("backward=True counts the training step on meta stand-ins; real=True does not apply. "
-                          "Fix: drop real=True.")
-    _rules.vision.register()  # torchvision's ops, once the user has imported it
-    registry = registry or REGISTRY
-    if backward:
+    return _profile(model, args, kwargs, opts)
+
+
+def _profile(model: nn.Module, args: tuple, kwargs: dict, opts: Options) -> Report:
+    registry = opts.registry or REGISTRY
+    if opts.backward:
         with attributes_kept(model):
-            cap = record_step(model, args, kwargs, registry, memory=memory)
-    elif not real and capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
+            cap = record_step(model, args, kwargs, registry, memory=opts.memory)
+    elif not opts.real and opts.capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
         pass  # ep.module() and other graphs that carry their values: costed as they are
     else:
-        run_args, run_kwargs = (args, kwargs) if real else (to_meta(args), to_meta(kwargs))
-        if real:
+        run_args, run_kwargs = (args, kwargs) if opts.real else (to_meta(args), to_meta(kwargs))
+        if opts.real:
             _check_devices(model, args, kwargs)
-        cap = capture_and_shape(model, run_args, run_kwargs, registry, real, capture)
-    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+        cap = capture_and_shape(model, run_args, run_kwargs, registry, opts.real, opts.capture)
+    nodes = CostInterpreter(cap.graph, cap.root, opts).run()
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
-                             {"flops": flops, "attention": attention, "real": real, "backward": backward,
-                              "dtype": str(dtype).replace("torch.", "")})
-    if memory:
+                             {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
+    if opts.memory:
         timeline = cap.timeline
         if timeline is None:  # the forward's own storages, recorded at the aten level without grad
             with attributes_kept(model):
                 timeline = record_step(model, args, kwargs, registry, backward=False, memory=True).timeline
-        report.memory = memory_summary(timeline, model, optimizer, backward)
-    _check_strict(report, strict)
-    if measure:
-        peak = measure_options.pop("peak", None)
-        timing = _measure(model, args, kwargs, train=backward, **measure_options)
-        peak = peak or peak_for(timing.device)
+        report.memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
+    _check_strict(report, opts.strict)
+    if opts.timing is not None:
+        timing = _measure(model, args, kwargs, train=opts.backward, **opts.timing.measure_kwargs())
+        peak = opts.timing.peak or peak_for(timing.device)
         report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
     return report
 
@@ -147,11 +139,9 @@ def _check_strict(report: Report, strict: bool) -> None:
         )
 
 
-def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict: bool, flops: str,
-                     attention: str) -> Report:
+def _profile_program(ep: Any, args: Any, kwargs: Any, opts: Options) -> Report:
     """An ExportedProgram, costed from its own graph and values (the example inputs it was
     exported with: ``args``, if given, must have their shapes)."""
-    _rules.vision.register()
     if args or kwargs:
         given = [tuple(t.shape) for t in tensors((args, kwargs or {}))]
         example = [tuple(t.shape) for t in tensors(ep.example_inputs)] if ep.example_inputs else given
@@ -159,24 +149,8 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, registry: Registry, strict
             raise FxcostError(f"an ExportedProgram is costed at the shapes it was exported with {example}, "
                               f"not {given}. Fix: export it with these inputs, or profile the nn.Module.")
     cap, modules = program_capture(ep)
-    nodes = CostInterpreter(cap.graph, cap.root, registry, flops, attention).run()
+    nodes = CostInterpreter(cap.graph, cap.root, opts).run()
     report = Report(model="ExportedProgram", params=modules[""][1], nodes=nodes, modules=modules,
-                    capture={"method": cap.method, "fallback_reason": None},
-                    options={"flops": flops, "attention": attention, "real": False, "backward": False})
-    _check_strict(report, strict)
+                    capture={"method": cap.method, "fallback_reason": None}, options=opts.counting(), settings=opts)
+    _check_strict(report, opts.strict)
     return report
-
-
-def _check_measure_options(options: dict[str, Any], measure: bool) -> None:
-    """Keywords of ``profile`` beyond its own go to ``measure``: a misspelled one is a TypeError
-    naming the closest valid keyword, and one given without ``measure=True`` an error: never
-    silently ignored."""
-    valid = [n for n in inspect.signature(_measure).parameters if n not in ("model", "args", "kwargs", "train")]
-    valid += ["peak"] + [n for n in inspect.signature(profile).parameters if n not in ("model", "args", "kwargs")]
-    for name in options:
-        if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=1)
-            raise TypeError(f"profile() got an unexpected keyword argument {name!r}"
-                            + (f"; did you mean {close[0]!r}?" if close else ""))
-    if options and not measure:
-        raise FxcostError(f"{', '.join(options)} configure the timing. Fix: pass measure=True with them, or drop them.")

@@ -21,15 +21,13 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
-from .inputs import check_options
-from .cost import Cost
-from .interpret import CostInterpreter
-from .registry import REGISTRY, Registry
-from .rules import vision
-from .cost import NodeRecord
-from .report import Report
+from .cost import Cost, NodeRecord
 from .guards import standins, to_meta
+from .interpret import CostInterpreter
+from .options import DEFAULT, Options
 from .programs import carries_values, is_program
+from .registry import REGISTRY, Registry
+from .report import Report
 from .shapes import ShapeProp
 
 
@@ -48,14 +46,15 @@ def annotate(
     registry: Registry | None = None,
     flops: str = "exact",
     attention: str = "full",
+    options: Options | None = None,
 ) -> Report:
     """Cost every node of ``gm`` (a GraphModule at any IR level, or an ExportedProgram, whose
-    ``graph_module`` is annotated): ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report."""
-    check_options(flops, attention)
+    ``graph_module`` is annotated): ``node.meta["fxcost"]`` gets a ``Cost``; returns the Report.
+    ``options`` (an ``fxcost.Options``) replaces the keywords where given."""
+    opts = options or Options(flops=flops, attention=attention, registry=registry)
     if is_program(gm):
         gm = gm.graph_module
-    vision.register()  # torchvision's ops, once the user has imported it
-    registry = registry or REGISTRY
+    registry = opts.registry or REGISTRY
     added: list[torch.fx.Node] = []
     if carries_values(gm.graph):
         for n in gm.graph.nodes:
@@ -67,29 +66,28 @@ def annotate(
         with standins(gm), torch.no_grad():
             ShapeProp(gm, gm.graph, registry=registry).run(*to_meta(example_inputs))
     try:
-        records = CostInterpreter(gm.graph, gm, registry, flops, attention).run()
+        records = CostInterpreter(gm.graph, gm, opts).run()
     finally:
         for n in added:  # leave the graph's meta as we found it, but for our annotation
             n.meta.pop("val", None)
     by_name = {r.name: r.cost for r in records}
     for n in gm.graph.nodes:
         n.meta["fxcost"] = by_name.get(n.name, Cost())
-    return Report.of_model(gm, records, {"method": "fx", "fallback_reason": None},
-                           {"flops": flops, "attention": attention, "real": False})
+    return Report.of_model(gm, records, {"method": "fx", "fallback_reason": None}, opts.counting(), opts)
 
 
 class CostBackend:
     """A ``torch.compile`` backend that costs each graph, then compiles it with ``inner``."""
 
     def __init__(self, inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
-                 registry: Registry | None = None) -> None:
+                 options: Options = DEFAULT) -> None:
         self.inner = inner
         self.on_graph = on_graph
-        self.registry = registry
+        self.options = options
         self.graphs: list[Report] = []
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
-        report = annotate(gm, *example_inputs, registry=self.registry)
+        report = annotate(gm, *example_inputs, options=self.options)
         report.capture = {"method": "dynamo", "fallback_reason": None, "graph": len(self.graphs)}
         self.graphs.append(report)
         if self.on_graph is not None:
@@ -107,10 +105,10 @@ class CostBackend:
 
 
 def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
-            registry: Registry | None = None) -> CostBackend:
+            registry: Registry | None = None, flops: str = "exact", attention: str = "full") -> CostBackend:
     """``torch.compile(model, backend=fxcost.backend())``; read ``.report`` (all graphs) or
     ``.graphs`` (one report per graph) afterwards."""
-    return CostBackend(inner, on_graph, registry)
+    return CostBackend(inner, on_graph, Options(flops=flops, attention=attention, registry=registry))
 
 
 class InductorPass:
@@ -119,18 +117,16 @@ class InductorPass:
     reads the graph. It opts out of Inductor's FX graph cache (``uuid`` None), so that a cached
     compile still reaches it."""
 
-    def __init__(self, on_graph: Callable[[Report], None] | None = None, registry: Registry | None = None,
-                 flops: str = "exact", attention: str = "full") -> None:
-        check_options(flops, attention)
-        self.on_graph, self.registry, self.flops, self.attention = on_graph, registry, flops, attention
+    def __init__(self, on_graph: Callable[[Report], None] | None = None, options: Options = DEFAULT) -> None:
+        self.on_graph, self.options = on_graph, options
         self.graphs: list[Report] = []
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         root = graph.owning_module or torch.nn.Module()
-        records = CostInterpreter(graph, root, self.registry or REGISTRY, self.flops, self.attention).run()
+        records = CostInterpreter(graph, root, self.options).run()
         report = Report(model="inductor", params=0, nodes=records, modules={},
                         capture={"method": "inductor_post_grad", "fallback_reason": None, "graph": len(self.graphs)},
-                        options={"flops": self.flops, "attention": self.attention, "real": False})
+                        options=self.options.counting(), settings=self.options)
         self.graphs.append(report)
         if self.on_graph is not None:
             self.on_graph(report)
@@ -148,7 +144,7 @@ def inductor_pass(on_graph: Callable[[Report], None] | None = None, registry: Re
                   flops: str = "exact", attention: str = "full") -> InductorPass:
     """``torch._inductor.config.patch(post_grad_custom_post_pass=fxcost.inductor_pass())``: the
     cost of what Inductor compiles; read ``.report`` or ``.graphs`` afterwards."""
-    return InductorPass(on_graph, registry, flops, attention)
+    return InductorPass(on_graph, Options(flops=flops, attention=attention, registry=registry))
 
 
 def _joined(graphs: list[Report], method: str) -> Report:

@@ -22,6 +22,7 @@ from .cost import Cost
 from .errors import FxcostError
 from .guards import attributes_kept, gc_paused, standins, tracing
 from .cost import NodeRecord
+from .options import Options
 from .report import Report
 from .walk import tensors
 
@@ -69,6 +70,7 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     for bad in ("backward", "measure", "real"):
         if options.get(bad):
             raise FxcostError(f"profile_generation counts inference on meta tensors; {bad}=True does not apply.")
+    Options.of("profile_generation", **{k: v for k, v in options.items() if k != "measure"})  # typos, values
     ids = lambda n: torch.zeros(batch, n, dtype=torch.long, device="meta")  # noqa: E731
     prefill = profile(model, (), {"input_ids": ids(prompt_tokens), "use_cache": True, **extra}, **options)
     steps = _Steps(model, batch, extra, options)

@@ -1,4 +1,4 @@
-"""Core: what every entry point checks first, the model, its inputs and the option values,
+"""Core: what every entry point checks first, the model and its inputs (the options: ``options.py``),
 so that a bad call is a clear FxcostError before anything runs."""
 
 from __future__ import annotations
@@ -9,11 +9,6 @@ import torch
 from torch import nn
 
 from .errors import FxcostError
-
-
-FLOPS_MODES = ("exact", "2mac")
-ATTENTION_MODES = ("full", "unmasked")
-CAPTURES = ("auto", "symbolic_trace", "record")
 
 
 def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
@@ -39,14 +34,6 @@ def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
             "Fix: fxcost.profile(model, (), {'input_ids': ids})."
         )
     return args, kwargs
-
-
-def check_options(flops: str, attention: str, capture: str = "auto") -> None:
-    """A bad option value is an FxcostError naming the valid ones, never silently ignored."""
-    for name, value, allowed in (("flops", flops, FLOPS_MODES), ("attention", attention, ATTENTION_MODES),
-                                 ("capture", capture, CAPTURES)):
-        if value not in allowed:
-            raise FxcostError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}.")
 
 
 def refuse_torchscript(model: Any) -> None:

@@ -17,7 +17,8 @@ from torch import nn
 from .cost import Cost, NodeRecord
 from .errors import FxcostError
 from .naming import module_path, target_name
-from .registry import Entry, OpCall, Registry
+from .options import DEFAULT, Options
+from .registry import REGISTRY, Entry, OpCall
 from .walk import tensors
 
 
@@ -50,15 +51,12 @@ class CostInterpreter:
         self,
         graph: torch.fx.Graph,
         root: nn.Module,
-        registry: Registry,
-        flops_mode: str = "exact",
-        attention: str = "full",
+        options: Options = DEFAULT,
     ) -> None:
         self.graph = graph
         self.root = root
-        self.registry = registry
-        self.flops_mode = flops_mode
-        self.attention = attention
+        self.registry = options.registry or REGISTRY
+        self.options = options
         self._modules = dict(root.named_modules(remove_duplicate=False))
         self._param_bytes: dict[int, int] = {}
 
@@ -77,8 +75,7 @@ class CostInterpreter:
 
     def _recomputed(self, node: torch.fx.Node, entry: Entry, rec: NodeRecord) -> NodeRecord:
         """What a fused kernel recomputes on its own, as a node of its own in phase recompute."""
-        call = OpCall(node.op, node.target, _val(node.args), _val(node.kwargs), _val(node), None,
-                      self.flops_mode, self.attention)
+        call = OpCall(node.op, node.target, _val(node.args), _val(node.kwargs), _val(node), None, self.options)
         cost = _checked(replace(entry, rule=entry.recompute), call, node)
         return replace(rec, name=f"{rec.name}.recompute", cost=cost, phase="recompute")
 
@@ -92,7 +89,7 @@ class CostInterpreter:
             return None  # Python scalar arithmetic on sizes: no tensor, no cost
         cost = Cost()
         if entry is not None:
-            call = OpCall(node.op, node.target, args, kwargs, out, mod, self.flops_mode, self.attention)
+            call = OpCall(node.op, node.target, args, kwargs, out, mod, self.options)
             cost = _checked(entry, call, node)
             if cost.macs:
                 _check_dtypes(node, ins, mod)

@@ -24,10 +24,9 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from .errors import FxcostError
+from .options import OPTIMIZER_STATES
 
-#: Optimizer state per trainable parameter element, in the parameter's dtype.
-OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
+
 _END = 1 << 62
 
 
@@ -136,10 +135,3 @@ def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backwar
     return {"peak_bytes": sum(breakdown.values()), "breakdown": breakdown,
             "peak_node": timeline.names[step] if timeline.names else None, "optimizer": optimizer,
             "modules": dict(sorted(modules.items(), key=lambda kv: -kv[1]))}
-
-
-def check_optimizer(optimizer: Any) -> None:
-    if optimizer not in OPTIMIZER_STATES:
-        raise FxcostError(f"optimizer={optimizer!r} is not one of "
-                          f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
-                          "'sgd' (with momentum) or None.")

@@ -19,6 +19,8 @@ interpreter.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
@@ -26,6 +28,8 @@ import torch
 from torch import nn
 
 from .cost import Cost
+from .options import DEFAULT, Options
+from .signatures import positions
 from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
 
 
@@ -50,29 +54,40 @@ class Entry:
 
 class OpCall:
     """What a rule sees of one call: its arguments with tensors (real, meta or fake) in place of
-    graph nodes, its output, the module for ``call_module`` nodes, and the counting options."""
+    graph nodes, its output, the module for ``call_module`` nodes, and the count's ``Options``.
 
-    __slots__ = ("kind", "target", "args", "kwargs", "out", "module", "flops_mode", "attention")
+    ``node_op`` is FX's ``node.op`` ("call_module", "call_function", "call_method"); ``target``
+    the module path, callable, method name or operator called."""
+
+    __slots__ = ("node_op", "target", "args", "kwargs", "out", "module", "options")
 
     def __init__(
         self,
-        kind: str,
+        node_op: str,
         target: Any,
         args: tuple,
         kwargs: dict,
         out: Any,
         module: nn.Module | None = None,
-        flops_mode: str = "exact",
-        attention: str = "full",
+        options: Options = DEFAULT,
     ) -> None:
-        self.kind = kind
+        self.node_op = node_op
         self.target = target
         self.args = args
         self.kwargs = kwargs
         self.out = out
         self.module = module
-        self.flops_mode = flops_mode
-        self.attention = attention
+        self.options = options
+
+    @property
+    def flops_mode(self) -> str:
+        """``options.flops``: "exact" or "2mac"."""
+        return self.options.flops
+
+    @property
+    def attention(self) -> str:
+        """``options.attention``: "full" or "unmasked"."""
+        return self.options.attention
 
     # -- tensors ---------------------------------------------------------------------------
     @property
@@ -100,26 +115,22 @@ class OpCall:
         return sum(t.numel() for t in tensors(self.out))
 
     # -- arguments -------------------------------------------------------------------------
-    def arg(self, pos: int | None, name: str, default: Any = None) -> Any:
-        """A call argument by keyword or position (positions count ``self``/``input`` as 0).
-        For an aten op the position is its schema's for ``name`` (aten and torch order some
-        arguments differently: ``batch_norm``); a name the schema lacks gives ``default``."""
+    def arg(self, name: str, default: Any = None) -> Any:
+        """The argument ``name``, however the call passed it: a ``call_module``'s attribute of
+        that name (``nn.Softmax.dim``, ``nn.Conv2d.weight``), a keyword, or the positional
+        argument at that name's place in the callee's signature (the module's ``forward``, the
+        function's, the aten schema's; ``fxcost.signatures``). ``default`` when not passed.
+
+        One rule thus serves ``nn.Softmax(dim)``, ``F.softmax(x, dim)``, ``x.softmax(dim)`` and
+        ``aten._softmax(x, dim, half_to_float)``."""
+        if not isinstance(name, str):
+            raise TypeError(f"call.arg() takes the argument's name, e.g. call.arg('dim'), not {name!r}")
+        if self.module is not None and hasattr(self.module, name):
+            return getattr(self.module, name)
         if name in self.kwargs:
             return self.kwargs[name]
-        if isinstance(self.target, torch._ops.OpOverload):
-            pos = _schema_position(self.target, name)
-        if pos is not None and pos < len(self.args):
-            return self.args[pos]
-        return default
-
-    def get(self, name: str, pos: int | None = None, default: Any = None) -> Any:
-        """A module attribute for ``call_module``, else the call argument ``name``/``pos``.
-
-        This lets one rule serve ``nn.Softmax(dim)``, ``F.softmax(x, dim)`` and ``x.softmax(dim)``.
-        """
-        if self.module is not None:
-            return getattr(self.module, name, default)
-        return self.arg(pos, name, default)
+        pos = positions(self.node_op, self.target, self.module, len(self.args), tuple(self.kwargs)).get(name)
+        return self.args[pos] if pos is not None and pos < len(self.args) else default
 
     # -- the one place the dot-product convention lives ---------------------------------
     def dots(self, macs: int, outputs: int) -> Cost:
@@ -136,15 +147,6 @@ class OpCall:
         flops = 2 * macs if self.flops_mode == "2mac" else 2 * macs - min(outputs, macs)
         return Cost(flops=flops, macs=macs)
 
-
-def _schema_position(op: torch._ops.OpOverload, name: str) -> int | None:
-    positions = _SCHEMA_POSITIONS.get(op)
-    if positions is None:
-        positions = _SCHEMA_POSITIONS[op] = {a.name: i for i, a in enumerate(op._schema.arguments)}
-    return positions.get(name)
-
-
-_SCHEMA_POSITIONS: dict[Any, dict[str, int]] = {}
 
 #: aten ops whose torch-level op has another name. Every other aten op ``aten.NAME`` takes the
 #: rule of the tensor method ``NAME``, or of ``torch.NAME`` / ``torch.nn.functional.NAME``.
@@ -172,9 +174,19 @@ ATEN_NAMES = {
 
 
 class Registry:
-    """Targets to rules. ``register`` is a decorator; later registrations win."""
+    """Targets to rules. ``register`` is a decorator; later registrations win.
 
-    def __init__(self) -> None:
+    ``builtins`` names a module whose import registers rules into this registry, done on first
+    use (a lookup, a registration, ``copy``) so that ``import fxcost`` loads no rule and a user's
+    own rule, registered before or after, wins over the built-in one. The module's ``late()``
+    registers rules for libraries imported since (torchvision's ops); it is asked again whenever
+    ``sys.modules`` has grown, until it answers True.
+    """
+
+    def __init__(self, builtins: str | None = None) -> None:
+        self._builtins = builtins
+        self._late: Callable[[], bool] | None = None
+        self._modules_seen = -1
         self._modules: dict[type, Entry] = {}
         self._functions: dict[Any, Entry] = {}
         self._methods: dict[str, Entry] = {}
@@ -182,9 +194,19 @@ class Registry:
         self._module_cache: dict[type, Entry | None] = {}
         self._op_cache: dict[Any, Entry | None] = {}
 
+    def _ready(self) -> None:
+        if self._builtins is not None:
+            name, self._builtins = self._builtins, None  # the import registers here: no recursion
+            self._late = getattr(importlib.import_module(name), "late", None)
+        if self._late is not None and len(sys.modules) != self._modules_seen:
+            self._modules_seen = len(sys.modules)
+            if self._late():
+                self._late = None
+
     def copy(self) -> "Registry":
         """A registry holding this one's rules, to change without changing this one
         (``fxcost.REGISTRY.copy()``: the built-ins plus your own)."""
+        self._ready()
         new = Registry()
         for store in ("_modules", "_functions", "_methods", "_ops"):
             getattr(new, store).update(getattr(self, store))
@@ -197,6 +219,8 @@ class Registry:
         """Register the decorated rule for every target given."""
         if not targets:
             raise TypeError("register_rule() needs at least one target")
+
+        self._ready()  # the built-ins first, so that this rule wins over theirs
 
         def deco(rule: Rule) -> Rule:
             entry = Entry(rule, op or rule.__name__.lstrip("_"), moves_data, shape, recompute)
@@ -225,6 +249,8 @@ class Registry:
 
     def module_entry(self, cls: type) -> Entry | None:
         """The rule for a module type, following its MRO."""
+        if self._late is not None or self._builtins is not None:
+            self._ready()
         try:
             return self._module_cache[cls]
         except KeyError:
@@ -240,6 +266,8 @@ class Registry:
     def function_entry(self, fn: Any) -> Entry | None:
         """The rule for a callable. An operator (``aten.mm.default``) falls back to its packet
         (``aten.mm``), its name (``"aten::mm"``), then the torch-level op of the same name."""
+        if self._late is not None or self._builtins is not None:
+            self._ready()
         try:
             entry = self._functions.get(fn)
         except TypeError:  # unhashable callable
@@ -266,6 +294,9 @@ class Registry:
         return replace(entry, shape=None) if entry is not None and entry.shape is not None else entry
 
     def method_entry(self, name: str) -> Entry | None:
+        """The rule for a tensor-method name."""
+        if self._late is not None or self._builtins is not None:
+            self._ready()
         return self._methods.get(name)
 
     def node_entry(self, kind: str, target: Any, module: nn.Module | None = None) -> Entry | None:
@@ -280,6 +311,7 @@ class Registry:
 
     def targets(self) -> Iterable[Any]:
         """Every registered target (for documentation and coverage tests)."""
+        self._ready()
         yield from self._modules
         yield from self._functions
         yield from self._methods
@@ -287,7 +319,7 @@ class Registry:
 
 
 #: The registry fxcost uses unless given another.
-REGISTRY = Registry()
+REGISTRY = Registry(builtins="fxcost.rules")
 
 
 def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,

@@ -11,6 +11,7 @@ from torch import nn
 
 from .cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
 from .errors import FxcostError
+from .options import DEFAULT, Options
 from .format import render
 
 #: Bumped whenever a key is renamed or removed; readers refuse other versions.
@@ -78,15 +79,18 @@ class Report:
     options: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] | None = None
     memory: dict[str, Any] | None = None  # profile(..., memory=True): fxcost.memory.summary
+    #: The ``fxcost.Options`` it was counted with (its registry included; not in the JSON, whose
+    #: ``options`` records how it counted). ``time_nodes`` and re-counts reuse them.
+    settings: Options = field(default=DEFAULT, repr=False, compare=False)
 
     @classmethod
     def of_model(cls, model: nn.Module, nodes: list[NodeRecord], capture: dict[str, Any],
-                 options: dict[str, Any]) -> "Report":
+                 options: dict[str, Any], settings: Options = DEFAULT) -> "Report":
         """The report on ``model``'s costed nodes, with its module tree; its parameter count is
         the tree's root row."""
         modules = module_table(model)
         return cls(model=type(model).__name__, params=modules[""][1], nodes=nodes, modules=modules,
-                   capture=capture, options=options)
+                   capture=capture, options=options, settings=settings)
 
     # -- totals -------------------------------------------------------------------------------
     @property

@@ -21,7 +21,9 @@ from torch import nn
 from .errors import FxcostError
 from .guards import evaluated, grads_and_buffers_kept
 from .inputs import check_call
+from .options import TimingOptions
 from .registry import REGISTRY
+from .report import Report
 from .step import backward_roots
 from .trace import capture_and_shape
 from .walk import tensors
@@ -163,6 +165,7 @@ def measure(
     span) and ``cuda_graph`` replays a captured CUDA graph. The model is left as it was: its
     ``.grad``, buffers (batch-norm statistics) and training flags are put back.
     """
+    TimingOptions(warmup, iters, min_time_s, max_iters, batch, flush_l2, cuda_graph, progress)  # checks values
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
     if batch is None:
@@ -285,14 +288,15 @@ class NodeTimer(torch.fx.Interpreter):
         return {k: statistics.median(v) for k, v in self.samples.items()}
 
 
-def time_nodes(report: Any, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
+def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
                repeats: int = 5, warmup: int = 2) -> dict[str, float]:
     """Fill ``node.time_ms`` of ``report`` with the median time of each node over ``repeats``
     runs of the graph on real tensors; returns name -> ms. The graph is captured again on real
-    tensors with the report's capture path, so node names match."""
+    tensors with the report's capture path and registry, so node names match."""
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
-    cap = capture_and_shape(model, args, kwargs, REGISTRY, True, report.capture["method"])
+    registry = report.settings.registry or REGISTRY
+    cap = capture_and_shape(model, args, kwargs, registry, True, report.capture["method"])
     gm = cap.graph_module()
     timer = NodeTimer(gm, gm.graph, device.type == "cuda")
     with evaluated(model), torch.inference_mode():

@@ -47,13 +47,13 @@ per_element("glu", 5, nn.GLU, *torch_forms("glu"))  # sigmoid of one half, multi
 
 def _gelu_shape(call: OpCall) -> torch.Tensor | None:
     # an unknown approximation is the kernel's error to raise
-    return like_input(call) if call.get("approximate", None, "none") in ("none", "tanh") else None
+    return like_input(call) if call.arg("approximate", "none") in ("none", "tanh") else None
 
 
 @register_rule(nn.GELU, *torch_forms("gelu"), shape=_gelu_shape)
 def gelu(call: OpCall) -> Cost:
     """erf form 0.5x(1+erf(x/sqrt2)): 5 per element; tanh approximation: 13 per element."""
-    approx = call.get("approximate", None, "none")
+    approx = call.arg("approximate", "none")
     return Cost(flops=(13 if approx == "tanh" else 5) * call.y.numel())
 
 
@@ -65,7 +65,7 @@ def softmax_flops(elements: int, rows: int) -> int:
 
 def _rows(call: OpCall) -> tuple[int, int]:
     x = call.x
-    dim = call.get("dim", 1)
+    dim = call.arg("dim")
     if dim is None:  # legacy implicit dim: 0 for 0-, 1- and 3-D inputs, else 1
         dim = 0 if x.dim() in (0, 1, 3) else 1
     n = x.shape[dim] if x.dim() else 1

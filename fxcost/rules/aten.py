@@ -24,7 +24,7 @@ def _packets(*names: str) -> list:
 @register_rule(*_packets("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"))
 def convolution(call: OpCall) -> Cost:
     """aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)."""
-    return conv_transpose(call) if call.arg(6, "transposed", False) else conv(call)
+    return conv_transpose(call) if call.arg("transposed", False) else conv(call)
 
 
 @register_rule(*_packets("convolution_backward"))
@@ -32,8 +32,8 @@ def convolution_backward(call: OpCall) -> Cost:
     """grad_input and grad_weight each cost the forward convolution's MACs (where output_mask
     asks for them); grad_bias sums grad_output."""
     grad_out, inp, w = call.args[0], call.args[1], call.args[2]
-    transposed = call.arg(7, "transposed", False)
-    mask = call.arg(10, "output_mask", [True, True, True])
+    transposed = call.arg("transposed", False)
+    mask = call.arg("output_mask", [True, True, True])
     fwd = (inp.numel() if transposed else grad_out.numel()) * w.shape[1:].numel()
     cost = Cost()
     if mask[0]:

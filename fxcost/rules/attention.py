@@ -36,7 +36,7 @@ def attention_core(
 @register_rule(F.scaled_dot_product_attention)
 def sdpa(call: OpCall) -> Cost:
     """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev]."""
-    q, k, v = call.arg(0, "query"), call.arg(1, "key"), call.arg(2, "value")
+    q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
     heads = q.shape[:-2].numel()
     return attention_core(
         call,
@@ -45,8 +45,8 @@ def sdpa(call: OpCall) -> Cost:
         k.shape[-2],
         q.shape[-1],
         v.shape[-1],
-        masked=call.arg(3, "attn_mask") is not None,
-        causal=bool(call.arg(5, "is_causal", False)),
+        masked=call.arg("attn_mask") is not None,
+        causal=bool(call.arg("is_causal", False)),
     )
 
 
@@ -71,19 +71,19 @@ def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_fir
 def multihead_attention(call: OpCall) -> Cost:
     """in-projections of q, k, v; both attention matmuls, scale and softmax; out-projection."""
     m = call.module
-    query, key = call.arg(0, "query"), call.arg(1, "key")
-    masked = call.arg(5, "attn_mask") is not None or call.arg(3, "key_padding_mask") is not None
+    query, key = call.arg("query"), call.arg("key")
+    masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
     return _mha(call, query, key, m.embed_dim, m.num_heads, m.kdim, m.vdim, not m.batch_first,
                 m.in_proj_bias is not None, m.out_proj.bias is not None, masked,
-                bool(call.arg(7, "is_causal", False)))
+                bool(call.arg("is_causal", False)))
 
 
 @register_rule(F.multi_head_attention_forward)
 def multi_head_attention_forward(call: OpCall) -> Cost:
     """The functional form: inputs are always (L, B, E) or unbatched."""
-    query, key, value = call.arg(0, "query"), call.arg(1, "key"), call.arg(2, "value")
-    E, H = call.arg(3, "embed_dim_to_check"), call.arg(4, "num_heads")
-    masked = call.arg(16, "attn_mask") is not None or call.arg(14, "key_padding_mask") is not None
+    query, key, value = call.arg("query"), call.arg("key"), call.arg("value")
+    E, H = call.arg("embed_dim_to_check"), call.arg("num_heads")
+    masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
     return _mha(call, query, key, E, H, key.shape[-1], value.shape[-1], True,
-                call.arg(6, "in_proj_bias") is not None, call.arg(12, "out_proj_bias") is not None,
-                masked, bool(call.arg(24, "is_causal", False)))
+                call.arg("in_proj_bias") is not None, call.arg("out_proj_bias") is not None,
+                masked, bool(call.arg("is_causal", False)))

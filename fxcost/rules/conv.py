@@ -18,7 +18,7 @@ from ..registry import OpCall, register_rule
 
 
 def _bias(call: OpCall) -> int:
-    return call.y.numel() if call.get("bias", 2) is not None else 0
+    return call.y.numel() if call.arg("bias") is not None else 0
 
 
 def _per_dim(v: Any, n: int) -> tuple:
@@ -29,17 +29,17 @@ def conv_shape(call: OpCall) -> torch.Tensor | None:
     """Output of a batched convolution, contiguous as the meta kernel makes it: per spatial dim
     (in + 2p - d(k-1) - 1) // s + 1. None (run the kernel, which raises the user's error) for
     anything unusual: unbatched input, channel or dtype mismatch, an empty output."""
-    x, w, b = call.x, call.get("weight", 1), call.get("bias", 2)
+    x, w, b = call.x, call.arg("weight"), call.arg("bias")
     if not isinstance(w, torch.Tensor) or x.dim() != w.dim() or x.dim() < 3 or x.dtype != w.dtype:
         return None
     n = w.dim() - 2
-    groups = call.get("groups", 6, 1)
+    groups = call.arg("groups", 1)
     if x.shape[1] != w.shape[1] * groups or w.shape[0] % groups:
         return None
     if b is not None and (not isinstance(b, torch.Tensor) or tuple(b.shape) != (w.shape[0],)):
         return None
-    stride, dilation = _per_dim(call.get("stride", 3, 1), n), _per_dim(call.get("dilation", 5, 1), n)
-    padding = call.get("padding", 4, 0)
+    stride, dilation = _per_dim(call.arg("stride", 1), n), _per_dim(call.arg("dilation", 1), n)
+    padding = call.arg("padding", 0)
     padded = getattr(call.module, "padding_mode", "zeros") != "zeros"  # the module calls F.pad first
     if padded and isinstance(padding, str):
         return None
@@ -63,7 +63,7 @@ def conv_shape(call: OpCall) -> torch.Tensor | None:
 @register_rule(_ConvNd, F.conv1d, F.conv2d, F.conv3d, torch.conv1d, torch.conv2d, torch.conv3d, shape=conv_shape)
 def conv(call: OpCall) -> Cost:
     """MACs = out.numel * (C_in/groups) * prod(k); FLOPs = out.numel * (2n-1 [+1 with bias])."""
-    w = call.get("weight", 1)
+    w = call.arg("weight")
     out = call.y.numel()
     return call.dots(out * w.shape[1:].numel(), out) + Cost(flops=_bias(call))
 
@@ -77,6 +77,6 @@ def conv(call: OpCall) -> Cost:
 def conv_transpose(call: OpCall) -> Cost:
     """Every input element is scattered through C_out/groups * prod(k) weights:
     MACs = in.numel * (C_out/groups) * prod(k); the adds are counted per output."""
-    w = call.get("weight", 1)
+    w = call.arg("weight")
     out = call.y.numel()
     return call.dots(call.x.numel() * w.shape[1:].numel(), out) + Cost(flops=_bias(call))

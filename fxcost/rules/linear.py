@@ -16,14 +16,14 @@ from ..cost import Cost
 from ..registry import OpCall, register_rule
 
 
-def _bias_flops(call: OpCall, bias_pos: int) -> int:
-    return call.y.numel() if call.get("bias", bias_pos) is not None else 0
+def _bias_flops(call: OpCall) -> int:
+    return call.y.numel() if call.arg("bias") is not None else 0
 
 
 def _linear_shape(call: OpCall) -> torch.Tensor | None:
     """[..., in] x [out, in]^T -> [..., out], contiguous; None (run the kernel) unless the input
     is contiguous and the weight, bias and dtypes fit."""
-    x, w, b = call.x, call.get("weight", 1), call.get("bias", 2)
+    x, w, b = call.x, call.arg("weight"), call.arg("bias")
     if not isinstance(w, torch.Tensor) or w.dim() != 2 or x.dim() < 1 or x.shape[-1] != w.shape[1]:
         return None
     if x.dtype != w.dtype or not x.is_contiguous():
@@ -36,17 +36,17 @@ def _linear_shape(call: OpCall) -> torch.Tensor | None:
 @register_rule(nn.Linear, F.linear, "linear", shape=_linear_shape)
 def linear(call: OpCall) -> Cost:
     """y = x W^T + b: out.numel dot products of in_features."""
-    in_features = call.get("weight", 1).shape[-1]
+    in_features = call.arg("weight").shape[-1]
     out = call.y.numel()
-    return call.dots(out * in_features, out) + Cost(flops=_bias_flops(call, 2))
+    return call.dots(out * in_features, out) + Cost(flops=_bias_flops(call))
 
 
 @register_rule(nn.Bilinear, F.bilinear)
 def bilinear(call: OpCall) -> Cost:
     """y_k = x1^T W_k x2 + b_k: in1*in2 MACs per output (as fvcore and ptflops count it)."""
-    w = call.get("weight", 2)
+    w = call.arg("weight")
     out = call.y.numel()
-    return call.dots(out * w.shape[1] * w.shape[2], out) + Cost(flops=_bias_flops(call, 3))
+    return call.dots(out * w.shape[1] * w.shape[2], out) + Cost(flops=_bias_flops(call))
 
 
 @register_rule(
@@ -61,9 +61,9 @@ def matmul(call: OpCall) -> Cost:
 @register_rule(torch.addmm, torch.baddbmm, "addmm", "addmm_", "baddbmm", "baddbmm_")
 def addmm(call: OpCall) -> Cost:
     """input + m1 @ m2: a matmul plus one add per output."""
-    m1 = call.arg(1, "mat1")
+    m1 = call.arg("mat1")
     if m1 is None:  # baddbmm names it batch1
-        m1 = call.arg(1, "batch1")
+        m1 = call.arg("batch1")
     out = call.y.numel()
     return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
 
@@ -92,14 +92,14 @@ def grouped_mm_backward(call: OpCall) -> Cost:
     """grad_input = grad_output @ W[g]^T per token (S x in dot products of out) and
     grad_weight[g] = x[g]^T @ grad_output[g] (in x out products over the group's tokens):
     each S x in x out MACs."""
-    x, w = call.arg(0, "input"), call.arg(1, "weight")
+    x, w = call.arg("input"), call.arg("weight")
     macs = x.shape[0] * x.shape[1] * w.shape[-1]
     return call.dots(macs, x.numel()) + call.dots(macs, w.numel())
 
 
 def _einsum_operands(call: OpCall) -> tuple[str, list]:
-    eq = call.arg(0, "equation")
-    ops = list(call.args[1:])
+    """``einsum(equation, *operands)`` or ``(equation, [operands])``: variadic, read in order."""
+    eq, *ops = call.args
     if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
         ops = list(ops[0])
     return eq.replace(" ", ""), ops

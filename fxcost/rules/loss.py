@@ -31,7 +31,7 @@ def nll_loss(call: OpCall) -> Cost:
     """Per prediction: pick the target's log-probability and add it to the reduction
     (``reduction="none"``: negate it): ``rows``; a class ``weight`` multiplies: + ``rows``."""
     _, rows = _rows(call)
-    return Cost(flops=rows * (2 if call.get("weight", 2) is not None else 1))
+    return Cost(flops=rows * (2 if call.arg("weight") is not None else 1))
 
 
 @register_rule(nn.CrossEntropyLoss, F.cross_entropy)
@@ -41,11 +41,11 @@ def cross_entropy(call: OpCall) -> Cost:
     + elements + 2 * rows. Class-probability targets (same shape as the input): a multiply and
     an add per element instead of the pick."""
     elements, rows = _rows(call)
-    target = call.arg(1, "target")
+    target = call.arg("target")
     if isinstance(target, torch.Tensor) and target.shape == call.x.shape and target.is_floating_point():
         return Cost(flops=3 * elements + 2 * elements)
     flops = 3 * elements + nll_loss(call).flops
-    if call.get("label_smoothing", 7, 0.0):
+    if call.arg("label_smoothing", 0.0):
         flops += elements + 2 * rows
     return Cost(flops=flops)
 
@@ -54,7 +54,7 @@ def cross_entropy(call: OpCall) -> Cost:
 def nll_loss_backward(call: OpCall) -> Cost:
     """grad_input is zero but at each prediction's target: one value (times the grad, divided
     by the count for ``mean``) per prediction: 2 per row."""
-    grad_input_like = call.arg(1, "self")
+    grad_input_like = call.arg("self")
     classes = grad_input_like.shape[1] if grad_input_like.dim() > 1 else grad_input_like.shape[0]
     return Cost(flops=2 * (grad_input_like.numel() // classes if classes else 0))
 

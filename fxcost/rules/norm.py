@@ -51,12 +51,12 @@ def _stat_norm(call: OpCall, affine: bool) -> Cost:
 
 def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
     """Like the input, once the normalized shape matches its trailing dims and the weight's."""
-    x, shape = call.x, call.get("normalized_shape", 1)
+    x, shape = call.x, call.arg("normalized_shape")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if not shape or len(shape) > x.dim() or tuple(x.shape[x.dim() - len(shape):]) != shape:
         return None
     if any(t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape)
-           for t in (call.get("weight", 2), call.get("bias", 3))):
+           for t in (call.arg("weight"), call.arg("bias"))):
         return None
     return like_input(call)
 
@@ -64,31 +64,31 @@ def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
 @register_rule(nn.LayerNorm, F.layer_norm, torch.layer_norm, shape=_layer_norm_shape)
 def layer_norm(call: OpCall) -> Cost:
     """5 * numel, + 2 * numel with elementwise affine."""
-    return _stat_norm(call, call.get("weight", 2) is not None)
+    return _stat_norm(call, call.arg("weight") is not None)
 
 
 @register_rule(nn.GroupNorm, F.group_norm, torch.group_norm)
 def group_norm(call: OpCall) -> Cost:
     """5 * numel, + 2 * numel with affine."""
-    return _stat_norm(call, call.get("weight", 2) is not None)
+    return _stat_norm(call, call.arg("weight") is not None)
 
 
 @register_rule(_InstanceNorm, F.instance_norm, torch.instance_norm)
 def instance_norm(call: OpCall) -> Cost:
     """5 * numel, + 2 * numel with affine."""
-    return _stat_norm(call, call.get("weight", 3) is not None)
+    return _stat_norm(call, call.arg("weight") is not None)
 
 
 @register_rule(*attrs(nn, "RMSNorm"), *attrs(F, "rms_norm"), *attrs(torch, "rms_norm"))
 def rms_norm(call: OpCall) -> Cost:
     """3 * numel (square, sum, normalise), + numel with a weight."""
-    return Cost(flops=(3 + (call.get("weight", 2) is not None)) * call.x.numel())
+    return Cost(flops=(3 + (call.arg("weight") is not None)) * call.x.numel())
 
 
 @register_rule(nn.LocalResponseNorm, F.local_response_norm)
 def local_response_norm(call: OpCall) -> Cost:
     """Per element: size squares and adds over the window, then scale, add, pow, divide."""
-    return Cost(flops=(2 * call.get("size", 1) + 4) * call.x.numel())
+    return Cost(flops=(2 * call.arg("size") + 4) * call.x.numel())
 
 
 @register_rule(F.normalize)

@@ -34,7 +34,7 @@ def _spatial_dims(call: OpCall) -> int:
 
 
 def _kernel(call: OpCall) -> int:
-    k = call.get("kernel_size", 1)
+    k = call.arg("kernel_size")
     if isinstance(k, int):
         return k ** _spatial_dims(call)
     return math.prod(k)
@@ -87,7 +87,7 @@ def interpolate(call: OpCall) -> Cost:
     area: as adaptive average pooling."""
     # F.upsample_bilinear and the aten kernels (aten.upsample_bicubic2d) name their mode
     name = getattr(call.target, "__name__", "")
-    mode = call.get("mode", 3, next((m for m in ("bicubic", "trilinear", "bilinear", "linear") if m in name),
+    mode = call.arg("mode", next((m for m in ("bicubic", "trilinear", "bilinear", "linear") if m in name),
                                      "nearest"))
     if mode == "area":
         return adaptive_avg_pool(call)

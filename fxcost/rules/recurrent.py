@@ -50,10 +50,10 @@ def recurrent_aten(call: OpCall) -> Cost:
     flat weight list: per layer and direction W_ih, W_hh (and an LSTM's W_hr), each a dot
     product per step and output row."""
     mode = _ATEN_MODES[call.target.overloadpacket.__name__]
-    x, params = call.args[0], call.arg(2, "params")
+    x, params = call.args[0], call.arg("params")
     steps = x.shape[0] * x.shape[1] if x.dim() == 3 else x.shape[0]
     weights = [w for w in params if w.dim() == 2]
-    units = call.arg(4, "num_layers") * (2 if call.arg(7, "bidirectional") else 1)
+    units = call.arg("num_layers") * (2 if call.arg("bidirectional") else 1)
     per_unit = len(weights) // units  # 2, or 3 with an LSTM projection
     hidden = weights[1].shape[0] // _GATES[mode]
     cost = Cost(flops=steps * sum(b.numel() for b in params if b.dim() == 1))  # bias adds

@@ -60,6 +60,6 @@ def norm(call: OpCall) -> Cost:
 def sort(call: OpCall) -> Cost:
     """comparison sort: n * ceil(log2 n) compares along the dim, a lower bound for topk."""
     x = call.x
-    dim = call.get("dim", 2 if call.target in ("topk", torch.topk) else 1, -1)
+    dim = call.arg("dim", -1)
     n = x.shape[dim] if x.dim() else 1
     return Cost(flops=x.numel() * max(1, math.ceil(math.log2(max(n, 2))))) if is_float(call) else Cost()

@@ -29,10 +29,11 @@ def _ops(*names: str) -> list:
     return found
 
 
-def register() -> None:
-    """Register the rules for whichever torchvision ops are loaded now; cheap once done."""
+def register() -> bool:
+    """Register the rules for whichever torchvision ops are loaded now; True once all are (the
+    registry asks again while not)."""
     if "torchvision" not in sys.modules:
-        return
+        return False
     ops = sys.modules.get("torchvision.ops")
     if "python" not in _registered and ops is not None:
         _registered.add("python")
@@ -45,6 +46,7 @@ def register() -> None:
                             (roi_pool, ("roi_pool", "ps_roi_pool")), (deform_conv2d, ("deform_conv2d",))):
             if _ops(*names):
                 register_rule(*_ops(*names))(rule)
+    return {"python", "compiled"} <= _registered
 
 
 def nms(call: OpCall) -> Cost:
@@ -57,7 +59,7 @@ def nms(call: OpCall) -> Cost:
 def roi_align(call: OpCall) -> Cost:
     """Per output bin, sampling_ratio^2 bilinear samples (4 weights: 7 FLOPs each) averaged:
     outputs * (8 s^2) FLOPs; an adaptive sampling ratio (<= 0) is counted as 2."""
-    s = call.arg(6, "sampling_ratio", 2)
+    s = call.arg("sampling_ratio", 2)
     s = s if s and s > 0 else 2
     return Cost(flops=call.y.numel() * 8 * s * s)
 
@@ -69,7 +71,7 @@ def roi_pool(call: OpCall) -> Cost:
 
 def deform_conv2d(call: OpCall) -> Cost:
     """A convolution whose taps are bilinear samples: conv MACs plus 7 FLOPs per sample."""
-    w = call.arg(1, "weight")
+    w = call.arg("weight")
     out = call.y.numel()
     macs = out * w.shape[1:].numel()
     return call.dots(macs, out) + Cost(flops=7 * macs)

@@ -1,0 +1,129 @@
+"""Core: the options of one count, a frozen object built and checked once at the entry point
+(``profile``, ``annotate``, ``backend``, ``inductor_pass``, ``measure``, ``time_nodes``, the CLI)
+and carried as it is to the capture, the rules (``OpCall.options``) and the report
+(``Report.settings``).
+
+A misspelled keyword is a ``TypeError`` naming the closest valid one; a bad value, or options
+that do not apply together, an ``FxcostError``: nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import FxcostError
+
+FLOPS_MODES = ("exact", "2mac")
+ATTENTION_MODES = ("full", "unmasked")
+CAPTURES = ("auto", "symbolic_trace", "record")
+#: Optimizer states kept per trainable parameter, in units of the parameter's own bytes.
+OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """How ``fxcost.measure`` times a model (see its docstring); ``peak`` (a ``fxcost.Peak``)
+    overrides the device's roofline peak for utilization."""
+
+    warmup: int = 10
+    iters: int | None = None
+    min_time_s: float = 1.0
+    max_iters: int = 100_000
+    batch: int | None = None
+    flush_l2: bool = False
+    cuda_graph: bool = False
+    progress: bool | None = None
+    peak: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("warmup", "iters", "max_iters", "batch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise FxcostError(f"{name}={value!r} must be a non-negative int.")
+        if not isinstance(self.min_time_s, (int, float)) or self.min_time_s < 0:
+            raise FxcostError(f"min_time_s={self.min_time_s!r} must be a non-negative number of seconds.")
+        _check_bools(self, ("flush_l2", "cuda_graph"))
+        if self.progress is not None:
+            _check_bools(self, ("progress",))
+
+    def measure_kwargs(self) -> dict[str, Any]:
+        """The keywords of ``fxcost.measure``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "peak"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to count and how. Every field is documented on ``fxcost.profile``.
+
+    ``registry`` is the ``fxcost.Registry`` of rules (None: the built-ins and ``register_rule``
+    additions); ``timing`` is None unless the model is also timed (``measure=True``).
+    """
+
+    flops: str = "exact"
+    attention: str = "full"
+    capture: str = "auto"
+    real: bool = False
+    strict: bool = False
+    backward: bool = False
+    memory: bool = False
+    optimizer: str | None = None
+    registry: Any = None
+    timing: TimingOptions | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("flops", FLOPS_MODES), ("attention", ATTENTION_MODES), ("capture", CAPTURES)):
+            if getattr(self, name) not in allowed:
+                raise FxcostError(f"{name}={getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}.")
+        _check_bools(self, ("real", "strict", "backward", "memory"))
+        if self.optimizer not in OPTIMIZER_STATES:
+            raise FxcostError(f"optimizer={self.optimizer!r} is not one of "
+                              f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
+                              "'sgd' (with momentum) or None.")
+        if self.optimizer is not None and not (self.memory and self.backward):
+            raise FxcostError("optimizer= is counted by the training step's memory. Fix: pass memory=True and "
+                              "backward=True with it, or drop it.")
+        if self.real and (self.backward or self.memory):
+            raise FxcostError(f"{'backward' if self.backward else 'memory'}=True is counted on meta stand-ins; "
+                              "real=True does not apply. Fix: drop real=True.")
+        if self.backward and self.capture != "auto":
+            raise FxcostError(f"backward=True records the training step as autograd runs it; capture="
+                              f"{self.capture!r} does not apply. Fix: drop capture=.")
+
+    @classmethod
+    def of(cls, caller: str, measure: bool = False, **given: Any) -> "Options":
+        """The options from an entry point's keywords: those of ``Options`` and, with
+        ``measure=True``, of ``TimingOptions``. A misspelled keyword is a TypeError naming the
+        closest valid one; a timing keyword without ``measure=True`` an FxcostError."""
+        own = {f.name for f in fields(cls) if f.name != "timing"}
+        timed = {f.name for f in fields(TimingOptions)}
+        for name in given:
+            if name not in own | timed:
+                close = difflib.get_close_matches(name, sorted(own | timed | {"measure"}), n=1)
+                raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}"
+                                + (f"; did you mean {close[0]!r}?" if close else ""))
+        timing_kw = {k: v for k, v in given.items() if k in timed}
+        if timing_kw and not measure:
+            raise FxcostError(f"{', '.join(timing_kw)} configure the timing. Fix: pass measure=True with them, "
+                              "or drop them.")
+        timing = TimingOptions(**timing_kw) if measure else None
+        return cls(**{k: v for k, v in given.items() if k in own}, timing=timing)
+
+    def but(self, **changes: Any) -> "Options":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def counting(self) -> dict[str, Any]:
+        """What the report records of how it counted (JSON-safe)."""
+        return {"flops": self.flops, "attention": self.attention, "real": self.real, "backward": self.backward}
+
+
+def _check_bools(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not isinstance(getattr(obj, name), bool):
+            raise FxcostError(f"{name}={getattr(obj, name)!r} must be True or False.")
+
+
+#: The defaults, for entry points given nothing.
+DEFAULT = Options()
