@@ -7,13 +7,14 @@ tensors (nothing computed, nothing copied).
     >>> report.total.flops, report.total.macs, report.params
 """
 
-__version__ = "0.1.0"
-
 from .api import profile
 from .compile import annotate, backend, inductor_pass
 from .cost import Cost
+from .version import __version__
 from .errors import CaptureError, FxcostError, UnsupportedOpError
+from .formula import Formula, formula
 from .generation import Generation, profile_generation
+from .options import Options, TimingOptions
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report
 from .roofline import Peak, peak_for, roofline
@@ -22,6 +23,8 @@ from .timing import Timing, measure, time_nodes
 __all__ = [
     "profile",
     "profile_generation",
+    "formula",
+    "Formula",
     "Generation",
     "annotate",
     "backend",
@@ -33,6 +36,8 @@ __all__ = [
     "Peak",
     "peak_for",
     "Cost",
+    "Options",
+    "TimingOptions",
     "Report",
     "register_rule",
     "OpCall",

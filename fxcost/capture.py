@@ -263,10 +263,12 @@ class ModuleStack:
 class _Recorder(ModuleStack, TorchFunctionMode):
     """Appends one graph node per top-level torch call whose result holds a tensor."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memo: Memo | None = None) -> None:
+    def __init__(self, model: nn.Module, registry: Registry, memo: Memo | None = None,
+                 shape_rules: bool = True) -> None:
         ModuleStack.__init__(self, model)
         TorchFunctionMode.__init__(self)
         self.memo = memo  # meta runs only: values do not exist, so outputs follow from shapes
+        self.shape_rules = shape_rules  # off where sizes are symbolic: a rule's checks would guard
         self.registry = registry
         self.builder = GraphBuilder()
         self.leaf: nn.Module | None = None  # the rule-bearing module being run, if any
@@ -282,7 +284,7 @@ class _Recorder(ModuleStack, TorchFunctionMode):
         if self.memo is not None:
             # meta: values do not exist, so outputs follow from shapes, by the op's shape rule
             # or from an identical call that ran already
-            out = by_shape_rule(self.registry, op, target, fx_args, kwargs)
+            out = by_shape_rule(self.registry, op, target, fx_args, kwargs) if self.shape_rules else None
             if _mutates(func, kwargs):
                 # in place (relu_, inplace=True): on meta a no-op when the input keeps its
                 # shape, strides and dtype; the op returns the input itself
@@ -355,9 +357,11 @@ def _classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
     return "call_function", func, args
 
 
-def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool) -> Capture:
-    """Run one forward on stand-ins (meta unless ``real``) and record the torch calls."""
-    rec = _Recorder(model, registry, None if real else Memo())
+def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool,
+           shortcuts: bool = True) -> Capture:
+    """Run one forward on stand-ins (meta unless ``real``) and record the torch calls.
+    ``shortcuts=False``: no shape rules (sizes are symbolic)."""
+    rec = _Recorder(model, registry, None if real else Memo(), shortcuts)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:

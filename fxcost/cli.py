@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--flops", choices=["exact", "2mac"], default="exact")
     ex.add_argument("--time", action="store_true")
 
+    r = sub.add_parser("rules", help="list every cost rule: the forms it serves and its formula")
+    r.add_argument("--format", choices=["plain", "github"], default="plain")
+    r.add_argument("--out", default=None, metavar="FILE")
+
     d = sub.add_parser("diff", help="compare two JSON reports")
     d.add_argument("base")
     d.add_argument("head")
@@ -228,6 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             model, default_args, default_kwargs = load_target(args.target)
             pos, kwargs = _inputs(args, default_args, default_kwargs)
             _profile(args, model, pos, kwargs)
+        elif args.command == "rules":
+            from .docs import rule_table
+            from .targets import import_torchvision
+
+            try:
+                import_torchvision()  # its Python ops' rules, where it is installed
+            except ImportError:
+                pass
+            _write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
         elif args.command == "diff":
             from .diff import Diff
 

@@ -24,7 +24,7 @@ import torch.fx
 from .cost import Cost, NodeRecord
 from .guards import standins, to_meta
 from .interpret import CostInterpreter
-from .options import DEFAULT, Options
+from .options import DEFAULT, Options, keywords_checked
 from .programs import carries_values, is_program
 from .registry import REGISTRY, Registry
 from .report import Report
@@ -40,6 +40,7 @@ def _from_tensor_meta(tm: Any) -> Any:
     return tm
 
 
+@keywords_checked
 def annotate(
     gm: torch.fx.GraphModule,
     *example_inputs: Any,
@@ -104,6 +105,7 @@ class CostBackend:
         return _joined(self.graphs, "dynamo")
 
 
+@keywords_checked
 def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
             registry: Registry | None = None, flops: str = "exact", attention: str = "full") -> CostBackend:
     """``torch.compile(model, backend=fxcost.backend())``; read ``.report`` (all graphs) or
@@ -140,6 +142,7 @@ class InductorPass:
         return _joined(self.graphs, "inductor_post_grad")
 
 
+@keywords_checked
 def inductor_pass(on_graph: Callable[[Report], None] | None = None, registry: Registry | None = None,
                   flops: str = "exact", attention: str = "full") -> InductorPass:
     """``torch._inductor.config.patch(post_grad_custom_post_pass=fxcost.inductor_pass())``: the

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false, statically_known_true
+
 
 @dataclass(frozen=True)
 class Cost:
@@ -43,6 +46,40 @@ class Cost:
 
 
 ZERO = Cost()
+
+
+# Sizes may be symbolic (``fxcost.formula``: torch.SymInt). These helpers compute with them
+# without adding a guard to the shape environment, which would narrow the formula.
+def as_int(v: Any) -> Any:
+    """``int(v)`` for plain numbers; a SymInt stays symbolic."""
+    return v if isinstance(v, torch.SymInt) else int(v)
+
+
+def known_zero(v: Any) -> bool:
+    """True when ``v`` is 0 (a symbolic ``v``: provably 0, never assumed)."""
+    return guard_or_false(v == 0) if isinstance(v, torch.SymInt) else v == 0
+
+
+def sym_min(a: Any, b: Any) -> Any:
+    """min(a, b); symbolic: the smaller where provable, else a Min expression."""
+    if not isinstance(a, torch.SymInt) and not isinstance(b, torch.SymInt):
+        return min(a, b)
+    if statically_known_true(a <= b):
+        return a
+    if statically_known_true(b <= a):
+        return b
+    return torch.sym_min(a, b)
+
+
+def sym_max(a: Any, b: Any) -> Any:
+    """max(a, b); symbolic: the larger where provable, else a Max expression."""
+    if not isinstance(a, torch.SymInt) and not isinstance(b, torch.SymInt):
+        return max(a, b)
+    if statically_known_true(a >= b):
+        return a
+    if statically_known_true(b >= a):
+        return b
+    return torch.sym_max(a, b)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from .cost import Cost, NodeRecord
+from .cost import Cost, NodeRecord, known_zero
 from .errors import FxcostError
 from .naming import module_path, target_name
 from .options import DEFAULT, Options
@@ -91,7 +91,7 @@ class CostInterpreter:
         if entry is not None:
             call = OpCall(node.op, node.target, args, kwargs, out, mod, self.options)
             cost = _checked(entry, call, node)
-            if cost.macs:
+            if not known_zero(cost.macs):
                 _check_dtypes(node, ins, mod)
             if entry.moves_data:
                 read = _nbytes(ins) + (self._module_bytes(mod) if mod is not None else 0)
@@ -132,8 +132,8 @@ def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
             f"{type(e).__name__}: {e}. Fix: correct the rule, or register another with "
             "fxcost.register_rule(target)."
         ) from e
-    if not isinstance(cost, Cost) or any(
-        not isinstance(v, int) or v < 0 for v in (cost.flops, cost.macs)
+    if not isinstance(cost, Cost) or any(  # symbolic sizes (fxcost.formula) give SymInts
+        not isinstance(v, (int, torch.SymInt)) or (isinstance(v, int) and v < 0) for v in (cost.flops, cost.macs)
     ):
         raise FxcostError(
             f"cost rule '{rule}' returned {cost!r} for node '{node.name}'; a rule must return "

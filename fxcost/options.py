@@ -10,10 +10,14 @@ that do not apply together, an ``FxcostError``: nothing is silently ignored.
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .errors import FxcostError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
@@ -117,6 +121,23 @@ class Options:
     def counting(self) -> dict[str, Any]:
         """What the report records of how it counted (JSON-safe)."""
         return {"flops": self.flops, "attention": self.attention, "real": self.real, "backward": self.backward}
+
+
+def keywords_checked(fn: F) -> F:
+    """Make a misspelled keyword of ``fn`` a TypeError naming the closest valid one (Python's
+    own names none)."""
+    names = [n for n, p in inspect.signature(fn).parameters.items() if p.kind != p.VAR_KEYWORD]
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for name in kwargs:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                raise TypeError(f"{fn.__name__}() got an unexpected keyword argument {name!r}"
+                                + (f"; did you mean {close[0]!r}?" if close else ""))
+        return fn(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def _check_bools(obj: Any, names: tuple[str, ...]) -> None:

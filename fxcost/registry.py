@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from .cost import Cost
+from .cost import Cost, as_int, known_zero, sym_min
 from .options import DEFAULT, Options
 from .signatures import positions
 from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
@@ -139,12 +139,12 @@ class OpCall:
         ``exact`` (the seed's convention): a dot product of n is n multiplies and n-1 adds, so
         2*macs - outputs FLOPs. ``2mac`` (FlopCounterMode, MFU): 2*macs FLOPs.
         """
-        macs, outputs = int(macs), int(outputs)
-        if macs == 0:
+        macs, outputs = as_int(macs), as_int(outputs)
+        if known_zero(macs):
             return Cost()
         # an output summing c >= 1 terms needs c - 1 adds; one that receives none (a strided
         # transposed conv's gaps) needs none: at most min(outputs, macs) outputs save an add
-        flops = 2 * macs if self.flops_mode == "2mac" else 2 * macs - min(outputs, macs)
+        flops = 2 * macs if self.flops_mode == "2mac" else 2 * macs - sym_min(outputs, macs)
         return Cost(flops=flops, macs=macs)
 
 
@@ -165,7 +165,8 @@ ATEN_NAMES = {
     "_unsafe_index": "index", "_unsafe_index_put": "index_put", "index_put_": "index_put",
     "_reshape_alias": "view", "_assert_scalar": "_assert", "sym_constrain_range_for_size": "_assert",
     "_assert_async": "_assert", "native_dropout": "dropout", "linalg_vector_norm": "vector_norm",
-    "numpy_T": "t", "empty_permuted": "empty",
+    "numpy_T": "t", "empty_permuted": "empty", "unsafe_split": "split", "unsafe_chunk": "chunk",
+    "unsafe_split_with_sizes": "split_with_sizes",
     "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
     "upsample_bicubic2d": "interpolate", "upsample_nearest1d": "interpolate",
     "upsample_linear1d": "interpolate", "upsample_nearest3d": "interpolate",
@@ -184,8 +185,8 @@ class Registry:
     """
 
     def __init__(self, builtins: str | None = None) -> None:
-        self._builtins = builtins
-        self._late: Callable[[], bool] | None = None
+        self._builtins = builtins  # None once loaded and nothing more can come
+        self._imported = False
         self._modules_seen = -1
         self._modules: dict[type, Entry] = {}
         self._functions: dict[Any, Entry] = {}
@@ -195,13 +196,18 @@ class Registry:
         self._op_cache: dict[Any, Entry | None] = {}
 
     def _ready(self) -> None:
-        if self._builtins is not None:
-            name, self._builtins = self._builtins, None  # the import registers here: no recursion
-            self._late = getattr(importlib.import_module(name), "late", None)
-        if self._late is not None and len(sys.modules) != self._modules_seen:
+        if self._builtins is None:
+            return
+        if not self._imported:
+            self._imported = True  # set first: the import registers here
+            importlib.import_module(self._builtins)
+        if len(sys.modules) != self._modules_seen:
+            late = getattr(sys.modules.get(self._builtins), "late", None)
+            if late is None:  # the package is still being imported: ask on a later use
+                return
             self._modules_seen = len(sys.modules)
-            if self._late():
-                self._late = None
+            if late():
+                self._builtins = None
 
     def copy(self) -> "Registry":
         """A registry holding this one's rules, to change without changing this one
@@ -249,7 +255,7 @@ class Registry:
 
     def module_entry(self, cls: type) -> Entry | None:
         """The rule for a module type, following its MRO."""
-        if self._late is not None or self._builtins is not None:
+        if self._builtins is not None:
             self._ready()
         try:
             return self._module_cache[cls]
@@ -266,7 +272,7 @@ class Registry:
     def function_entry(self, fn: Any) -> Entry | None:
         """The rule for a callable. An operator (``aten.mm.default``) falls back to its packet
         (``aten.mm``), its name (``"aten::mm"``), then the torch-level op of the same name."""
-        if self._late is not None or self._builtins is not None:
+        if self._builtins is not None:
             self._ready()
         try:
             entry = self._functions.get(fn)
@@ -286,16 +292,17 @@ class Registry:
             return entry
         name = ATEN_NAMES.get(packet.__name__, packet.__name__)
         entry = self._methods.get(name)
-        for owner in (torch, torch.nn.functional, torch.special, torch.linalg):
-            if entry is None:
-                fn = getattr(owner, name, None)
+        for owner, prefix in ((torch, ""), (torch.nn.functional, ""), (torch.special, "special_"),
+                              (torch.linalg, "linalg_")):
+            if entry is None:  # aten.special_erfcx is torch.special.erfcx
+                fn = getattr(owner, name.removeprefix(prefix), None)
                 entry = self._functions.get(fn) if callable(fn) else None
         # the torch-level shape rule reads torch's arguments, not the aten op's: it stays behind
         return replace(entry, shape=None) if entry is not None and entry.shape is not None else entry
 
     def method_entry(self, name: str) -> Entry | None:
         """The rule for a tensor-method name."""
-        if self._late is not None or self._builtins is not None:
+        if self._builtins is not None:
             self._ready()
         return self._methods.get(name)
 

@@ -12,6 +12,7 @@ from torch import nn
 from .cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
 from .errors import FxcostError
 from .options import DEFAULT, Options
+from .version import __version__
 from .format import render
 
 #: Bumped whenever a key is renamed or removed; readers refuse other versions.
@@ -220,8 +221,6 @@ class Report:
 
     # -- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from . import __version__
-
         d: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "fxcost_version": __version__,

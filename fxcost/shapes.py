@@ -171,8 +171,13 @@ class Memo:
             key = (target, _key_of(args))
             hash(key)
             return key
-        except (_Unkeyable, TypeError):
+        except _Unkeyable:
             return None
+        except TypeError:  # symbolic sizes (fxcost.formula): keyed by their expressions
+            try:
+                return (target, _key_of(args, symbolic=True))
+            except _Unkeyable:
+                return None
 
     def get(self, key: Any) -> Any:
         """Fresh meta outputs for ``key``, or None."""
@@ -191,29 +196,40 @@ class Memo:
 _SCALARS = frozenset((bool, int, float, complex, str, torch.dtype, torch.device, type(None), type(...)))
 
 
-def _key_of(v: Any) -> Any:
+def _key_of(v: Any, symbolic: bool = False) -> Any:
     """A hashable stand-in for an op's arguments: tensors by shape, stride, dtype and
-    requires_grad; plain values by value; anything else is not keyed."""
+    requires_grad; plain values by value; ``symbolic``: symbolic sizes by their expressions;
+    anything else is not keyed."""
     t = type(v)
     if t in _SCALARS:
         return (t, v)
     if isinstance(v, torch.Tensor):
+        if symbolic:
+            return (_exprs(v.shape), _exprs(v.stride()), v.dtype, v.requires_grad)
         return (v.shape, v.stride(), v.dtype, v.requires_grad)
     if isinstance(v, (tuple, list)):  # FX hands over immutable_list / immutable_dict
-        return (t, tuple([_key_of(x) for x in v]))
+        return (t, tuple([_key_of(x, symbolic) for x in v]))
     if isinstance(v, dict):
-        return (t, tuple([(k, _key_of(x)) for k, x in v.items()]))
+        return (t, tuple([(k, _key_of(x, symbolic)) for k, x in v.items()]))
+    if symbolic and isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return (t, v.node.expr)
     raise _Unkeyable
 
 
+def _exprs(sizes: Any) -> tuple:
+    return tuple(s.node.expr if isinstance(s, torch.SymInt) else s for s in sizes)
+
+
 class _Meta(tuple):
-    """Shape, stride, dtype and requires_grad of a memoized meta output."""
+    """Shape, stride, dtype and requires_grad of a memoized meta output; with symbolic sizes
+    also the output itself (see ``_rebuild``)."""
 
 
 def _template(v: Any) -> Any:
     """A memoized output: tensors as _Meta, in plain tuples and lists."""
     if isinstance(v, torch.Tensor):
-        return _Meta((v.shape, v.stride(), v.dtype, v.requires_grad))
+        symbolic = not v.requires_grad and any(isinstance(n, torch.SymInt) for n in v.shape)
+        return _Meta((v.shape, v.stride(), v.dtype, v.requires_grad, v if symbolic else None))
     t = type(v)
     if t is tuple or t is list:
         return t(_template(x) for x in v)
@@ -225,7 +241,9 @@ def _template(v: Any) -> Any:
 def _rebuild(v: Any) -> Any:
     t = type(v)
     if t is _Meta:
-        shape, stride, dtype, grad = v
+        shape, stride, dtype, grad, source = v
+        if source is not None:  # symbolic sizes: a fresh alias costs a tenth of a new tensor
+            return source.detach()
         out = torch.empty_strided(shape, stride, dtype=dtype, device="meta")
         return out.requires_grad_() if grad else out
     if t is tuple or t is list:

@@ -39,13 +39,14 @@ from .walk import tensors
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False) -> None:
+    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False, shortcuts: bool = True) -> None:
         ModuleStack.__init__(self, model)
         TorchDispatchMode.__init__(self)
         self.registry = registry
         self.timeline: Timeline | None = None  # storage lifetimes, when memory is asked for
         self.builder = GraphBuilder(weak=memory)
         self.memo = Memo()
+        self.shortcuts = shortcuts  # shape rules: off where sizes are symbolic
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
         self.pending: list[tuple[list[torch.Tensor], dict]] = []
@@ -77,9 +78,10 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
     def _run(self, func: Any, args: tuple, kwargs: dict) -> Any:
         """The op's output: on meta, from its shape rule or an identical call that ran already
         (ops that return views or write to an argument always run: autograd tracks them)."""
-        out = by_shape_rule(self.registry, "call_function", func, args, kwargs)
-        if out is not None:
-            return out
+        if self.shortcuts:
+            out = by_shape_rule(self.registry, "call_function", func, args, kwargs)
+            if out is not None:
+                return out
         key = Memo.key(func, (args, kwargs)) if _functional(func) else None
         out = self.memo.get(key)
         if out is None:
@@ -130,13 +132,14 @@ def backward_roots(out: Any) -> list[torch.Tensor]:
 
 
 def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
-                memory: bool = False) -> Capture:
+                memory: bool = False, shortcuts: bool = True) -> Capture:
     """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
     ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.
-    ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory."""
+    ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory.
+    ``shortcuts=False``: no shape rules, for symbolic sizes."""
     args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
-    rec = _StepRecorder(model, registry, memory)
+    rec = _StepRecorder(model, registry, memory, shortcuts)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:

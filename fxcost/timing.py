@@ -21,7 +21,7 @@ from torch import nn
 from .errors import FxcostError
 from .guards import evaluated, grads_and_buffers_kept
 from .inputs import check_call
-from .options import TimingOptions
+from .options import TimingOptions, keywords_checked
 from .registry import REGISTRY
 from .report import Report
 from .step import backward_roots
@@ -140,6 +140,7 @@ class _Progress:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 
+@keywords_checked
 def measure(
     model: nn.Module,
     args: tuple = (),
@@ -288,6 +289,7 @@ class NodeTimer(torch.fx.Interpreter):
         return {k: statistics.median(v) for k, v in self.samples.items()}
 
 
+@keywords_checked
 def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
                repeats: int = 5, warmup: int = 2) -> dict[str, float]:
     """Fill ``node.time_ms`` of ``report`` with the median time of each node over ``repeats``

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import fxcost
@@ -99,51 +98,6 @@ def test_unsupported_is_listed_never_silent():
     assert [u.target for u in r.unsupported] == ["torch._C._special.special_bessel_j0"]
     with pytest.raises(fxcost.UnsupportedOpError, match="special_bessel_j0"):
         fxcost.profile(Fn(_mystery), (torch.randn(3),), strict=True)
-
-
-def test_register_rule_for_module_function_and_method():
-    class Fused(nn.Module):
-        def forward(self, x):
-            return x * 2
-
-    reg = fxcost.Registry()
-
-    @reg.register(Fused)
-    def fused(call):
-        return fxcost.Cost(flops=7 * call.x.numel())
-
-    @reg.register(torch.special.bessel_j0, "tanh")
-    def bessel(call):
-        return fxcost.Cost(flops=100)
-
-    r = fxcost.profile(Fused(), (torch.randn(2, 3),), registry=reg, capture="symbolic_trace")
-    assert r.total.flops == 42 and r.nodes[0].kind == "call_module"
-    assert fxcost.profile(Fn(_mystery), (torch.randn(3),), registry=reg).total.flops == 100
-    assert fxcost.profile(Fn(lambda a: a.tanh()), (torch.randn(3),), registry=reg).total.flops == 100
-
-
-def test_global_register_rule_decorator():
-    class Special(nn.Module):
-        def forward(self, x):
-            return x
-
-    @fxcost.register_rule(Special)
-    def special(call):
-        return fxcost.Cost(flops=1, macs=1)
-
-    r = fxcost.profile(nn.Sequential(Special(), Special()), (torch.randn(2),))
-    assert (r.total.flops, r.total.macs) == (2, 2)
-    assert r.by_operator()[0].op == "special"
-
-
-def test_bad_rules_are_named():
-    reg = fxcost.Registry()
-    reg.register(torch.relu, F.relu)(lambda call: 1 / 0)
-    with pytest.raises(fxcost.FxcostError, match="rule .*failed.*ZeroDivisionError"):
-        fxcost.profile(Fn(F.relu), (torch.randn(3),), registry=reg)
-    reg.register(F.relu)(lambda call: 5)
-    with pytest.raises(fxcost.FxcostError, match="must return fxcost.Cost"):
-        fxcost.profile(Fn(F.relu), (torch.randn(3),), registry=reg)
 
 
 # -- reports ----------------------------------------------------------------------------------

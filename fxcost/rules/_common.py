@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import torch
@@ -109,12 +110,15 @@ def broadcast(call: OpCall) -> torch.Tensor | None:
     return torch.empty(shape, dtype=dtype, device="meta")
 
 
-def per_element(op: str, k: int, *targets: Any, moves_data: bool = True, shape: ShapeRule | None = None):
-    """Register ``op``: ``k`` FLOPs per output element (zero for integer/boolean tensors)."""
+def per_element(op: str, k: int, *targets: Any, moves_data: bool = True, shape: ShapeRule | None = None,
+                why: str = ""):
+    """Register ``op``: ``k`` FLOPs per output element (zero for integer/boolean tensors);
+    ``why`` names the operations counted (the rule's docstring, and so the README table)."""
 
     def rule(call: OpCall) -> Cost:
         return Cost(flops=k * call.out_numel) if k and is_float(call) else Cost()
 
     rule.__name__ = rule.__qualname__ = op
-    rule.__doc__ = f"{k} FLOP(s) per output element"
+    rule.__module__ = sys._getframe(1).f_globals["__name__"]  # the family registering it
+    rule.__doc__ = f"{k} per output element" + (f" ({why})" if why else "")
     return register_rule(*targets, op=op, moves_data=moves_data, shape=shape)(rule)

@@ -16,33 +16,35 @@ from ..registry import OpCall, register_rule, method_names
 from ._common import attrs, like_input, per_element, torch_forms
 
 
-def _activation(op: str, k: int, *targets) -> None:
+def _activation(op: str, k: int, *targets, why: str = "") -> None:
     """``k`` FLOPs per element; the output is shaped like the input."""
-    per_element(op, k, *targets, shape=like_input)
+    per_element(op, k, *targets, shape=like_input, why=why)
 
 
-_activation("relu", 1, nn.ReLU, *torch_forms("relu"))
-_activation("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"))  # max, min
-_activation("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"))  # nn.ReLU6 subclasses it
-_activation("threshold", 1, nn.Threshold, *torch_forms("threshold"))
-_activation("leaky_relu", 2, nn.LeakyReLU, *torch_forms("leaky_relu"))  # compare, multiply
-per_element("prelu", 2, nn.PReLU, *torch_forms("prelu"))
-_activation("rrelu", 2, nn.RReLU, *torch_forms("rrelu"))
-_activation("elu", 4, nn.ELU, *torch_forms("elu"))  # compare, exp, subtract, multiply
-_activation("celu", 5, nn.CELU, *torch_forms("celu"))  # elu + divide
-_activation("selu", 5, nn.SELU, *torch_forms("selu"))  # elu + scale
-_activation("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"))
-_activation("tanh", 5, nn.Tanh, *torch_forms("tanh"))
-_activation("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"))  # add, 2 clamps, div
-_activation("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"))  # hardsigmoid + multiply
-_activation("silu", 5, nn.SiLU, *torch_forms("silu"))  # sigmoid + multiply
-_activation("softplus", 3, nn.Softplus, *torch_forms("softplus"))  # exp, add, log
-_activation("mish", 9, nn.Mish, *torch_forms("mish"))  # softplus + tanh + multiply
-_activation("softsign", 3, nn.Softsign, *torch_forms("softsign"))  # abs, add, divide
-_activation("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"))  # neg, exp, add, log
-_activation("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"))  # tanh + subtract
-_activation("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"))
-per_element("glu", 5, nn.GLU, *torch_forms("glu"))  # sigmoid of one half, multiply: per output
+_activation("relu", 1, nn.ReLU, *torch_forms("relu"), why="seed")
+_activation("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"), why="max, min")
+_activation("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"), why="max, min")  # nn.ReLU6 subclasses it
+_activation("threshold", 1, nn.Threshold, *torch_forms("threshold"), why="a compare")
+_activation("leaky_relu", 2, nn.LeakyReLU, *torch_forms("leaky_relu"), why="compare, multiply")
+per_element("prelu", 2, nn.PReLU, *torch_forms("prelu"), why="compare, multiply")
+_activation("rrelu", 2, nn.RReLU, *torch_forms("rrelu"), why="compare, multiply")
+_activation("elu", 4, nn.ELU, *torch_forms("elu"), why="compare, exp, subtract, multiply")
+_activation("celu", 5, nn.CELU, *torch_forms("celu"), why="elu + divide")
+_activation("selu", 5, nn.SELU, *torch_forms("selu"), why="elu + scale")
+_activation("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"),
+            why="seed: negate, exp, add, divide")
+_activation("tanh", 5, nn.Tanh, *torch_forms("tanh"), why="seed: exp, exp⁻¹, subtract, add, divide")
+_activation("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"), why="add, 2 clamps, div")
+_activation("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"), why="hardsigmoid + multiply")
+_activation("silu", 5, nn.SiLU, *torch_forms("silu"), why="sigmoid + multiply")
+_activation("softplus", 3, nn.Softplus, *torch_forms("softplus"), why="exp, add, log")
+_activation("mish", 9, nn.Mish, *torch_forms("mish"), why="softplus + tanh + multiply")
+_activation("softsign", 3, nn.Softsign, *torch_forms("softsign"), why="abs, add, divide")
+_activation("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"), why="neg, exp, add, log")
+_activation("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"), why="tanh + subtract")
+_activation("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"),
+            why="compare, subtract or zero")
+per_element("glu", 5, nn.GLU, *torch_forms("glu"), why="a sigmoid of one half, a multiply")
 
 
 def _gelu_shape(call: OpCall) -> torch.Tensor | None:

@@ -7,9 +7,11 @@ backward of elementwise ops and norms (documented estimates; MACs are exact).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ..cost import Cost
+from ..cost import Cost, sym_max
 from ..registry import OpCall, register_rule
 from .attention import attention_core
 from .conv import conv, conv_transpose
@@ -23,7 +25,7 @@ def _packets(*names: str) -> list:
 
 @register_rule(*_packets("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"))
 def convolution(call: OpCall) -> Cost:
-    """aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)."""
+    """``aten.convolution``: as ``conv``, or ``conv_transpose`` when ``transposed``."""
     return conv_transpose(call) if call.arg("transposed", False) else conv(call)
 
 
@@ -31,10 +33,10 @@ def convolution(call: OpCall) -> Cost:
 def convolution_backward(call: OpCall) -> Cost:
     """grad_input and grad_weight each cost the forward convolution's MACs (where output_mask
     asks for them); grad_bias sums grad_output."""
-    grad_out, inp, w = call.args[0], call.args[1], call.args[2]
+    grad_out, inp, w = call.arg("grad_output"), call.arg("input"), call.arg("weight")
     transposed = call.arg("transposed", False)
     mask = call.arg("output_mask", [True, True, True])
-    fwd = (inp.numel() if transposed else grad_out.numel()) * w.shape[1:].numel()
+    fwd = (inp.numel() if transposed else grad_out.numel()) * math.prod(w.shape[1:])
     cost = Cost()
     if mask[0]:
         cost = cost + call.dots(fwd, inp.numel())
@@ -55,23 +57,23 @@ _SDPA_BACKWARD = _packets("_scaled_dot_product_flash_attention_backward",
                           "_scaled_dot_product_fused_attention_overrideable_backward")
 
 
-def _qkv(call: OpCall, first: int) -> tuple[int, int, int, int, int]:
-    q, k, v = call.args[first], call.args[first + 1], call.args[first + 2]
-    return q.shape[:-2].numel(), q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+def _qkv(call: OpCall) -> tuple[int, int, int, int, int]:
+    q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
+    return math.prod(q.shape[:-2]), q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
 
 
 @register_rule(*_SDPA)
 def sdpa_kernel(call: OpCall) -> Cost:
-    """The fused kernels behind scaled_dot_product_attention: as ``sdpa``."""
-    heads, L, S, E, Ev = _qkv(call, 0)
-    return attention_core(call, heads, L, S, E, Ev, masked=False, causal=bool(call.kwargs.get("is_causal", False)))
+    """The fused kernels behind scaled_dot_product_attention: as ``sdpa`` (no mask add)."""
+    heads, L, S, E, Ev = _qkv(call)
+    return attention_core(call, heads, L, S, E, Ev, masked=False, causal=bool(call.arg("is_causal", False)))
 
 
 def _flash_recompute(call: OpCall) -> Cost:
     """Fused (flash, memory-efficient, cuDNN) backward kernels keep no attention matrix: they
     recompute QKᵀ (heads·L·S·E MACs) and its softmax before the gradients (FlopCounterMode's
     3.5x forward for flash forward + backward). Hardware FLOPs, phase recompute."""
-    heads, L, S, E, _ = _qkv(call, 1)
+    heads, L, S, E, _ = _qkv(call)
     pairs = heads * L * S
     return call.dots(pairs * E, pairs) + Cost(flops=pairs + 3 * pairs - heads * L)
 
@@ -80,7 +82,7 @@ def _flash_recompute(call: OpCall) -> Cost:
 def sdpa_backward(call: OpCall) -> Cost:
     """dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: MACs heads·L·S·(2E + 2Ev); softmax
     backward 4 per score."""
-    heads, L, S, E, Ev = _qkv(call, 1)
+    heads, L, S, E, Ev = _qkv(call)
     pairs = heads * L * S
     return (call.dots(pairs * Ev, heads * S * Ev) + call.dots(pairs * Ev, pairs)
             + call.dots(pairs * E, heads * L * E) + call.dots(pairs * E, heads * S * E) + Cost(flops=4 * pairs))
@@ -88,10 +90,11 @@ def sdpa_backward(call: OpCall) -> Cost:
 
 def _backward(name: str, per_element: int, packets: list) -> None:
     def rule(call: OpCall) -> Cost:
-        return Cost(flops=per_element * max(call.x.numel(), call.out_numel))
+        return Cost(flops=per_element * sym_max(call.x.numel(), call.out_numel))
 
     rule.__name__ = rule.__qualname__ = name
-    rule.__doc__ = f"{per_element} FLOP(s) per element of the larger of input and output"
+    rule.__doc__ = (f"{per_element} per element of the larger side: the input, or all outputs together "
+                    "(grad_input, grad_weight, grad_bias); an estimate")
     register_rule(*packets, op=name)(rule)
 
 

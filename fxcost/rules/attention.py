@@ -7,10 +7,12 @@ attention is counted per query head.
 
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 from torch import nn
 
-from ..cost import Cost
+from ..cost import Cost, sym_min
 from ..registry import OpCall, register_rule
 from .activation import softmax_flops
 
@@ -20,7 +22,10 @@ def attention_core(
 ) -> Cost:
     """softmax(Q K^T * scale [+ mask]) V for ``heads`` (batch x query heads) independent heads."""
     if causal and call.attention == "unmasked":
-        pairs = sum(min(i + 1, S) for i in range(L))  # torch's causal mask is top-left aligned
+        # torch's causal mask is top-left aligned: row i keeps min(i + 1, S) keys, so the first
+        # m = min(L, S) rows keep 1..m and the rest S each
+        m = sym_min(L, S)
+        pairs = m * (m + 1) // 2 + (L - m) * S
     else:
         pairs = L * S
     pairs *= heads
@@ -35,9 +40,12 @@ def attention_core(
 
 @register_rule(F.scaled_dot_product_attention)
 def sdpa(call: OpCall) -> Cost:
-    """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev]."""
+    """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev], per query head (grouped-query
+    attention included): MACs Hq·L·S·(E + Ev); FLOPs the QKᵀ and AV dot products, a scale per
+    score, a mask add per score (with ``attn_mask``), softmax rows·(3S − 1). Causal: the full
+    L×S (default) or the kept pairs with ``attention="unmasked"``."""
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
-    heads = q.shape[:-2].numel()
+    heads = math.prod(q.shape[:-2])
     return attention_core(
         call,
         heads,
@@ -69,7 +77,8 @@ def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_fir
 
 @register_rule(nn.MultiheadAttention)
 def multihead_attention(call: OpCall) -> Cost:
-    """in-projections of q, k, v; both attention matmuls, scale and softmax; out-projection."""
+    """The q, k, v and out projections (linear each, + biases) and the attention of ``sdpa`` per
+    head (head_dim = E / heads)."""
     m = call.module
     query, key = call.arg("query"), call.arg("key")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
@@ -80,7 +89,7 @@ def multihead_attention(call: OpCall) -> Cost:
 
 @register_rule(F.multi_head_attention_forward)
 def multi_head_attention_forward(call: OpCall) -> Cost:
-    """The functional form: inputs are always (L, B, E) or unbatched."""
+    """As ``nn.MultiheadAttention`` (inputs (L, B, E) or unbatched)."""
     query, key, value = call.arg("query"), call.arg("key"), call.arg("value")
     E, H = call.arg("embed_dim_to_check"), call.arg("num_heads")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None

@@ -7,6 +7,7 @@ formula, with depthwise and pointwise convolutions falling out of ``groups`` and
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -65,7 +66,7 @@ def conv(call: OpCall) -> Cost:
     """MACs = out.numel * (C_in/groups) * prod(k); FLOPs = out.numel * (2n-1 [+1 with bias])."""
     w = call.arg("weight")
     out = call.y.numel()
-    return call.dots(out * w.shape[1:].numel(), out) + Cost(flops=_bias(call))
+    return call.dots(out * math.prod(w.shape[1:]), out) + Cost(flops=_bias(call))
 
 
 @register_rule(
@@ -79,4 +80,4 @@ def conv_transpose(call: OpCall) -> Cost:
     MACs = in.numel * (C_out/groups) * prod(k); the adds are counted per output."""
     w = call.arg("weight")
     out = call.y.numel()
-    return call.dots(call.x.numel() * w.shape[1:].numel(), out) + Cost(flops=_bias(call))
+    return call.dots(call.x.numel() * math.prod(w.shape[1:]), out) + Cost(flops=_bias(call))

@@ -20,7 +20,7 @@ per_element(
     1,
     operator.add, operator.sub, operator.mul, *attrs(torch, *_ARITHMETIC), *_ARITHMETIC,
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
-    shape=broadcast,
+    shape=broadcast, why="add, subtract or multiply, broadcast",
 )
 _BINARY = ("div", "divide", "true_divide", "floor_divide", "remainder", "fmod", "pow", "float_power",
            "maximum", "minimum", "fmax", "fmin", "atan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt",
@@ -38,7 +38,7 @@ per_element(
     "__iadd__", "__isub__", "__imul__",
     *method_names("truediv", "floordiv", "mod", "neg", "pos", "eq", "ne", "lt", "le", "gt", "ge",
                   "div", "pow", inplace=False, dunder=True),
-    "__abs__", "__invert__",
+    "__abs__", "__invert__", why="divide, power, min/max or compare, broadcast",
 )
 
 _UNARY = ("neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "log2", "log10",
@@ -48,13 +48,14 @@ _UNARY = ("neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "
           "logit", "sinc", "deg2rad", "rad2deg", "i0", "lgamma", "digamma", "isnan", "isinf",
           "isfinite", "signbit", "logical_not", "bitwise_not", "fix")
 per_element("unary", 1, *torch_forms(*_UNARY), *attrs(torch.special, "erf", "erfc", "expm1",
-            "exp2", "log1p", "i0", "logit", "erfinv", "sinc"))
-per_element("diff", 1, *torch_forms("diff"))  # a subtract per output element
-per_element("clamp", 2, *torch_forms("clamp", "clip"))  # a compare against each bound
-per_element("lerp", 3, *torch_forms("lerp"))  # start + w * (end - start)
-per_element("addcmul", 3, *torch_forms("addcmul", "addcdiv"))  # x + v * (a op b)
+            "exp2", "log1p", "i0", "logit", "erfinv", "sinc"), why="one math function, each counted as one FLOP")
+per_element("diff", 1, *torch_forms("diff"), why="a subtract per output element")
+per_element("clamp", 2, *torch_forms("clamp", "clip"), why="a compare against each bound")
+per_element("lerp", 3, *torch_forms("lerp"), why="start + w * (end - start)")
+per_element("addcmul", 3, *torch_forms("addcmul", "addcdiv"), why="x + v * (a op b)")
 per_element("logical", 1, *torch_forms("logical_and", "logical_or", "logical_xor", "bitwise_and",
             "bitwise_or", "bitwise_xor"), *method_names("and", "or", "xor", inplace=False,
-            dunder=True), operator.and_, operator.or_, operator.xor, operator.invert)
+            dunder=True), operator.and_, operator.or_, operator.xor, operator.invert,
+            why="one logic op; booleans and integers: zero")
 # Selection ops move data but do no arithmetic.
-per_element("select", 0, *torch_forms("where", "masked_fill", "masked_scatter"))
+per_element("select", 0, *torch_forms("where", "masked_fill", "masked_scatter"), why="a selection moves data only")

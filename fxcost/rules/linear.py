@@ -35,7 +35,7 @@ def _linear_shape(call: OpCall) -> torch.Tensor | None:
 
 @register_rule(nn.Linear, F.linear, "linear", shape=_linear_shape)
 def linear(call: OpCall) -> Cost:
-    """y = x W^T + b: out.numel dot products of in_features."""
+    """y = x Wᵀ + b: out.numel dot products of in_features (+ out.numel with a bias)."""
     in_features = call.arg("weight").shape[-1]
     out = call.y.numel()
     return call.dots(out * in_features, out) + Cost(flops=_bias_flops(call))
@@ -43,7 +43,8 @@ def linear(call: OpCall) -> Cost:
 
 @register_rule(nn.Bilinear, F.bilinear)
 def bilinear(call: OpCall) -> Cost:
-    """y_k = x1^T W_k x2 + b_k: in1*in2 MACs per output (as fvcore and ptflops count it)."""
+    """y_k = x1ᵀ W_k x2 + b_k: a dot product of in1·in2 per output, as fvcore and ptflops count
+    it (+ out.numel with a bias)."""
     w = call.arg("weight")
     out = call.y.numel()
     return call.dots(out * w.shape[1] * w.shape[2], out) + Cost(flops=_bias_flops(call))
@@ -60,7 +61,7 @@ def matmul(call: OpCall) -> Cost:
 
 @register_rule(torch.addmm, torch.baddbmm, "addmm", "addmm_", "baddbmm", "baddbmm_")
 def addmm(call: OpCall) -> Cost:
-    """input + m1 @ m2: a matmul plus one add per output."""
+    """input + m1 @ m2 (and baddbmm): a matmul plus one add per output."""
     m1 = call.arg("mat1")
     if m1 is None:  # baddbmm names it batch1
         m1 = call.arg("batch1")
@@ -82,8 +83,9 @@ def _grouped_macs(a: torch.Tensor, out: torch.Tensor) -> int:
 @register_rule(*[f for f in (getattr(torch, "_grouped_mm", None), getattr(F, "grouped_mm", None)) if f is not None],
                "transformers::grouped_mm_fallback")
 def grouped_mm(call: OpCall) -> Cost:
-    """Mixture-of-experts grouped matmul (``torch._grouped_mm``, transformers' fallback op for
-    dtypes it does not take): see ``_grouped_macs``."""
+    """Mixture-of-experts grouped matmul (``torch._grouped_mm``, transformers' fallback op):
+    out.numel dot products of K (routed tokens × their expert's weight); 2-D × 2-D (the
+    weight gradient, K split among groups): M·N·K MACs in all."""
     return call.dots(_grouped_macs(call.x, call.y), call.y.numel())
 
 

@@ -93,5 +93,6 @@ def local_response_norm(call: OpCall) -> Cost:
 
 @register_rule(F.normalize)
 def normalize(call: OpCall) -> Cost:
-    """x / ||x||_p along dim: square and add per element, a root per row, a divide per element."""
+    """x divided by its p-norm along dim: 3 per element (a square, an add, a divide; the row's
+    root folded in)."""
     return Cost(flops=3 * call.x.numel())

@@ -28,14 +28,14 @@ _VIEWS = ("view", "view_as", "reshape", "reshape_as", "permute", "transpose", "s
 per_element(
     "view", 0, *torch_forms(*_VIEWS), operator.getitem, "__getitem__", builtins.getattr,
     nn.Identity, nn.Flatten, nn.Unflatten,
-    "contiguous", moves_data=False,
+    "contiguous", moves_data=False, why="a view: no arithmetic, no bytes",
 )
 
 # Checks: symbolic_trace keeps torch._assert (fx wraps it) as a call, ep.module() calls its input
 # guards (GuardsFn); they compute nothing.
 per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"),
             *attrs(_unlift, "GuardsFn"),
-            moves_data=False)
+            moves_data=False, why="assertions and guards compute nothing")
 
 # Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
 per_element(
@@ -43,7 +43,7 @@ per_element(
     nn.FeatureAlphaDropout,
     *torch_forms("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                  "feature_alpha_dropout", "feature_dropout"),
-    moves_data=False, shape=like_input,
+    moves_data=False, shape=like_input, why="the identity at inference (seed)",
 )
 
 _COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
@@ -65,7 +65,7 @@ per_element(
     nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
     nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, *attrs(nn, "CircularPad2d"),
     nn.Fold, nn.Unfold, F.unfold, F.fold, *attrs(torch.ops.aten, "im2col", "col2im"), "__setitem__", "copy_",
-    "masked_fill_", "index_add",
+    "masked_fill_", "index_add", why="copies, indexing, padding, lookups: bytes only",
 )
 
 _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "ones_like",
@@ -75,4 +75,4 @@ _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "one
               "empty_strided", "uniform", "normal_", "uniform_", "exponential", "geometric",
               "cauchy", "log_normal", "random")
 per_element("create", 0, *torch_forms(*_FACTORIES), *method_names("new_empty_strided"),
-            torch.Tensor, moves_data=True)
+            torch.Tensor, moves_data=True, why="tensor creation: bytes written only")

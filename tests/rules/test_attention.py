@@ -1,0 +1,84 @@
+"""fxcost/rules/attention.py (and the fused SDPA kernels of rules/aten.py):
+scaled_dot_product_attention in every form, causal and grouped-query, nn.MultiheadAttention and
+F.multi_head_attention_forward."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import CAPTURES, cost
+
+
+def _sdpa_expected(heads, L, S, E, Ev, pairs=None, mask=False):
+    """QKᵀ dots, AV dots, a scale per score, the mask's add, softmax rows*(3S-1)."""
+    pairs = heads * (pairs if pairs is not None else L * S)
+    rows = heads * L
+    flops = (2 * pairs * E - pairs) + (2 * pairs * Ev - rows * Ev) + pairs + (3 * pairs - rows)
+    return flops + (pairs if mask else 0), pairs * (E + Ev)
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_sdpa(capture):
+    q, k, v = torch.randn(1, 2, 4, 8), torch.randn(1, 2, 6, 8), torch.randn(1, 2, 6, 8)
+    c = cost(F.scaled_dot_product_attention, q, k, v, capture=capture)
+    assert (c.flops, c.macs) == _sdpa_expected(2, 4, 6, 8, 8)
+    m = torch.zeros(4, 6)
+    c = cost(lambda a, b, d: F.scaled_dot_product_attention(a, b, d, attn_mask=m), q, k, v, capture=capture,
+             real=True)
+    assert (c.flops, c.macs) == _sdpa_expected(2, 4, 6, 8, 8, mask=True)
+
+
+def test_sdpa_causal_full_and_unmasked():
+    q = torch.randn(1, 2, 4, 8)
+    f = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True)  # noqa: E731
+    assert cost(f, q, q, q).macs == 2 * 16 * 16  # full L x S by default
+    # unmasked: rows keep 1, 2, 3, 4 keys -> 10 pairs per head
+    assert cost(f, q, q, q, attention="unmasked").macs == 2 * 10 * 16
+
+
+def test_sdpa_gqa_counts_query_heads():
+    q, kv = torch.randn(1, 4, 4, 8), torch.randn(1, 2, 4, 8)
+    f = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, enable_gqa=True)  # noqa: E731
+    assert cost(f, q, kv, kv).macs == 4 * 16 * 16
+
+
+def test_fused_kernel_reads_is_causal_by_position():
+    """aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, dropout_p, is_causal): the
+    kernel's causal flag is its fifth positional argument."""
+    q = torch.randn(1, 2, 4, 8)
+    kernel = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default
+    f = lambda a, b, c: kernel(a, b, c, 0.0, True)[0]  # noqa: E731
+    assert cost(f, q, q, q).macs == 2 * 16 * 16
+    assert cost(f, q, q, q, attention="unmasked").macs == 2 * 10 * 16
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_multihead_attention(capture):
+    # E=8, H=2, L=S=4, batch 1: 4 projections of 4 tokens x 8x8, plus attention 2 x 4x4 pairs x (4+4)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = mha
+
+        def forward(self, x):
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    assert cost(M(), torch.randn(1, 4, 8), capture=capture).macs == 4 * 4 * 64 + 2 * 16 * 8
+
+
+def test_functional_multi_head_attention_forward():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = nn.MultiheadAttention(8, 2)  # holds the weights; never called itself
+
+        def forward(self, x):
+            p = self.p
+            return F.multi_head_attention_forward(
+                x, x, x, 8, 2, p.in_proj_weight, p.in_proj_bias, None, None, False, 0.0,
+                p.out_proj.weight, p.out_proj.bias, training=False, need_weights=False)[0]
+
+    assert cost(M(), torch.randn(4, 1, 8)).macs == 4 * 4 * 64 + 2 * 16 * 8

@@ -1,0 +1,39 @@
+"""Every registered rule is exercised by a test, and the README's conventions table is the
+rules' own docstrings."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from fxcost.docs import readme_block, rule_table
+from fxcost.registry import REGISTRY
+
+TESTS = pathlib.Path(__file__).resolve().parents[1]
+README = TESTS.parent / "README.md"
+
+
+def test_readme_table_is_the_rules_docstrings():
+    pytest.importorskip("torchvision")  # its Python ops' rows are in the README's table
+    block = readme_block(README.read_text())
+    assert block is not None, "README.md lost its rules:begin/rules:end markers"
+    assert block == rule_table(), "the README's rule table is stale: run `python -m fxcost.docs README.md`"
+
+
+@pytest.mark.coverage_last
+def test_every_rule_is_exercised(request, exercised_rules):
+    """Runs last (conftest orders it); meaningful when the whole suite ran, skipped otherwise."""
+    collected = {pathlib.Path(str(item.fspath)).resolve() for item in request.session.items}
+    every = {p.resolve() for p in TESTS.rglob("test_*.py")}
+    if not every <= collected or request.config.option.deselect or request.config.option.keyword:
+        pytest.skip("run the whole suite (python -m pytest) to check every rule is exercised")
+    REGISTRY._ready()
+    rules = {e.rule for store in ("_modules", "_functions", "_methods", "_ops")
+             for e in getattr(REGISTRY, store).values()}
+    rules |= {e.recompute for store in ("_functions",) for e in getattr(REGISTRY, store).values() if e.recompute}
+    from fxcost.rules import vision
+
+    compiled = {vision.nms, vision.roi_align, vision.roi_pool, vision.deform_conv2d}  # tested by hand: C++ ops
+    missing = sorted(f"{r.__module__}.{r.__name__}" for r in rules - exercised_rules - compiled)
+    assert not missing, f"rules no test runs: {missing}"

@@ -1,0 +1,38 @@
+"""fxcost/rules/norm.py: batch norm (seed: 4 per element), layer/group/instance norm (5, +2 with
+an affine), rms norm (3, +1 with a weight), local response norm, F.normalize."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import cost
+
+
+def test_batch_norm_eval_training_and_functional():
+    x = torch.randn(2, 3, 4, 4)  # 96 elements
+    assert cost(nn.BatchNorm2d(3).eval(), x).flops == 4 * 96
+    assert cost(nn.BatchNorm2d(3).train(), x).flops == 4 * 96
+    rm, rv = torch.zeros(3), torch.ones(3)
+    assert cost(lambda a: F.batch_norm(a, rm, rv, weight=torch.ones(3), training=False), x).flops == 4 * 96
+
+
+def test_layer_group_instance_rms_norm():
+    x = torch.randn(2, 4, 8)  # 64 elements
+    assert cost(nn.LayerNorm(8), x).flops == 7 * 64
+    assert cost(nn.LayerNorm(8, elementwise_affine=False), x).flops == 5 * 64
+    assert cost(lambda a: F.layer_norm(a, (8,)), x).flops == 5 * 64
+    assert cost(lambda a: F.layer_norm(a, (8,), weight=torch.ones(8), bias=torch.zeros(8)), x).flops == 7 * 64
+    assert cost(nn.GroupNorm(2, 4), x).flops == 7 * 64
+    assert cost(lambda a: F.group_norm(a, 2), x).flops == 5 * 64
+    assert cost(nn.InstanceNorm1d(4), x).flops == 5 * 64
+    assert cost(nn.InstanceNorm1d(4, affine=True), x).flops == 7 * 64
+    assert cost(nn.RMSNorm(8), x).flops == 4 * 64
+    assert cost(lambda a: F.rms_norm(a, (8,)), x).flops == 3 * 64
+
+
+def test_local_response_norm_and_normalize():
+    x = torch.randn(1, 4, 3, 3)  # 36 elements; a window of 2 channels: (2*2 + 4) per element
+    assert cost(nn.LocalResponseNorm(2), x).flops == 8 * 36
+    assert cost(lambda a: F.local_response_norm(a, 3), x).flops == 10 * 36
+    # square, sum and divide per element (the row's sqrt folded in)
+    assert cost(lambda a: F.normalize(a, dim=1), torch.randn(2, 4)).flops == 3 * 8
