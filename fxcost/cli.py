@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--backward", action="store_true",
                       help="count a training step: forward, backward (and recompute) phases")
     prof.add_argument("--memory", action="store_true", help="also the peak memory and its breakdown")
+    prof.add_argument("--symbolic", default=None, metavar="NAME=INPUT:AXIS,...",
+                      help="print the cost as a formula of input sizes, e.g. B=0:0,L=0:1 (INPUT: the "
+                           "--input index or a --kwargs name; a NAME may size several axes)")
     prof.add_argument("--optimizer", choices=["adamw", "adam", "sgd"], default=None,
                       help="optimizer state counted by --memory --backward")
     prof.add_argument("--prompt", type=int, default=None, metavar="TOKENS",
@@ -157,6 +160,41 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
     _write(text, args.out)
 
 
+def _symbolic_dims(spec: str, pos: tuple, kwargs: dict) -> dict[str, list]:
+    """--symbolic B=0:0,L=0:1 -> {"B": [(0, 0)], "L": [(0, 1)]}; an index past the positional
+    inputs names a keyword input in order (hf targets take --input as their input_ids)."""
+    dims: dict[str, list] = {}
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, where = item.partition("=")
+        key, _, axis = where.partition(":")
+        if not name or not key or not axis.lstrip("-").isdigit():
+            raise FxcostError(f"--symbolic item {item!r} is not NAME=INPUT:AXIS. Fix: --symbolic B=0:0,L=0:1.")
+        if key.isdigit() and int(key) >= len(pos) and int(key) < len(pos) + len(kwargs):
+            key = list(kwargs)[int(key) - len(pos)]
+        dims.setdefault(name, []).append((int(key) if key.isdigit() else key, int(axis)))
+    return dims
+
+
+def _formula(args: argparse.Namespace, model, pos, kwargs) -> None:
+    import fxcost
+    from tabulate import tabulate
+
+    if args.real or args.time or args.memory:
+        raise FxcostError("--symbolic counts on symbolic sizes: --real, --time and --memory do not apply.")
+    f = fxcost.formula(model, pos, kwargs, dims=_symbolic_dims(args.symbolic, pos, kwargs), flops=args.flops,
+                       backward=args.backward)
+    if args.format == "json":
+        _write(json.dumps({**f.to_dict(), "modules": {p: {k: str(e) for k, e in v.items()} for p, v in
+                                                      f.by_module(args.depth).items()}}, indent=1), args.out)
+        return
+    rows = [[path or "(model)", str(v["macs"]), str(v["flops"])] for path, v in f.by_module(args.depth).items()]
+    table = tabulate(rows, ["module", "MACs", "FLOPs"], tablefmt="pipe" if args.format == "github" else "simple",
+                     disable_numparse=True)
+    sizes = ", ".join(f"{k} (example {v})" for k, v in f.example.items())
+    head = f"{type(model).__name__}: cost as a formula of {sizes}\n{f}"
+    _write(head + "\n\n" + table, args.out)
+
+
 def _generate(args: argparse.Namespace, model) -> None:
     import torch
 
@@ -231,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             model, default_args, default_kwargs = load_target(args.target)
             pos, kwargs = _inputs(args, default_args, default_kwargs)
-            _profile(args, model, pos, kwargs)
+            (_formula if args.symbolic else _profile)(args, model, pos, kwargs)
         elif args.command == "rules":
             from .docs import rule_table
             from .targets import import_torchvision

@@ -243,6 +243,7 @@ def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[in
         raise FxcostError("formula() needs dims: a symbol name -> the (input, axis) pairs it sizes. Fix: "
                           "dims={'B': [('input_ids', 0)], 'L': [('input_ids', 1)]} or {'B': [(0, 0)]}.")
     out: dict[str, list[tuple[int | str, int]]] = {}
+    owner: dict[tuple, str] = {}
     for name, where in dims.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise FxcostError(f"dims key {name!r} is not a symbol name. Fix: a Python identifier such as 'B'.")
@@ -251,7 +252,12 @@ def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[in
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], int)):
                 raise FxcostError(f"dims[{name!r}] holds {item!r}; each entry is an (input, axis) pair. "
                                   "Fix: dims={'L': [('input_ids', 1)]}.")
-            _input(item[0], args, kwargs)  # exists and is a tensor
+            t = _input(item[0], args, kwargs)  # exists and is a tensor
+            axis = (item[0], item[1] % t.dim() if t.dim() else item[1])
+            if axis in owner:
+                raise FxcostError(f"dims gives input {item[0]!r} axis {item[1]} two names, {owner[axis]!r} and "
+                                  f"{name!r}. Fix: one name per axis.")
+            owner[axis] = name
         out[name] = where
     return out
 

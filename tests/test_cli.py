@@ -143,3 +143,21 @@ def test_time_flag(model_file):
     r = run("profile", f"{model_file}:make", "--input", "2x8", "--time")
     assert r.returncode == 0, r.stderr
     assert "time ms" in r.stdout and "median on" in r.stdout
+
+
+def test_symbolic_prints_formulas_per_module_and_json(model_file):
+    r = run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0", "--depth", "1")
+    assert r.returncode == 0, r.stderr
+    # Linear(8, 4): 4 outputs of 8 terms per row: 32*B MACs; FLOPs (15*4 + 4 bias) per row, ReLU 4
+    assert "macs = 32*B" in r.stdout and "flops = 68*B" in r.stdout
+    j = json.loads(run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0",
+                       "--format", "json").stdout)
+    assert j["macs"] == "32*B" and j["modules"]["0"]["macs"] == "32*B" and j["symbols"] == {"B": 3}
+    bad = run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0")
+    assert bad.returncode == 2 and "NAME=INPUT:AXIS" in bad.stderr
+
+
+def test_rules_lists_every_rule():
+    r = run("rules")
+    assert r.returncode == 0, r.stderr
+    assert "scaled_dot_product_attention" in r.stdout and "2 per output element (max, min)" in r.stdout
