@@ -15,6 +15,7 @@ from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .formula import Formula, formula
 from .generation import Generation, profile_generation
 from .options import Options, TimingOptions
+from .parallel import ParallelReport, profile_parallel
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report
 from .roofline import Peak, peak_for, roofline
@@ -24,6 +25,8 @@ __all__ = [
     "profile",
     "profile_generation",
     "formula",
+    "profile_parallel",
+    "ParallelReport",
     "Formula",
     "Generation",
     "annotate",

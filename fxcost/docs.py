@@ -15,7 +15,7 @@ from .registry import REGISTRY, Registry
 
 #: The rule families in the order the table lists them (``fxcost/rules/<family>.py``).
 FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "loss",
-            "recurrent", "shape", "aten", "vision")
+            "recurrent", "shape", "aten", "collective", "vision")
 _MAX_FORMS = 6
 
 

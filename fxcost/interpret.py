@@ -22,15 +22,15 @@ from .registry import REGISTRY, Entry, OpCall
 from .walk import tensors
 
 
-def _val(n: Any) -> Any:
+def values_of(n: Any) -> Any:
     """A node argument with graph nodes replaced by their values (fast for FX's containers)."""
     if isinstance(n, torch.fx.Node):
         meta = n.meta
         return meta["val"] if "val" in meta else meta.get("example_value")
     if isinstance(n, (tuple, list)):
-        return tuple(_val(v) for v in n) if isinstance(n, tuple) else [_val(v) for v in n]
+        return tuple(values_of(v) for v in n) if isinstance(n, tuple) else [values_of(v) for v in n]
     if isinstance(n, dict):
-        return {k: _val(v) for k, v in n.items()}
+        return {k: values_of(v) for k, v in n.items()}
     return n
 
 
@@ -75,14 +75,14 @@ class CostInterpreter:
 
     def _recomputed(self, node: torch.fx.Node, entry: Entry, rec: NodeRecord) -> NodeRecord:
         """What a fused kernel recomputes on its own, as a node of its own in phase recompute."""
-        call = OpCall(node.op, node.target, _val(node.args), _val(node.kwargs), _val(node), None, self.options)
+        call = OpCall(node.op, node.target, values_of(node.args), values_of(node.kwargs), values_of(node), None, self.options)
         cost = _checked(replace(entry, rule=entry.recompute), call, node)
         return replace(rec, name=f"{rec.name}.recompute", cost=cost, phase="recompute")
 
     def _cost(self, node: torch.fx.Node, entry: Entry | None, mod: nn.Module | None) -> NodeRecord | None:
-        args = _val(node.args)
-        kwargs = _val(node.kwargs)
-        out = _val(node)
+        args = values_of(node.args)
+        kwargs = values_of(node.kwargs)
+        out = values_of(node)
         ins = tensors((args, kwargs))
         outs = tensors(out)
         if mod is None and not ins and not outs:

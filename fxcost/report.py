@@ -57,14 +57,16 @@ class OperatorRow:
 
 
 def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
-    """path -> (type name, parameters in its subtree), shared parameters counted once."""
+    """path -> (type name, parameters in its subtree), shared parameters counted once; a
+    sharded (DTensor) parameter counts its local shard."""
     table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
     for name, p in model.named_parameters():
         parts = name.split(".")[:-1]
+        local = p.to_local() if hasattr(p, "to_local") else p  # a DTensor: this rank's shard
         for i in range(len(parts) + 1):
             row = table.get(".".join(parts[:i]))
             if row is not None:
-                row[1] += p.numel()
+                row[1] += local.numel()
     return {p: (t, n) for p, (t, n) in table.items()}
 
 

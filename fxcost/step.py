@@ -20,6 +20,7 @@ A backward op belongs to the module whose forward made the autograd node that ru
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -47,12 +48,22 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         self.builder = GraphBuilder(weak=memory)
         self.memo = Memo()
         self.shortcuts = shortcuts  # shape rules: off where sizes are symbolic
+        self.memoize = True  # off under DTensor: its sharding propagation must see real outputs
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
         self.pending: list[tuple[list[torch.Tensor], dict]] = []
         self._meta_by_stack: dict[tuple[int, str], dict] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if types:
+            names = {t.__name__ for t in types}
+            if "DTensor" in names:
+                # a DTensor runs its op as plain ops on its local shard (and collectives), which
+                # come back here: the rank's own work
+                return NotImplemented
+            if "FakeTensor" in names:
+                # DTensor's sharding propagation, at global shapes: not this rank's work
+                return func(*args, **(kwargs or {}))
         kwargs = kwargs or {}
         if self.pending:
             self.name_autograd_nodes()
@@ -82,7 +93,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
             out = by_shape_rule(self.registry, "call_function", func, args, kwargs)
             if out is not None:
                 return out
-        key = Memo.key(func, (args, kwargs)) if _functional(func) else None
+        key = Memo.key(func, (args, kwargs)) if self.memoize and _functional(func) else None
         out = self.memo.get(key)
         if out is None:
             out = func(*args, **kwargs)
@@ -132,18 +143,21 @@ def backward_roots(out: Any) -> list[torch.Tensor]:
 
 
 def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
-                memory: bool = False, shortcuts: bool = True) -> Capture:
+                memory: bool = False, shortcuts: bool = True, own_model: bool = False) -> Capture:
     """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
     ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.
     ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory.
-    ``shortcuts=False``: no shape rules, for symbolic sizes."""
+    ``shortcuts=False``: no shape rules, for symbolic sizes. ``own_model``: a model fxcost built
+    itself (``profile_parallel``: DTensor parameters), run as it is, without stand-ins, shape
+    rules or memo (DTensor's sharding propagation reads the outputs ops really make)."""
     args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
-    rec = _StepRecorder(model, registry, memory, shortcuts)
+    rec = _StepRecorder(model, registry, memory, shortcuts and not own_model)
+    rec.memoize = not own_model
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:
-        with standins(model):
+        with contextlib.nullcontext() if own_model else standins(model):
             builder.attrs.update(tensor_names(model))
             if memory:
                 rec.timeline = Timeline([*model.parameters(), *model.buffers(), *inputs])

@@ -4,6 +4,7 @@
 from . import (  # noqa: F401
     activation,
     attention,
+    collective,
     conv,
     elementwise,
     linear,
