@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--backward", action="store_true",
                       help="count a training step: forward, backward (and recompute) phases")
     prof.add_argument("--memory", action="store_true", help="also the peak memory and its breakdown")
+    prof.add_argument("--mesh", default=None, metavar="DIM=N,...",
+                      help="cost one rank of a parallel plan on this mesh, e.g. dp=8,tp=8 (with --plan)")
+    prof.add_argument("--plan", default=None, choices=["tp", "fsdp", "fsdp+tp"],
+                      help="built-in plan for transformers decoders: Megatron tp, FSDP2, or both")
+    prof.add_argument("--rank", type=int, default=0)
+    prof.add_argument("--links", default=None, metavar="DIM=LINK,...",
+                      help="with --mesh: estimate the step's time, e.g. tp=nvlink4,dp=ib_ndr (or bytes/s)")
+    prof.add_argument("--peak", default="H100", help="with --links: the roofline device (default H100)")
     prof.add_argument("--symbolic", default=None, metavar="NAME=INPUT:AXIS,...",
                       help="print the cost as a formula of input sizes, e.g. B=0:0,L=0:1 (INPUT: the "
                            "--input index or a --kwargs name; a NAME may size several axes)")
@@ -160,6 +168,48 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
     _write(text, args.out)
 
 
+def _pairs(spec: str, flag: str, example: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = item.partition("=")
+        if not key or not value:
+            raise FxcostError(f"{flag} item {item!r} is not NAME=VALUE. Fix: {flag} {example}.")
+        out[key] = value
+    return out
+
+
+def _parallel(args: argparse.Namespace, model, pos, kwargs) -> None:
+    import fxcost
+    from fxcost.plans import plan
+
+    mesh = _pairs(args.mesh, "--mesh", "dp=8,tp=8")
+    if not all(v.isdigit() for v in mesh.values()):
+        raise FxcostError(f"--mesh sizes must be integers, got {args.mesh!r}. Fix: --mesh dp=8,tp=8.")
+    sizes = {k: int(v) for k, v in mesh.items()}
+    if args.plan is None:
+        raise FxcostError("--mesh needs --plan (tp, fsdp or fsdp+tp). Fix: --mesh dp=8,tp=8 --plan fsdp+tp.")
+    r = fxcost.profile_parallel(lambda: model, pos, kwargs, mesh=sizes, parallelize=plan(args.plan, sizes),
+                                backward=args.backward, rank=args.rank, flops=args.flops)
+    if args.format == "json":
+        d = r.to_dict()
+        if args.links:
+            d["estimate"] = r.estimate(args.peak, _links(args.links))
+        _write(json.dumps(d, indent=1), args.out)
+        return
+    text = r.table(fmt=args.format, units=args.units, depth=args.depth)
+    if args.links:
+        e = r.estimate(args.peak, _links(args.links))
+        text += (f"\n\nOn {e['device']}: compute >= {e['compute_s'] * 1e3:.3f} ms, communication >= "
+                 f"{e['communication_s'] * 1e3:.3f} ms; step >= {e['step_s_overlapped'] * 1e3:.3f} ms overlapped, "
+                 f"{e['step_s_serial'] * 1e3:.3f} ms serial")
+    _write(text, args.out)
+
+
+def _links(spec: str) -> dict:
+    return {k: (float(v) if v.replace(".", "", 1).replace("e", "", 1).isdigit() else v)
+            for k, v in _pairs(spec, "--links", "tp=nvlink4,dp=ib_ndr").items()}
+
+
 def _symbolic_dims(spec: str, pos: tuple, kwargs: dict) -> dict[str, list]:
     """--symbolic B=0:0,L=0:1 -> {"B": [(0, 0)], "L": [(0, 1)]}; an index past the positional
     inputs names a keyword input in order (hf targets take --input as their input_ids)."""
@@ -269,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             model, default_args, default_kwargs = load_target(args.target)
             pos, kwargs = _inputs(args, default_args, default_kwargs)
-            (_formula if args.symbolic else _profile)(args, model, pos, kwargs)
+            (_formula if args.symbolic else _parallel if args.mesh else _profile)(args, model, pos, kwargs)
         elif args.command == "rules":
             from .docs import rule_table
             from .targets import import_torchvision

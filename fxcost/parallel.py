@@ -11,10 +11,11 @@ destroyed: the process is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -29,16 +30,39 @@ from .interpret import CostInterpreter, values_of
 from .options import Options
 from .registry import REGISTRY
 from .report import Report
+from .roofline import Peak, peak_for, roofline
 from .step import record_step
 from .walk import tensors
 
-#: (fraction of the buffer each rank sends, as NCCL-tests' "bus bandwidth" counts it) per op,
-#: for a group of n ranks; which buffer: all_reduce its tensor, all_gather its output,
-#: reduce_scatter its input, all_to_all its input, broadcast its tensor.
-_BUS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather_into_tensor": lambda n: (n - 1) / n,
-        "reduce_scatter_tensor": lambda n: (n - 1) / n, "all_to_all_single": lambda n: (n - 1) / n,
+#: The fraction of a collective's buffer each rank sends, as NCCL-tests' "bus bandwidth"
+#: counts it, for a group of n ranks. The buffer: all_reduce's tensor, all_gather's output,
+#: reduce_scatter's input, all_to_all's input, broadcast's tensor.
+_BUS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
+        "reduce_scatter": lambda n: (n - 1) / n, "all_to_all": lambda n: (n - 1) / n,
         "broadcast": lambda n: 1.0}
-_BUFFER_IS_OUTPUT = {"all_gather_into_tensor"}
+#: op name -> (collective, where its buffer is: an argument's position, or "out" for the result);
+#: functional collectives (DTensor) and the c10d ops FSDP2 calls.
+_KINDS = {
+    "all_reduce": ("all_reduce", 0), "all_reduce_": ("all_reduce", 0), "all_reduce_coalesced": ("all_reduce", 0),
+    "all_gather_into_tensor": ("all_gather", "out"), "all_gather_into_tensor_coalesced": ("all_gather", "out"),
+    "reduce_scatter_tensor": ("reduce_scatter", 0), "reduce_scatter_tensor_coalesced": ("reduce_scatter", 0),
+    "all_to_all_single": ("all_to_all", 0), "broadcast": ("broadcast", 0), "broadcast_": ("broadcast", 0),
+    "allreduce_": ("all_reduce", 0), "allreduce_coalesced_": ("all_reduce", 0),
+    "_allgather_base_": ("all_gather", 0), "allgather_": ("all_gather", 0),
+    "allgather_into_tensor_coalesced_": ("all_gather", 0), "_reduce_scatter_base_": ("reduce_scatter", 1),
+    "reduce_scatter_": ("reduce_scatter", 1), "reduce_scatter_tensor_coalesced_": ("reduce_scatter", 1),
+    "alltoall_base_": ("all_to_all", 1),
+}
+
+
+#: Link bandwidth per GPU and direction, bytes/s (vendor figures: NVLink 5/4/3/2 as on B200,
+#: H100 SXM, A100 SXM and V100 SXM2 (900/450/300/150 GB/s each way); InfiniBand XDR/NDR/HDR
+#: per 800/400/200 Gb/s port; PCIe 5.0/4.0 x16). Collectives' bus bytes divided by these give
+#: their time, NCCL-tests' convention. Pass numbers for links of your own.
+LINKS: dict[str, float] = {
+    "nvlink5": 900e9, "nvlink4": 450e9, "nvlink3": 300e9, "nvlink2": 150e9,
+    "ib_xdr": 100e9, "ib_ndr": 50e9, "ib_hdr": 25e9, "pcie5": 64e9, "pcie4": 32e9,
+}
 
 
 @dataclass
@@ -72,6 +96,25 @@ class ParallelReport:
             row["bytes"] += c.bytes
             row["bus_bytes"] += c.bus_bytes
         return out
+
+    def estimate(self, peak: Peak | str, links: dict[str, str | float]) -> dict[str, Any]:
+        """Lower bounds on the step's time: compute from the roofline of ``peak`` (a
+        ``fxcost.Peak`` or a device name from fxcost's table, "H100"), communication from each
+        collective's bus bytes over its mesh dim's link (``links``: mesh dim -> a ``LINKS`` name
+        or bytes/s), and the step with and without overlapping the two."""
+        if isinstance(peak, str):
+            found = peak_for(peak)
+            if found is None:
+                raise FxcostError(f"no roofline entry for {peak!r}. Fix: a name such as 'H100', or a fxcost.Peak.")
+            peak = found
+        dtype = self.report.options.get("dtype", "float32")
+        compute = sum(r.min_time_ms for r in roofline(self.report, peak, dtype)) / 1e3
+        per_dim: dict[str, float] = {}
+        for c in self.collectives:
+            per_dim[c.mesh_dim] = per_dim.get(c.mesh_dim, 0.0) + c.bus_bytes / _link(links, c.mesh_dim)
+        comm = sum(per_dim.values())
+        return {"device": peak.name, "compute_s": compute, "communication_s": comm, "communication_by_dim_s": per_dim,
+                "step_s_serial": compute + comm, "step_s_overlapped": max(compute, comm)}
 
     def table(self, fmt: str = "plain", units: str = "si", depth: int = 2) -> str:
         """The rank's cost table, then its collectives."""
@@ -131,11 +174,13 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
             model = parallelize(model, device_mesh) or model
         args, kwargs = check_call(model, args, kwargs)
         args, kwargs = to_meta(args), to_meta(kwargs)
-        cap = record_step(model, args, kwargs, opts.registry or REGISTRY, backward=backward, own_model=True)
+        with _fsdp_on_meta():
+            cap = record_step(model, args, kwargs, opts.registry or REGISTRY, backward=backward, own_model=True)
         nodes = CostInterpreter(cap.graph, cap.root, opts).run()
         groups = {_group_name(device_mesh, d): d for d in sizes}
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         report = Report.of_model(model, nodes, {"method": "autograd", "fallback_reason": None},
-                                 opts.counting(), opts)
+                                 {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
         collectives = _collectives(cap.graph, groups, sizes)
     finally:
         dist.destroy_process_group()
@@ -143,6 +188,33 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
         raise FxcostError(f"no cost rule for: {', '.join(u.target for u in report.unsupported)}. Fix: register one "
                           "with @fxcost.register_rule(target), or pass strict=False.")
     return ParallelReport(report, collectives, dict(sizes), rank)
+
+
+@contextlib.contextmanager
+def _fsdp_on_meta() -> Iterator[None]:
+    """FSDP2 refuses to run on meta parameters (training on no data would be a bug); counting
+    one is not. Its check is set aside while the step is recorded."""
+    try:
+        from torch.distributed.fsdp._fully_shard._fsdp_param_group import FSDPParamGroup
+    except ImportError:  # no FSDP2 in this torch
+        yield
+        return
+    check = FSDPParamGroup._validate_no_meta_params
+    FSDPParamGroup._validate_no_meta_params = lambda self: None
+    try:
+        yield
+    finally:
+        FSDPParamGroup._validate_no_meta_params = check
+
+
+def _link(links: dict[str, str | float], dim: str) -> float:
+    value = links.get(dim) if isinstance(links, dict) else None
+    if isinstance(value, str):
+        value = LINKS.get(value)
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise FxcostError(f"no link bandwidth for mesh dim {dim!r} (links={links!r}). Fix: links={{{dim!r}: "
+                          f"'nvlink4'}} (one of {', '.join(LINKS)}) or bytes/s.")
+    return float(value)
 
 
 def _check_mesh(mesh: Any, rank: Any) -> dict[str, int]:
@@ -156,6 +228,16 @@ def _check_mesh(mesh: Any, rank: Any) -> dict[str, int]:
     return dict(mesh)
 
 
+def _group_of(value: Any) -> str | None:
+    """The group name of a c10d op's ProcessGroup argument (a boxed ScriptObject)."""
+    if isinstance(value, torch.ScriptObject):
+        try:
+            return dist.ProcessGroup.unbox(value).group_name
+        except (RuntimeError, TypeError):
+            return None
+    return getattr(value, "group_name", None)
+
+
 def _group_name(mesh: Any, dim: str) -> str:
     return mesh.get_group(dim).group_name
 
@@ -164,23 +246,25 @@ def _collectives(graph: torch.fx.Graph, groups: dict[str, str], sizes: dict[str,
     rows: dict[tuple, Collective] = {}
     for node in graph.nodes:
         target = node.target
-        if not isinstance(target, torch._ops.OpOverload) or "c10d_functional" not in target.namespace:
+        if not isinstance(target, torch._ops.OpOverload) or "c10d" not in target.namespace:
             continue
-        op = target.overloadpacket.__name__.rstrip("_").removesuffix("_coalesced")
-        if op not in _BUS:
+        kind = _KINDS.get(target.overloadpacket.__name__)
+        if kind is None:
             continue
-        group = next((a for a in (*node.args, *node.kwargs.values()) if isinstance(a, str) and a in groups), None)
-        dim = groups.get(group, "?")
-        n = sizes.get(dim, 1)
-        buffer = node.meta["val"] if op in _BUFFER_IS_OUTPUT else node.args[0]
-        nbytes = sum(t.numel() * t.element_size() for t in tensors(values_of(buffer)))
+        op, where = kind
+        dim = "?"
+        for a in (*node.args, *node.kwargs.values()):
+            name = a if isinstance(a, str) else _group_of(a)
+            if name in groups:
+                dim = groups[name]
+        buffer = values_of(node) if where == "out" else values_of(node.args[where])
+        nbytes = sum(t.numel() * t.element_size() for t in tensors(buffer))
         stack = node.meta.get("nn_module_stack") or {}
         module = next(reversed(stack.values()))[0] if stack else ""
-        key = (op, dim, module)
-        row = rows.setdefault(key, Collective(op, dim, module, 0, 0, 0))
+        row = rows.setdefault((op, dim, module), Collective(op, dim, module, 0, 0, 0))
         row.count += 1
         row.bytes += nbytes
-        row.bus_bytes += round(_BUS[op](n) * nbytes)
+        row.bus_bytes += round(_BUS[op](sizes.get(dim, 1)) * nbytes)
     return list(rows.values())
 
 

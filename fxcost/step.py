@@ -49,6 +49,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         self.memo = Memo()
         self.shortcuts = shortcuts  # shape rules: off where sizes are symbolic
         self.memoize = True  # off under DTensor: its sharding propagation must see real outputs
+        self.all_meta = False  # profile_parallel: whatever a library allocates lands on meta
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
         self.pending: list[tuple[list[torch.Tensor], dict]] = []
@@ -65,6 +66,9 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
                 # DTensor's sharding propagation, at global shapes: not this rank's work
                 return func(*args, **(kwargs or {}))
         kwargs = kwargs or {}
+        if self.all_meta and isinstance(kwargs.get("device"), torch.device) and kwargs["device"].type != "meta":
+            # a plan's library (FSDP2's unsharded parameters) allocates on the mesh's device
+            kwargs = {**kwargs, "device": torch.device("meta")}
         if self.pending:
             self.name_autograd_nodes()
         out = self._run(func, args, kwargs)
@@ -76,7 +80,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         else:
             meta = self._meta("backward", self._engine_stack())
         name = str(func)
-        if has_tensor(out):
+        if has_tensor(out) or getattr(func, "namespace", None) == "c10d":  # c10d ops may return a Work only
             name = self.builder.emit("call_function", func, args, kwargs, out, meta).name
             if meta["phase"] != "backward":
                 self.pending.append((tensors(out), meta))
@@ -154,6 +158,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
     args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
     rec = _StepRecorder(model, registry, memory, shortcuts and not own_model)
     rec.memoize = not own_model
+    rec.all_meta = own_model
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:

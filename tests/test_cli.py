@@ -161,3 +161,13 @@ def test_rules_lists_every_rule():
     r = run("rules")
     assert r.returncode == 0, r.stderr
     assert "scaled_dot_product_attention" in r.stdout and "2 per output element (max, min)" in r.stdout
+
+
+def test_mesh_and_plan_cost_one_rank():
+    r = run("profile", "hf:llama", "--input", "1x64:int64", "--backward", "--mesh", "dp=4,tp=2", "--plan", "fsdp+tp",
+            "--links", "tp=nvlink4,dp=ib_ndr", "--depth", "0")
+    assert r.returncode == 0, r.stderr
+    assert "rank 0 of mesh dp=4 x tp=2" in r.stdout and "reduce_scatter" in r.stdout and "all_reduce" in r.stdout
+    assert "On NVIDIA H100 SXM: compute >=" in r.stdout
+    bad = run("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
+    assert bad.returncode == 2 and "--plan" in bad.stderr

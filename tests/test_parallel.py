@@ -95,3 +95,57 @@ def test_bad_mesh_rank_and_an_existing_group_are_refused():
         assert dist.is_initialized()  # the user's group is left alone
     finally:
         dist.destroy_process_group()
+
+
+def _fsdp(model, mesh):
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in model.model.layers:
+        fully_shard(layer, mesh=mesh["dp"])
+    fully_shard(model, mesh=mesh["dp"])
+
+
+def test_fsdp2_training_step_over_eight_ranks():
+    """Per-rank compute is the local batch's step; ZeRO-3 traffic: the forward all_gathers every
+    parameter (Psi), the backward again but the root's, which FSDP2 keeps unsharded after the
+    forward, and the gradients are reduce_scattered once (Psi)."""
+    r = fxcost.profile_parallel(build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True,
+                                strict=True)
+    local = fxcost.profile(build(), (), inputs(True), backward=True)
+    assert r.report.total.macs == local.total.macs
+    m = build()
+    psi = sum(p.numel() * p.element_size() for p in m.parameters())
+    root = psi - sum(p.numel() * p.element_size() for p in m.model.layers.parameters())
+    totals = r.totals()
+    assert totals["reduce_scatter"]["bytes"] == psi
+    assert totals["all_gather"]["count"] >= 3  # one per FSDP unit: two layers and the root
+    assert psi <= totals["all_gather"]["bytes"] <= 2 * psi
+    assert totals["all_gather"]["bytes"] == 2 * psi - root
+    assert totals["all_gather"]["bytes"] + totals["reduce_scatter"]["bytes"] == 3 * psi - root
+    assert totals["reduce_scatter"]["bus_bytes"] == round(psi * 7 / 8)
+    assert r.report.params * 8 == sum(p.numel() for p in m.parameters())
+    assert {c.mesh_dim for c in r.collectives} == {"dp"}
+
+
+def test_built_in_plans_and_the_estimate():
+    from fxcost.plans import plan
+
+    mesh = {"dp": 2, "tp": 2}
+    r = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan("fsdp+tp", mesh), backward=True)
+    tp = fxcost.profile_parallel(build, (), inputs(True), mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}),
+                                 backward=True)
+    assert r.report.total.macs == tp.report.total.macs  # FSDP shards memory, not compute
+    assert {c.mesh_dim for c in r.collectives} == {"dp", "tp"}
+    e = r.estimate("H100", {"tp": "nvlink4", "dp": 50e9})
+    by_dim = {d: sum(c.bus_bytes for c in r.collectives if c.mesh_dim == d) for d in ("dp", "tp")}
+    assert e["communication_by_dim_s"] == pytest.approx({"dp": by_dim["dp"] / 50e9, "tp": by_dim["tp"] / 450e9})
+    assert e["step_s_overlapped"] == max(e["compute_s"], e["communication_s"]) > 0
+    assert e["step_s_serial"] == pytest.approx(e["compute_s"] + e["communication_s"])
+    with pytest.raises(fxcost.FxcostError, match="no link bandwidth for mesh dim 'dp'"):
+        r.estimate("H100", {"tp": "nvlink4"})
+    with pytest.raises(fxcost.FxcostError, match="needs mesh dims dp, tp"):
+        plan("fsdp+tp", {"tp": 4})
+    with pytest.raises(fxcost.FxcostError, match="Llama-style"):
+        fxcost.profile_parallel(lambda: hf.causal_lm("gpt2", n_embd=64, n_layer=2, n_head=4), (), inputs(),
+                                mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}))
+    assert not dist.is_initialized()
