@@ -15,6 +15,7 @@ from .errors import CaptureError, FxcostError, UnsupportedOpError
 from .formula import Formula, formula
 from .generation import Generation, profile_generation
 from .options import Options, TimingOptions
+from . import plans
 from .parallel import ParallelReport, profile_parallel
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report

@@ -12,7 +12,7 @@ from .guards import attributes_kept, gc_paused, to_meta
 from .inputs import check_call
 from .interpret import CostInterpreter
 from .memory import summary as memory_summary
-from .programs import graph_with_values, is_program, program_capture, unwrap
+from .programs import graph_with_values, is_program, program_capture, refuse_sharded_step, unwrap
 from .options import Options
 from .registry import REGISTRY, Registry
 from .report import Report
@@ -96,6 +96,8 @@ def profile(
         return _profile_program(model, args, kwargs, opts)
     model = unwrap(model)
     args, kwargs = check_call(model, args, kwargs)
+    if opts.backward or opts.memory:
+        refuse_sharded_step(model)
     return _profile(model, args, kwargs, opts)
 
 

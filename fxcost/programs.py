@@ -40,6 +40,16 @@ def unwrap(model: Any) -> Any:
             return model
 
 
+def refuse_sharded_step(model: nn.Module) -> None:
+    """An FSDP2-sharded module's training step (and its memory) is one rank's: each rank holds
+    a shard and gathers the rest. That is ``profile_parallel``'s job; say so."""
+    if any(c.__name__ == "FSDPModule" for m in model.modules() for c in type(m).__mro__):
+        raise FxcostError(
+            "the model is sharded with FSDP2 (fully_shard): its training step and memory are one rank's. "
+            "Fix: fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp, "
+            "backward=True), or profile the module before fully_shard; its forward alone profiles as it is.")
+
+
 def is_program(model: Any) -> bool:
     return isinstance(model, torch.export.ExportedProgram)
 

@@ -145,6 +145,28 @@ def test_distributed_data_parallel_wrapper(tmp_path):
         dist.destroy_process_group()
 
 
+def test_fsdp2_wrapped_module_forward_and_a_clear_refusal_of_its_step():
+    """Where a process group exists: the forward of an FSDP2 module is the whole module's; its
+    training step is one rank's, which profile_parallel costs: refused, with the way to it."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    dist.init_process_group("fake", rank=0, world_size=2, store=FakeStore())
+    try:
+        plain = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
+        x = torch.randn(2, 8)
+        expected = fxcost.profile(plain, (x,)).total
+        sharded = fully_shard(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)))
+        assert fxcost.profile(sharded, (x,)).total == expected
+        for kw in ({"backward": True}, {"memory": True}):
+            with pytest.raises(fxcost.FxcostError, match="profile_parallel"):
+                fxcost.profile(sharded, (x,), **kw)
+        assert all(type(p).__name__ == "DTensor" and p.grad is None for p in sharded.parameters())
+    finally:
+        dist.destroy_process_group()
+
+
 # -- aten coverage, systematically: whole zoos exported, at both IR levels ----------------------
 def _both_levels_equal_eager(model, args, kwargs=None):
     eager = fxcost.profile(model, args, kwargs).total.macs
