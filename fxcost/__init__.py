@@ -19,7 +19,8 @@ from . import plans
 from .parallel import ParallelReport, profile_parallel
 from .registry import REGISTRY, OpCall, Registry, register_rule
 from .report import Report
-from .roofline import Peak, peak_for, roofline
+from .peaks import Peak, peak_for
+from .roofline import roofline
 from .timing import Timing, measure, time_nodes
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "profile_generation",
     "formula",
     "profile_parallel",
+    "plans",
     "ParallelReport",
     "Formula",
     "Generation",

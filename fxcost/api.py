@@ -16,7 +16,7 @@ from .programs import graph_with_values, is_program, program_capture, refuse_sha
 from .options import Options
 from .registry import REGISTRY, Registry
 from .report import Report
-from .roofline import peak_for
+from .peaks import peak_for
 from .step import record_step
 from .timing import measure as _measure
 from .trace import capture_and_shape

@@ -62,7 +62,21 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--depth", type=int, default=2)
     ex.add_argument("--top", type=int, default=None)
     ex.add_argument("--flops", choices=["exact", "2mac"], default="exact")
-    ex.add_argument("--time", action="store_true")
+    ex.add_argument("--time", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time it on this machine (about a second; --no-time to skip)")
+
+    pl = sub.add_parser("plot", help="draw a JSON report: roofline, modules, operators, sweep, generation")
+    pl.add_argument("report", help="a JSON report (profile --format json; --symbolic for sweep; --prompt for "
+                                   "generation)")
+    pl.add_argument("--kind", required=True, choices=["roofline", "modules", "operators", "sweep", "generation"])
+    pl.add_argument("--out", required=True, metavar="FILE.png|.svg")
+    pl.add_argument("--device", default=None, help="roofline device (default: the timed one, else H100)")
+    pl.add_argument("--depth", type=int, default=None)
+    pl.add_argument("--metric", default="flops", choices=["flops", "macs", "params", "time_ms", "bytes"])
+    pl.add_argument("--top", type=int, default=20)
+    pl.add_argument("--size", default=None, help="sweep: the symbol on the x axis")
+    pl.add_argument("--range", default=None, metavar="START:STOP[:STEP]", help="sweep: its values")
+    pl.add_argument("--fix", default="", metavar="NAME=N,...", help="sweep: the other symbols' values")
 
     r = sub.add_parser("rules", help="list every cost rule: the forms it serves and its formula")
     r.add_argument("--format", choices=["plain", "github"], default="plain")
@@ -280,6 +294,48 @@ def _generate(args: argparse.Namespace, model) -> None:
     _write(head + "\n\n" + table, args.out)
 
 
+def _example_hint() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return "\nPictures (roofline, modules, sweeps): pip install 'fxcost[plot]', then fxcost plot."
+    return ("\nIts roofline: fxcost example --format json --out example.json && "
+            "fxcost plot example.json --kind roofline --out roofline.png")
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from . import plot
+
+    if args.kind in ("roofline", "modules", "operators"):
+        _read_report(args.report).plot(args.kind, args.out, device=args.device, depth=args.depth,
+                                       metric=args.metric, top=args.top)
+        return
+    data = _read_json(args.report)
+    if args.kind == "generation":
+        if "positions" not in data:
+            raise FxcostError(f"{args.report} is not a generation report. Fix: fxcost profile hf:NAME --prompt N "
+                              "--new-tokens M --format json --out gen.json.")
+        plot.generation_figure(data, args.metric, args.out)
+        return
+    from .formula import Formula
+
+    if args.size is None or args.range is None:
+        raise FxcostError("--kind sweep needs --size and --range. Fix: --size L --range 128:4096:128 --fix B=1.")
+    fixed = {k: int(v) for k, v in _pairs(args.fix, "--fix", "B=1").items()}
+    plot.sweep_figure(Formula.from_dict(data), args.size, plot.nice_range(args.range), fixed, metric=args.metric,
+                      out=args.out)
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise FxcostError(f"cannot read '{path}': {e.strerror}. Fix: check the path.") from e
+    except json.JSONDecodeError as e:
+        raise FxcostError(f"'{path}' is not JSON ({e}).") from e
+
+
 def _read_report(path: str):
     from .report import Report
 
@@ -310,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 kwargs = {}
             _profile(args, model, pos, kwargs)
+            if args.command == "example" and args.out is None and args.format != "json":
+                print(_example_hint())
         elif args.command == "profile" and (args.prompt is not None or args.new_tokens is not None):
             from .targets import load_target
 
@@ -320,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             model, default_args, default_kwargs = load_target(args.target)
             pos, kwargs = _inputs(args, default_args, default_kwargs)
             (_formula if args.symbolic else _parallel if args.mesh else _profile)(args, model, pos, kwargs)
+        elif args.command == "plot":
+            _plot(args)
         elif args.command == "rules":
             from .docs import rule_table
             from .targets import import_torchvision

@@ -53,7 +53,9 @@ def summary(report: Report, units: str = "si") -> str:
     ]
     if report.timing:
         parts.append(f"{report.timing['median_ms']:.3f} ms median on {report.timing['device']}")
-        parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')}")
+        if report.timing.get("fps"):
+            parts.append(f"{report.timing['fps']:.1f} FPS")
+        parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')} achieved")
     line = ", ".join(parts) + f" (capture: {report.capture['method']})"
     if report.memory:
         b = report.memory["breakdown"]

@@ -25,6 +25,7 @@ from torch._C import DispatchKey
 from torch._dispatch.python import enable_python_dispatcher
 from torch._dynamo.source import ConstantSource
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
+from torch.utils._sympy.functions import CeilDiv, FloorDiv
 from torch.utils._sympy.numbers import int_oo
 
 from .capture import record
@@ -61,7 +62,7 @@ class Formula:
     example: dict[str, int]
     totals: dict[str, sympy.Expr]
     valid: list[sympy.Basic]
-    report: Report = field(repr=False)
+    report: Report | None = field(repr=False)
     convert: Any = field(default=None, repr=False)  # a ShapeEnv expression -> one in the symbols
     _fns: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -98,6 +99,8 @@ class Formula:
     def by_module(self, depth: int | None = None) -> dict[str, dict[str, sympy.Expr]]:
         """Per module path (to ``depth``: 0 the model, 1 its children ...), in the model's
         module order, its FLOPs, MACs and bytes as formulas (with what nests in it)."""
+        if self.report is None:
+            raise FxcostError("a formula read from JSON has no per-module formulas. Fix: fxcost.formula(model, ...).")
         paths = [p for p in self.report.modules if depth is None or (p.count(".") + 1 if p else 0) <= depth]
         sums = _sums(self.report.nodes, paths)
         return {p: {f: self.convert(e) for f, e in sums[p].items()} for p in paths
@@ -110,6 +113,20 @@ class Formula:
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Formula":
+        """A formula read back from ``to_dict``'s JSON: totals, validity, evaluation and sweeps
+        (per-module formulas need the model: ``by_module`` is not available)."""
+        try:
+            symbols = {k: sympy.Symbol(k, integer=True, positive=True) for k in d["symbols"]}
+            names = {**symbols, "FloorDiv": FloorDiv, "CeilDiv": CeilDiv, "Max": sympy.Max, "Min": sympy.Min}
+            totals = {f: sympy.sympify(d[f], locals=names) for f in FIELDS}
+            valid = [sympy.sympify(c, locals=names) for c in d.get("valid", [])]
+        except (KeyError, TypeError, sympy.SympifyError) as e:
+            raise FxcostError(f"not a formula's JSON ({type(e).__name__}: {e}). Fix: write it with "
+                              "fxcost profile --symbolic ... --format json.") from e
+        return cls(symbols, dict(d["symbols"]), totals, valid, None)
 
     def __str__(self) -> str:
         lines = [f"{f} = {e}" for f, e in self.totals.items()]

@@ -30,7 +30,8 @@ from .interpret import CostInterpreter, values_of
 from .options import Options
 from .registry import REGISTRY
 from .report import Report
-from .roofline import Peak, peak_for, roofline
+from .peaks import Peak, peak_for
+from .roofline import roofline
 from .step import record_step
 from .walk import tensors
 

@@ -14,6 +14,7 @@ from .errors import FxcostError
 from .options import DEFAULT, Options
 from .version import __version__
 from .format import render
+from .plot import plot_report
 
 #: Bumped whenever a key is renamed or removed; readers refuse other versions.
 SCHEMA_VERSION = 1
@@ -217,6 +218,12 @@ class Report:
     def table(self, by: str = "module", depth: int | None = 2, fmt: str = "plain", **kw: Any) -> str:
         """A table (tabulate): ``by`` is module, operator or node; ``fmt`` plain or github."""
         return render(self, by=by, depth=depth, fmt=fmt, **kw)
+
+    def plot(self, kind: str = "modules", out: str | None = None, **options: Any) -> Any:
+        """A picture of the report (matplotlib, ``pip install 'fxcost[plot]'``): ``kind``
+        "roofline" (``device=``, ``depth=``), "modules" (``metric=``, ``depth=``, ``top=``) or
+        "operators"; saved to ``out`` (.png, .svg, .pdf) when given; returns the Figure."""
+        return plot_report(self, kind, out, **options)
 
     def __str__(self) -> str:
         return self.table()
