@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from typing import Sequence
 
+from .commands import formula, generate, parallel, plot_command, read_report, write
 from .errors import FxcostError
 
 
@@ -100,25 +99,6 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
 
 
-def _write(text: str, out: str | None) -> None:
-    """stdout, or ``out`` written atomically: no partial file is ever left."""
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise FxcostError(f"cannot write '{out}': the directory '{folder}' does not exist. Fix: create it first.")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fxcost-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _inputs(args: argparse.Namespace, default_args, default_kwargs):
     import torch
 
@@ -179,119 +159,7 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
         text = report.to_json()
     else:
         text = report.table(by=args.by, depth=args.depth, fmt=args.format, top=args.top, units=args.units)
-    _write(text, args.out)
-
-
-def _pairs(spec: str, flag: str, example: str) -> dict[str, str]:
-    out = {}
-    for item in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, value = item.partition("=")
-        if not key or not value:
-            raise FxcostError(f"{flag} item {item!r} is not NAME=VALUE. Fix: {flag} {example}.")
-        out[key] = value
-    return out
-
-
-def _parallel(args: argparse.Namespace, model, pos, kwargs) -> None:
-    import fxcost
-    from fxcost.plans import plan
-
-    mesh = _pairs(args.mesh, "--mesh", "dp=8,tp=8")
-    if not all(v.isdigit() for v in mesh.values()):
-        raise FxcostError(f"--mesh sizes must be integers, got {args.mesh!r}. Fix: --mesh dp=8,tp=8.")
-    sizes = {k: int(v) for k, v in mesh.items()}
-    if args.plan is None:
-        raise FxcostError("--mesh needs --plan (tp, fsdp or fsdp+tp). Fix: --mesh dp=8,tp=8 --plan fsdp+tp.")
-    r = fxcost.profile_parallel(lambda: model, pos, kwargs, mesh=sizes, parallelize=plan(args.plan, sizes),
-                                backward=args.backward, rank=args.rank, flops=args.flops)
-    if args.format == "json":
-        d = r.to_dict()
-        if args.links:
-            d["estimate"] = r.estimate(args.peak, _links(args.links))
-        _write(json.dumps(d, indent=1), args.out)
-        return
-    text = r.table(fmt=args.format, units=args.units, depth=args.depth)
-    if args.links:
-        e = r.estimate(args.peak, _links(args.links))
-        text += (f"\n\nOn {e['device']}: compute >= {e['compute_s'] * 1e3:.3f} ms, communication >= "
-                 f"{e['communication_s'] * 1e3:.3f} ms; step >= {e['step_s_overlapped'] * 1e3:.3f} ms overlapped, "
-                 f"{e['step_s_serial'] * 1e3:.3f} ms serial")
-    _write(text, args.out)
-
-
-def _links(spec: str) -> dict:
-    return {k: (float(v) if v.replace(".", "", 1).replace("e", "", 1).isdigit() else v)
-            for k, v in _pairs(spec, "--links", "tp=nvlink4,dp=ib_ndr").items()}
-
-
-def _symbolic_dims(spec: str, pos: tuple, kwargs: dict) -> dict[str, list]:
-    """--symbolic B=0:0,L=0:1 -> {"B": [(0, 0)], "L": [(0, 1)]}; an index past the positional
-    inputs names a keyword input in order (hf targets take --input as their input_ids)."""
-    dims: dict[str, list] = {}
-    for item in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, where = item.partition("=")
-        key, _, axis = where.partition(":")
-        if not name or not key or not axis.lstrip("-").isdigit():
-            raise FxcostError(f"--symbolic item {item!r} is not NAME=INPUT:AXIS. Fix: --symbolic B=0:0,L=0:1.")
-        if key.isdigit() and int(key) >= len(pos) and int(key) < len(pos) + len(kwargs):
-            key = list(kwargs)[int(key) - len(pos)]
-        dims.setdefault(name, []).append((int(key) if key.isdigit() else key, int(axis)))
-    return dims
-
-
-def _formula(args: argparse.Namespace, model, pos, kwargs) -> None:
-    import fxcost
-    from tabulate import tabulate
-
-    if args.real or args.time or args.memory:
-        raise FxcostError("--symbolic counts on symbolic sizes: --real, --time and --memory do not apply.")
-    f = fxcost.formula(model, pos, kwargs, dims=_symbolic_dims(args.symbolic, pos, kwargs), flops=args.flops,
-                       backward=args.backward)
-    if args.format == "json":
-        _write(json.dumps({**f.to_dict(), "modules": {p: {k: str(e) for k, e in v.items()} for p, v in
-                                                      f.by_module(args.depth).items()}}, indent=1), args.out)
-        return
-    rows = [[path or "(model)", str(v["macs"]), str(v["flops"])] for path, v in f.by_module(args.depth).items()]
-    table = tabulate(rows, ["module", "MACs", "FLOPs"], tablefmt="pipe" if args.format == "github" else "simple",
-                     disable_numparse=True)
-    sizes = ", ".join(f"{k} (example {v})" for k, v in f.example.items())
-    head = f"{type(model).__name__}: cost as a formula of {sizes}\n{f}"
-    _write(head + "\n\n" + table, args.out)
-
-
-def _generate(args: argparse.Namespace, model) -> None:
-    import torch
-
-    import fxcost
-
-    from .format import number
-    from .targets import parse_dtype
-
-    if args.prompt is None or args.new_tokens is None:
-        raise FxcostError("generation needs both --prompt and --new-tokens. Fix: --prompt 2048 --new-tokens 256.")
-    dtype = parse_dtype(args.dtype)
-    if dtype.is_floating_point and dtype != torch.float32:
-        model = model.to(dtype)
-    gen = fxcost.profile_generation(model, prompt_tokens=args.prompt, new_tokens=args.new_tokens, batch=args.batch,
-                                    flops=args.flops)
-    if args.format == "json":
-        _write(json.dumps({"model": type(model).__name__, **gen.to_dict()}, indent=1), args.out)
-        return
-    n = lambda v, u="": number(v, args.units, u)  # noqa: E731
-    rows = [["prefill", f"{args.prompt} tokens", n(gen.prefill.total.macs), n(gen.prefill.total.flops),
-             n(gen.prefill.total.bytes, "B")],
-            ["decode", f"{args.new_tokens - 1} steps", n(gen.decode.total.macs), n(gen.decode.total.flops),
-             n(gen.decode.total.bytes, "B")]]
-    for label, row in (("first step", gen.positions[:1]), ("last step", gen.positions[-1:])):
-        rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
-    rows.append(["total", "", n(gen.total.macs), n(gen.total.flops), n(gen.total.bytes, "B")])
-    from tabulate import tabulate
-
-    table = tabulate(rows, ["phase", "", "MACs", "FLOPs", "moved"], tablefmt="pipe" if args.format == "github"
-                     else "simple", colalign=("left", "left", "right", "right", "right"), disable_numparse=True)
-    head = (f"{type(model).__name__}: generating {args.new_tokens} tokens after a {args.prompt}-token prompt, "
-            f"batch {args.batch}; KV cache {n(gen.kv_cache_bytes, 'B')} after the last step")
-    _write(head + "\n\n" + table, args.out)
+    write(text, args.out)
 
 
 def _example_hint() -> str:
@@ -301,53 +169,6 @@ def _example_hint() -> str:
         return "\nPictures (roofline, modules, sweeps): pip install 'fxcost[plot]', then fxcost plot."
     return ("\nIts roofline: fxcost example --format json --out example.json && "
             "fxcost plot example.json --kind roofline --out roofline.png")
-
-
-def _plot(args: argparse.Namespace) -> None:
-    from . import plot
-
-    if args.kind in ("roofline", "modules", "operators"):
-        _read_report(args.report).plot(args.kind, args.out, device=args.device, depth=args.depth,
-                                       metric=args.metric, top=args.top)
-        return
-    data = _read_json(args.report)
-    if args.kind == "generation":
-        if "positions" not in data:
-            raise FxcostError(f"{args.report} is not a generation report. Fix: fxcost profile hf:NAME --prompt N "
-                              "--new-tokens M --format json --out gen.json.")
-        plot.generation_figure(data, args.metric, args.out)
-        return
-    from .formula import Formula
-
-    if args.size is None or args.range is None:
-        raise FxcostError("--kind sweep needs --size and --range. Fix: --size L --range 128:4096:128 --fix B=1.")
-    fixed = {k: int(v) for k, v in _pairs(args.fix, "--fix", "B=1").items()}
-    plot.sweep_figure(Formula.from_dict(data), args.size, plot.nice_range(args.range), fixed, metric=args.metric,
-                      out=args.out)
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as e:
-        raise FxcostError(f"cannot read '{path}': {e.strerror}. Fix: check the path.") from e
-    except json.JSONDecodeError as e:
-        raise FxcostError(f"'{path}' is not JSON ({e}).") from e
-
-
-def _read_report(path: str):
-    from .report import Report
-
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as e:
-        raise FxcostError(f"cannot read report '{path}': {e.strerror}. Fix: check the path.") from e
-    try:
-        return Report.from_json(text)
-    except FxcostError as e:
-        raise FxcostError(f"{path}: {e}") from e
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,15 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "profile" and (args.prompt is not None or args.new_tokens is not None):
             from .targets import load_target
 
-            _generate(args, load_target(args.target, causal_lm=True)[0])
+            generate(args, load_target(args.target, causal_lm=True)[0])
         elif args.command == "profile":
             from .targets import load_target
 
             model, default_args, default_kwargs = load_target(args.target)
             pos, kwargs = _inputs(args, default_args, default_kwargs)
-            (_formula if args.symbolic else _parallel if args.mesh else _profile)(args, model, pos, kwargs)
+            (formula if args.symbolic else parallel if args.mesh else _profile)(args, model, pos, kwargs)
         elif args.command == "plot":
-            _plot(args)
+            plot_command(args)
         elif args.command == "rules":
             from .docs import rule_table
             from .targets import import_torchvision
@@ -388,12 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 import_torchvision()  # its Python ops' rules, where it is installed
             except ImportError:
                 pass
-            _write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
+            write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
         elif args.command == "diff":
             from .diff import Diff
 
-            diff = Diff.of(_read_report(args.base), _read_report(args.head), depth=args.depth)
-            _write(diff.render(args.format, args.units), args.out)
+            diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
+            write(diff.render(args.format, args.units), args.out)
             if args.fail_above is not None and diff.growth_pct() > args.fail_above:
                 print(f"fxcost: total FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
                       f"{args.fail_above}%", file=sys.stderr)
