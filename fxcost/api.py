@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import FxcostError, UnsupportedOpError
+from .errors import FxcostError
 from .guards import attributes_kept, gc_paused, to_meta
 from .inputs import check_call
 from .interpret import CostInterpreter
@@ -123,22 +123,12 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, opts: Options) -> Repo
             with attributes_kept(model):
                 timeline = record_step(model, args, kwargs, registry, backward=False, memory=True).timeline
         report.memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
-    _check_strict(report, opts.strict)
+    report.check_strict(opts.strict)
     if opts.timing is not None:
         timing = _measure(model, args, kwargs, train=opts.backward, **opts.timing.measure_kwargs())
         peak = opts.timing.peak or peak_for(timing.device)
         report.timing = timing.to_dict(report.total.flops, peak.flops_for(dtype) if peak else None)
     return report
-
-
-def _check_strict(report: Report, strict: bool) -> None:
-    missing = report.unsupported
-    if strict and missing:
-        listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in missing)
-        raise UnsupportedOpError(
-            f"no cost rule for: {listed}. Fix: register one with @fxcost.register_rule(target), "
-            "or pass strict=False to list them in report.unsupported."
-        )
 
 
 def _profile_program(ep: Any, args: Any, kwargs: Any, opts: Options) -> Report:
@@ -154,5 +144,5 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, opts: Options) -> Report:
     nodes = CostInterpreter(cap.graph, cap.root, opts).run()
     report = Report(model="ExportedProgram", params=modules[""][1], nodes=nodes, modules=modules,
                     capture={"method": cap.method, "fallback_reason": None}, options=opts.counting(), settings=opts)
-    _check_strict(report, opts.strict)
+    report.check_strict(opts.strict)
     return report

@@ -168,7 +168,7 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     """
     opts = Options.of("formula", **options)
     if opts.real or opts.memory or opts.capture != "auto":
-        raise FxcostError("formula() counts on fake tensors with symbolic sizes: real, memory and capture do not "
+        raise FxcostError("formula() counts on meta tensors with symbolic sizes: real, memory and capture do not "
                           "apply. Fix: drop them (profile() has them).")
     model = unwrap(model)
     args, kwargs = check_call(model, args, kwargs)
@@ -200,9 +200,7 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
 
     report = Report.of_model(model, nodes, {"method": f"symbolic {cap.method}", "fallback_reason": None},
                              opts.counting(), opts)
-    if opts.strict and report.unsupported:
-        raise FxcostError(f"no cost rule for: {', '.join(u.target for u in report.unsupported)}. Fix: register one "
-                          "with @fxcost.register_rule(target), or pass strict=False.")
+    report.check_strict(opts.strict)
     return Formula(symbols, example, {f: expr(total) for f, total in _sums(nodes, [""])[""].items()},
                    _valid(env, ours, symbols, model, pairs), report, expr)
 

@@ -185,9 +185,7 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
         collectives = _collectives(cap.graph, groups, sizes)
     finally:
         dist.destroy_process_group()
-    if opts.strict and report.unsupported:
-        raise FxcostError(f"no cost rule for: {', '.join(u.target for u in report.unsupported)}. Fix: register one "
-                          "with @fxcost.register_rule(target), or pass strict=False.")
+    report.check_strict(opts.strict)
     return ParallelReport(report, collectives, dict(sizes), rank)
 
 

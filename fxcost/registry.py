@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
@@ -115,7 +116,7 @@ class OpCall:
         return sum(t.numel() for t in tensors(self.out))
 
     # -- arguments -------------------------------------------------------------------------
-    def arg(self, name: str, default: Any = None) -> Any:
+    def arg(self, name: str, default: Any = None, *legacy: Any) -> Any:
         """The argument ``name``, however the call passed it: a ``call_module``'s attribute of
         that name (``nn.Softmax.dim``, ``nn.Conv2d.weight``), a keyword, or the positional
         argument at that name's place in the callee's signature (the module's ``forward``, the
@@ -124,6 +125,10 @@ class OpCall:
         One rule thus serves ``nn.Softmax(dim)``, ``F.softmax(x, dim)``, ``x.softmax(dim)`` and
         ``aten._softmax(x, dim, half_to_float)``."""
         if not isinstance(name, str):
+            if isinstance(name, int) and isinstance(default, str):  # the old call.arg(pos, name, default)
+                warnings.warn("call.arg(pos, name) is deprecated: read arguments by name, call.arg(name)",
+                              DeprecationWarning, stacklevel=2)
+                return self.arg(default, legacy[0] if legacy else None)
             raise TypeError(f"call.arg() takes the argument's name, e.g. call.arg('dim'), not {name!r}")
         if self.module is not None and hasattr(self.module, name):
             return getattr(self.module, name)
@@ -131,6 +136,12 @@ class OpCall:
             return self.kwargs[name]
         pos = positions(self.node_op, self.target, self.module, len(self.args), tuple(self.kwargs)).get(name)
         return self.args[pos] if pos is not None and pos < len(self.args) else default
+
+    def get(self, name: str, pos: int | None = None, default: Any = None) -> Any:
+        """Deprecated: ``call.arg(name, default)`` reads module attributes and arguments alike."""
+        warnings.warn("call.get(name, pos, default) is deprecated: use call.arg(name, default)",
+                      DeprecationWarning, stacklevel=2)
+        return self.arg(name, default)
 
     # -- the one place the dot-product convention lives ---------------------------------
     def dots(self, macs: int, outputs: int) -> Cost:

@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from .cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
-from .errors import FxcostError
+from .errors import FxcostError, UnsupportedOpError
 from .options import DEFAULT, Options
 from .version import __version__
 from .format import render
@@ -218,6 +218,15 @@ class Report:
     def table(self, by: str = "module", depth: int | None = 2, fmt: str = "plain", **kw: Any) -> str:
         """A table (tabulate): ``by`` is module, operator or node; ``fmt`` plain or github."""
         return render(self, by=by, depth=depth, fmt=fmt, **kw)
+
+    def check_strict(self, strict: bool) -> None:
+        """``strict=True``: an ``UnsupportedOpError`` listing the ops without a rule, if any."""
+        if strict and self.unsupported:
+            listed = ", ".join(f"{u.target} (x{u.count}, e.g. node '{u.example}')" for u in self.unsupported)
+            raise UnsupportedOpError(
+                f"no cost rule for: {listed}. Fix: register one with @fxcost.register_rule(target), "
+                "or pass strict=False to list them in report.unsupported."
+            )
 
     def plot(self, kind: str = "modules", out: str | None = None, **options: Any) -> Any:
         """A picture of the report (matplotlib, ``pip install 'fxcost[plot]'``): ``kind``

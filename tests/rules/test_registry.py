@@ -135,4 +135,7 @@ def test_rules_read_arguments_by_name_in_every_form():
     assert OpCall("call_function", torch.topk, (x, 2, 0), {}, None).arg("dim") == 0
     assert OpCall("call_function", torch.topk, (x, 2), {}, None).arg("dim", -1) == -1
     with pytest.raises(TypeError, match="argument's name"):
-        OpCall("call_function", F.softmax, (x, 1), {}, None).arg(1, "dim")
+        OpCall("call_function", F.softmax, (x, 1), {}, None).arg(1)
+    old = OpCall("call_function", torch.topk, (x, 2), {}, None)
+    with pytest.warns(DeprecationWarning):  # the old forms still answer, by name
+        assert old.arg(2, "dim", -1) == -1 and old.get("k", 1) == 2
