@@ -37,7 +37,18 @@ def unwrap(model: Any) -> Any:
         elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             model = model.module
         else:
+            _refuse_fsdp1(model)
             return model
+
+
+def _refuse_fsdp1(model: nn.Module) -> None:
+    """FSDP1 flattens parameters into shards that exist whole only inside its own forward: its
+    module cannot be costed from outside. Say what can."""
+    if any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()):
+        raise FxcostError(
+            "the model is wrapped in FullyShardedDataParallel (FSDP1), whose flattened, sharded parameters "
+            "fxcost cannot read. Fix: profile the module before wrapping it, or cost one rank with "
+            "fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp) (FSDP2).")
 
 
 def refuse_sharded_step(model: nn.Module) -> None:

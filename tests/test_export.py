@@ -163,6 +163,11 @@ def test_fsdp2_wrapped_module_forward_and_a_clear_refusal_of_its_step():
             with pytest.raises(fxcost.FxcostError, match="profile_parallel"):
                 fxcost.profile(sharded, (x,), **kw)
         assert all(type(p).__name__ == "DTensor" and p.grad is None for p in sharded.parameters())
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        fsdp1 = FullyShardedDataParallel(nn.Sequential(nn.Linear(8, 8)), device_id=torch.device("cpu"))
+        with pytest.raises(fxcost.FxcostError, match="FSDP1.*profile the module before wrapping"):
+            fxcost.profile(fsdp1, (x,))
     finally:
         dist.destroy_process_group()
 
