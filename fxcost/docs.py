@@ -50,8 +50,22 @@ def _form(target: Any) -> str | None:
     return f"{module}.{name}" if module else name
 
 
+def _load_optional() -> None:
+    """The modules whose ops get rules once loaded (torchvision's, ``ep.module()``'s guards):
+    loaded here, so that the table is the same wherever it is written."""
+    import torch.export._unlift  # noqa: F401
+
+    from .targets import import_torchvision
+
+    try:
+        import_torchvision()
+    except ImportError:  # not installed: its rows are left out
+        pass
+
+
 def rule_rows(registry: Registry | None = None) -> list[list[str]]:
     """[family, op, forms, cost] per rule function, in family order."""
+    _load_optional()
     registry = registry or REGISTRY
     registry._ready()
     rules: dict[Any, list] = {}
@@ -106,10 +120,4 @@ def write_readme(path: str) -> None:
 if __name__ == "__main__":
     import sys
 
-    from .targets import import_torchvision
-
-    try:
-        import_torchvision()  # torchvision's Python ops are registered once it is imported
-    except ImportError:
-        pass
     write_readme(sys.argv[1] if len(sys.argv) > 1 else "README.md")

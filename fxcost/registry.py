@@ -206,6 +206,11 @@ class Registry:
         self._module_cache: dict[type, Entry | None] = {}
         self._op_cache: dict[Any, Entry | None] = {}
 
+    def load(self) -> None:
+        """Load the built-ins now rather than on first use (``import fxcost`` does, so that no
+        count pays for it), and the rules of modules imported since."""
+        self._ready()
+
     def _ready(self) -> None:
         if self._builtins is None:
             return

@@ -1,6 +1,8 @@
 """The built-in cost rules, one module per op family. Importing this package registers them in
 ``fxcost.REGISTRY``, which does so on its first use."""
 
+import sys
+
 from . import (  # noqa: F401
     activation,
     attention,
@@ -17,8 +19,13 @@ from . import (  # noqa: F401
     vision,
 )
 from . import aten  # noqa: E402,F401 - last: it aliases aten ops onto the rules above
+from ..registry import register_rule  # noqa: E402
 
 
 def late() -> bool:
-    """Register the rules of libraries imported since (torchvision's ops); True once all are."""
-    return vision.register()
+    """Register the rules of modules imported since (torchvision's ops, ``ep.module()``'s input
+    guards); True once all are."""
+    unlift = sys.modules.get("torch.export._unlift")
+    if unlift is not None and hasattr(unlift, "GuardsFn"):
+        register_rule(unlift.GuardsFn, op="check", moves_data=False)(shape.check)
+    return vision.register() and unlift is not None

@@ -20,11 +20,15 @@ from ..registry import OpCall, register_rule
 from ._common import like_input, per_element
 
 
+_done: list[bool] = []
+
+
 def register() -> bool:
     """Register the rules of torchvision's Python ops once it is imported; True when done (the
     registry asks again, while not, whenever modules were imported)."""
     ops = sys.modules.get("torchvision.ops")
-    if ops is not None:
+    if ops is not None and not _done:
+        _done.append(True)
         names = ("stochastic_depth", "StochasticDepth", "drop_block2d", "drop_block3d", "DropBlock2d", "DropBlock3d")
         per_element("dropout", 0, *[getattr(ops, n) for n in names if hasattr(ops, n)], moves_data=False,
                     shape=like_input, why="stochastic depth, DropBlock: the identity at inference")

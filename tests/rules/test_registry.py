@@ -64,11 +64,13 @@ def test_bad_rules_are_named():
         fxcost.profile(Fn(F.relu), (torch.randn(3),), registry=reg)
 
 
-def test_import_loads_no_rule_until_first_use():
-    code = ("import sys, fxcost; assert 'fxcost.rules' not in sys.modules; "
-            "fxcost.profile(fxcost.example.example()[0], fxcost.example.example()[1]); "
-            "assert 'fxcost.rules' in sys.modules")
-    subprocess.run([sys.executable, "-c", "import fxcost.example; " + code], check=True)
+def test_builtins_load_on_first_use_and_torchvision_when_imported():
+    """The registry loads its built-ins on first use (``import fxcost`` makes it), and
+    torchvision's rules once torchvision is imported, with no call to make."""
+    code = ("import sys, fxcost; assert 'fxcost.rules' in sys.modules and 'torchvision' not in sys.modules\n"
+            "from fxcost.targets import import_torchvision; tv = import_torchvision()\n"
+            "assert fxcost.REGISTRY.module_entry(tv.ops.StochasticDepth) is not None")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_a_rule_registered_before_first_use_wins_over_the_builtin():
