@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .options import OPTIMIZER_STATES
+from .walk import local
 
 
 _END = 1 << 62
@@ -119,10 +120,10 @@ class Timeline:
 def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backward: bool) -> dict[str, Any]:
     """``report.memory``: the peak, its breakdown, where it happens, and each module's share of
     the activations and temporaries live then."""
-    params = {id(p): p for p in model.parameters()}.values()
+    params = {id(p): local(p) for p in model.parameters()}.values()  # a rank's own shards
     param_bytes = sum(p.numel() * p.element_size() for p in params)
     trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad) if backward else 0
-    buffer_bytes = sum(b.numel() * b.element_size() for b in {id(b): b for b in model.buffers()}.values())
+    buffer_bytes = sum(b.numel() * b.element_size() for b in {id(b): local(b) for b in model.buffers()}.values())
     step, live = timeline.peak()
     breakdown = {"params": param_bytes, "buffers": buffer_bytes, "gradients": 0,
                  "optimizer": OPTIMIZER_STATES[optimizer] * trainable, "activations": 0, "temporary": 0}

@@ -27,6 +27,7 @@ from .format import number
 from .guards import gc_paused, to_meta
 from .inputs import check_call
 from .interpret import CostInterpreter, values_of
+from .memory import summary as memory_summary
 from .options import Options
 from .registry import REGISTRY
 from .report import Report
@@ -148,11 +149,13 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
     PyTorch's own APIs (``parallelize_module``, ``fully_shard``) given the ``DeviceMesh``; it may
     return the model to use. ``args``/``kwargs`` are this rank's inputs (its local batch).
     ``options``: ``profile``'s counting options (``flops``, ``attention``, ``registry``,
-    ``strict``).
+    ``strict``), and ``memory=True`` (with ``optimizer=``) for the rank's peak memory: its own
+    shards of parameters, gradients and optimizer state, and what the step makes (gathered
+    parameters included).
     """
     opts = Options.of("profile_parallel", backward=backward, **options)
-    if opts.real or opts.memory or opts.capture != "auto":
-        raise FxcostError("profile_parallel counts one rank on meta tensors: real, memory and capture do not apply. "
+    if opts.real or opts.capture != "auto":
+        raise FxcostError("profile_parallel counts one rank on meta tensors: real and capture do not apply. "
                           "Fix: drop them.")
     sizes = _check_mesh(mesh, rank)
     if dist.is_initialized():
@@ -176,13 +179,16 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
         args, kwargs = check_call(model, args, kwargs)
         args, kwargs = to_meta(args), to_meta(kwargs)
         with _fsdp_on_meta():
-            cap = record_step(model, args, kwargs, opts.registry or REGISTRY, backward=backward, own_model=True)
+            cap = record_step(model, args, kwargs, opts.registry or REGISTRY, backward=backward, memory=opts.memory,
+                              own_model=True)
         nodes = CostInterpreter(cap.graph, cap.root, opts).run()
         groups = {_group_name(device_mesh, d): d for d in sizes}
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         report = Report.of_model(model, nodes, {"method": "autograd", "fallback_reason": None},
                                  {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
         collectives = _collectives(cap.graph, groups, sizes)
+        if opts.memory:
+            report.memory = memory_summary(cap.timeline, model, opts.optimizer, backward)
     finally:
         dist.destroy_process_group()
     report.check_strict(opts.strict)

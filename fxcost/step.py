@@ -34,7 +34,7 @@ from .guards import standins, to_meta, tracing
 from .memory import Timeline
 from .registry import Registry
 from .shapes import Memo, by_shape_rule
-from .walk import tensors
+from .walk import local, tensors
 
 
 class _StepRecorder(ModuleStack, TorchDispatchMode):
@@ -165,7 +165,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
         with contextlib.nullcontext() if own_model else standins(model):
             builder.attrs.update(tensor_names(model))
             if memory:
-                rec.timeline = Timeline([*model.parameters(), *model.buffers(), *inputs])
+                rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
             with rec.hooked(), torch.set_grad_enabled(backward), tracing(), rec:
                 out = model(*args, **kwargs)
                 if backward:
@@ -179,7 +179,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
                     torch.autograd.backward(roots, seeds)
             if rec.timeline is not None:  # what the step leaves: its outputs, the gradients
                 rec.timeline.held_to_end(tensors(out))
-                rec.timeline.held_to_end([p.grad for p in model.parameters() if p.grad is not None], "gradient")
+                rec.timeline.held_to_end([local(p.grad) for p in model.parameters() if p.grad is not None], "gradient")
     except _NothingToDifferentiate:
         raise FxcostError(
             "the training step has nothing to differentiate: no output requires grad (every "

@@ -59,3 +59,8 @@ def tensors(value: Any) -> list[torch.Tensor]:
     if isinstance(value, (tuple, list, dict)):
         return [v for v in leaves(value) if isinstance(v, torch.Tensor)]
     return []
+
+
+def local(t: Any) -> Any:
+    """A DTensor's local shard (what this rank holds); any other tensor as it is."""
+    return t.to_local() if hasattr(t, "to_local") and hasattr(t, "placements") else t

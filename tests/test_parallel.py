@@ -149,3 +149,20 @@ def test_built_in_plans_and_the_estimate():
         fxcost.profile_parallel(lambda: hf.causal_lm("gpt2", n_embd=64, n_layer=2, n_head=4), (), inputs(),
                                 mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}))
     assert not dist.is_initialized()
+
+
+def test_memory_per_rank_holds_its_own_shards():
+    """FSDP2 over 8 ranks: each keeps 1/8 of the parameters and of AdamW's two states; tensor
+    parallelism at 4 keeps its shards of the projections and the replicated rest, exactly."""
+    m = build()
+    psi = sum(p.numel() * p.element_size() for p in m.parameters())
+    r = fxcost.profile_parallel(build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True,
+                                memory=True, optimizer="adamw")
+    mem = r.report.memory["breakdown"]
+    assert mem["params"] == psi // 8 and mem["optimizer"] == 2 * psi // 8
+    assert r.report.memory["peak_bytes"] == sum(mem.values()) and mem["activations"] + mem["temporary"] > 0
+    tp = fxcost.profile_parallel(build, (), inputs(True), mesh={"tp": 4}, parallelize=megatron, backward=True,
+                                 memory=True)
+    sharded = sum(p.numel() * 4 for n, p in m.named_parameters()
+                  if any(k in n for k in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")))
+    assert tp.report.memory["breakdown"]["params"] == (psi - sharded) + sharded // 4
