@@ -44,7 +44,7 @@ def unwrap(model: Any) -> Any:
 def _refuse_fsdp1(model: nn.Module) -> None:
     """FSDP1 flattens parameters into shards that exist whole only inside its own forward: its
     module cannot be costed from outside. Say what can."""
-    if any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()):
+    if isinstance(model, nn.Module) and any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()):
         raise FxcostError(
             "the model is wrapped in FullyShardedDataParallel (FSDP1), whose flattened, sharded parameters "
             "fxcost cannot read. Fix: profile the module before wrapping it, or cost one rank with "
