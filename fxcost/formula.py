@@ -12,6 +12,7 @@ error naming where.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import operator
@@ -242,6 +243,12 @@ def _eager_decompositions() -> Iterator[None]:
 
 
 def _python_decompositions() -> list[tuple[Any, DispatchKey]]:
+    return [(op, key) for op, key in _candidates() if key in op.py_kernels]
+
+
+@functools.cache
+def _candidates() -> tuple[tuple[Any, DispatchKey], ...]:
+    """The aten ops that carry a Python composite kernel (found once: a scan of every aten op)."""
     found = [(torch.ops.aten.nll_loss.default, DispatchKey.Meta)]
     for name in dir(torch.ops.aten):
         packet = getattr(torch.ops.aten, name, None)
@@ -250,7 +257,7 @@ def _python_decompositions() -> list[tuple[Any, DispatchKey]]:
                 op = getattr(packet, overload)
                 if DispatchKey.CompositeImplicitAutograd in op.py_kernels:
                     found.append((op, DispatchKey.CompositeImplicitAutograd))
-    return [(op, key) for op, key in found if key in op.py_kernels]
+    return tuple(found)
 
 
 def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[int | str, int]]]:

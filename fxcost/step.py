@@ -40,16 +40,18 @@ from .walk import local, tensors
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False, shortcuts: bool = True) -> None:
+    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False, shortcuts: bool = True,
+                 own_model: bool = False) -> None:
         ModuleStack.__init__(self, model)
         TorchDispatchMode.__init__(self)
         self.registry = registry
         self.timeline: Timeline | None = None  # storage lifetimes, when memory is asked for
         self.builder = GraphBuilder(weak=memory)
         self.memo = Memo()
-        self.shortcuts = shortcuts  # shape rules: off where sizes are symbolic
-        self.memoize = True  # off under DTensor: its sharding propagation must see real outputs
-        self.all_meta = False  # profile_parallel: whatever a library allocates lands on meta
+        self.shortcuts = shortcuts and not own_model  # shape rules: off where sizes are symbolic
+        # profile_parallel's own model (DTensors): no memo, since DTensor's sharding propagation
+        # must see the outputs ops really make, and whatever a library allocates lands on meta
+        self.own_model = own_model
         self.in_backward = False
         self.made_by: dict[Any, dict] = {}  # autograd node -> meta of the forward op that made it
         self.pending: list[tuple[list[torch.Tensor], dict]] = []
@@ -66,7 +68,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
                 # DTensor's sharding propagation, at global shapes: not this rank's work
                 return func(*args, **(kwargs or {}))
         kwargs = kwargs or {}
-        if self.all_meta and isinstance(kwargs.get("device"), torch.device) and kwargs["device"].type != "meta":
+        if self.own_model and isinstance(kwargs.get("device"), torch.device) and kwargs["device"].type != "meta":
             # a plan's library (FSDP2's unsharded parameters) allocates on the mesh's device
             kwargs = {**kwargs, "device": torch.device("meta")}
         if self.pending:
@@ -97,7 +99,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
             out = by_shape_rule(self.registry, "call_function", func, args, kwargs)
             if out is not None:
                 return out
-        key = Memo.key(func, (args, kwargs)) if self.memoize and _functional(func) else None
+        key = Memo.key(func, (args, kwargs)) if not self.own_model and _functional(func) else None
         out = self.memo.get(key)
         if out is None:
             out = func(*args, **kwargs)
@@ -156,9 +158,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
     itself (``profile_parallel``: DTensor parameters), run as it is, without stand-ins, shape
     rules or memo (DTensor's sharding propagation reads the outputs ops really make)."""
     args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
-    rec = _StepRecorder(model, registry, memory, shortcuts and not own_model)
-    rec.memoize = not own_model
-    rec.all_meta = own_model
+    rec = _StepRecorder(model, registry, memory, shortcuts, own_model)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
     try:

@@ -26,6 +26,10 @@ def late() -> bool:
     """Register the rules of modules imported since (torchvision's ops, ``ep.module()``'s input
     guards); True once all are."""
     unlift = sys.modules.get("torch.export._unlift")
-    if unlift is not None and hasattr(unlift, "GuardsFn"):
+    if unlift is not None and not _guards and hasattr(unlift, "GuardsFn"):
+        _guards.append(unlift.GuardsFn)  # once: a registration clears the registry's caches
         register_rule(unlift.GuardsFn, op="check", moves_data=False)(shape.check)
-    return vision.register() and unlift is not None
+    return vision.register() and bool(_guards)
+
+
+_guards: list = []
