@@ -14,7 +14,7 @@ from torch import nn
 from .registry import REGISTRY, Registry
 
 #: The rule families in the order the table lists them (``fxcost/rules/<family>.py``).
-FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "loss",
+FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "fft", "linalg", "loss",
             "recurrent", "shape", "aten", "collective", "vision")
 _MAX_FORMS = 6
 

@@ -15,6 +15,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from .errors import FxcostError
+
 from .walk import map_tensors
 
 
@@ -28,6 +30,10 @@ def to_meta(value: Any, grad: bool = False) -> Any:
 def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
     if t.device.type == "meta" and not (grad and t.requires_grad and not t.is_leaf):
         return t
+    if t.layout != torch.strided:
+        raise FxcostError(
+            f"an input of layout {t.layout} (shape {list(t.shape)}) has no meta stand-in: fxcost counts on meta "
+            "tensors with strides. Fix: profile with real=True, or pass x.to_dense() to count the dense op.")
     out = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
     return out.requires_grad_() if grad and t.requires_grad and (t.is_floating_point() or t.is_complex()) else out
 

@@ -182,7 +182,23 @@ ATEN_NAMES = {
     "upsample_bicubic2d": "interpolate", "upsample_nearest1d": "interpolate",
     "upsample_linear1d": "interpolate", "upsample_nearest3d": "interpolate",
     "upsample_trilinear3d": "interpolate", "_upsample_nearest_exact2d": "interpolate",
+    "_upsample_bilinear2d_aa": "interpolate", "_upsample_bicubic2d_aa": "interpolate",
+    "_upsample_nearest_exact1d": "interpolate", "_upsample_nearest_exact3d": "interpolate",
+    "grid_sampler_2d": "grid_sample", "grid_sampler_3d": "grid_sample", "grid_sampler": "grid_sample",
+    "special_zeta": "zeta",
 }
+
+
+_BUILTIN_OWNERS = (torch._C._nn, torch._C._linalg, torch._C._fft, torch._C._special)
+
+
+def _torch_builtin(fn: Any) -> bool:
+    """A torch function implemented in C++ (``torch.native_layer_norm``, ``torch.linalg.solve``
+    is ``torch._C._linalg.linalg_solve``): named as its aten op, whose rule it takes."""
+    if type(fn) is not type(torch.mv):
+        return False
+    owner = getattr(fn, "__self__", None)
+    return owner in _BUILTIN_OWNERS or (owner is None and getattr(torch._C._VariableFunctions, fn.__name__, None) is fn)
 
 
 class Registry:
@@ -294,7 +310,8 @@ class Registry:
             entry = self._functions.get(fn)
         except TypeError:  # unhashable callable
             return None
-        if entry is None and isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+        if entry is None and (isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket))
+                              or _torch_builtin(fn)):
             try:
                 return self._op_cache[fn]
             except KeyError:
@@ -302,6 +319,10 @@ class Registry:
         return entry
 
     def _operator_entry(self, op: Any) -> Entry | None:
+        if _torch_builtin(op):  # torch.native_layer_norm, torch.linalg.solve: their aten op's rule
+            op = getattr(torch.ops.aten, op.__name__, None)
+            if not isinstance(op, torch._ops.OpOverloadPacket):
+                return None
         packet = op.overloadpacket if isinstance(op, torch._ops.OpOverload) else op
         entry = self._functions.get(packet) or self._ops.get(packet._qualified_op_name)
         if entry is not None or not packet._qualified_op_name.startswith("aten::"):

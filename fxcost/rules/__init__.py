@@ -9,6 +9,8 @@ from . import (  # noqa: F401
     collective,
     conv,
     elementwise,
+    fft,
+    linalg,
     linear,
     loss,
     norm,

@@ -54,8 +54,38 @@ per_element("clamp", 2, *torch_forms("clamp", "clip"), why="a compare against ea
 per_element("lerp", 3, *torch_forms("lerp"), why="start + w * (end - start)")
 per_element("addcmul", 3, *torch_forms("addcmul", "addcdiv"), why="x + v * (a op b)")
 per_element("logical", 1, *torch_forms("logical_and", "logical_or", "logical_xor", "bitwise_and",
-            "bitwise_or", "bitwise_xor"), *method_names("and", "or", "xor", inplace=False,
+            "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift"), *method_names("lshift", "rshift",
+                                                                                        inplace=False, dunder=True),
+            *method_names("and", "or", "xor", inplace=False,
             dunder=True), operator.and_, operator.or_, operator.xor, operator.invert,
             why="one logic op; booleans and integers: zero")
 # Selection ops move data but do no arithmetic.
 per_element("select", 0, *torch_forms("where", "masked_fill", "masked_scatter"), why="a selection moves data only")
+
+# Special functions: each evaluation counted as one FLOP, as the math functions above (their
+# series and recurrences are library internals; the polynomials' degree n is a tensor of values).
+_SPECIAL = ("airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t",
+            "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "digamma", "entr",
+            "erfcx", "expit", "gammainc", "gammaincc", "gammaln", "hermite_polynomial_h", "hermite_polynomial_he",
+            "i0e", "i1", "i1e", "laguerre_polynomial_l", "legendre_polynomial_p", "log_ndtr",
+            "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1", "ndtr",
+            "ndtri", "polygamma", "psi", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+            "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+            "shifted_chebyshev_polynomial_w", "spherical_bessel_j0", "xlog1py", "xlogy", "zeta")
+per_element("special", 1, *attrs(torch.special, *_SPECIAL),
+            *torch_forms("polygamma", "igamma", "igammac", "xlog1py", "special_zeta", "nextafter", "heaviside",
+                         "angle", "frexp", "ldexp", "gcd", "lcm", "isreal", "isposinf", "isneginf",
+                         "conj_physical", "hash_tensor"),
+            why="one function, compare or scale per output element (special functions, angle, ldexp)")
+per_element("mvlgamma", 2, *torch_forms("mvlgamma"), *attrs(torch.special, "multigammaln"),
+            why="p lgammas and p adds per element, counted per output element as 2 (p is small)")
+per_element("logaddexp", 4, *torch_forms("logaddexp", "logaddexp2"),
+            why="max, subtract, exp and log1p-add: log(eᵃ + eᵇ) computed stably")
+per_element("polar", 4, *torch_forms("polar"), why="abs·cos and abs·sin: two functions, two multiplies")
+per_element("cross", 3, *torch_forms("cross"), *attrs(torch.linalg, "cross"),
+            why="a component of a×b: two multiplies and a subtract")
+per_element("renorm", 3, *torch_forms("renorm"), why="the slice's norm (square, add) and a scale")
+per_element("trapezoid", 3, *torch_forms("trapezoid", "trapz", "cumulative_trapezoid"),
+            why="(yᵢ + yᵢ₊₁)·Δx/2 summed: an add, a multiply and an accumulate per element")
+per_element("gradient", 2, *torch_forms("gradient"), why="a central difference: a subtract and a divide per output")
+per_element("isin", 1, *torch_forms("isin"), why="a hash probe or compare per element of the input")

@@ -6,6 +6,7 @@ MACs = outputs x length of each dot product. FLOPs via ``OpCall.dots`` (the one 
 
 from __future__ import annotations
 
+import math
 import operator
 
 import torch
@@ -51,22 +52,140 @@ def bilinear(call: OpCall) -> Cost:
 
 
 @register_rule(
-    torch.matmul, operator.matmul, torch.mm, torch.bmm, "matmul", "__matmul__", "mm", "bmm"
+    torch.matmul, operator.matmul, torch.mm, torch.bmm, torch.mv, torch.dot, torch.vdot, torch.inner,
+    torch.linalg.matmul, "matmul", "__matmul__", "mm", "bmm", "mv", "dot", "vdot", "inner",
 )
 def matmul(call: OpCall) -> Cost:
-    """a @ b with broadcasting: out.numel dot products of a.shape[-1] (1-D cases included)."""
+    """a @ b with broadcasting (mm, bmm, mv, dot, vdot, inner): out.numel dot products of
+    a.shape[-1] (1-D cases included); a 0-d operand of ``inner`` is a product per output."""
     out = call.y.numel()
-    return call.dots(out * call.x.shape[-1], out)
+    x = call.x
+    return call.dots(out * (x.shape[-1] if x.dim() else 1), out)
 
 
-@register_rule(torch.addmm, torch.baddbmm, "addmm", "addmm_", "baddbmm", "baddbmm_")
+@register_rule(torch.linalg.vecdot)
+def vecdot(call: OpCall) -> Cost:
+    """out.numel dot products along ``dim`` (the operands broadcast)."""
+    dim, out = call.arg("dim", -1), call.y.numel()
+    return call.dots(out * max(t.shape[dim] for t in call.inputs[:2]), out)
+
+
+@register_rule("__rmatmul__")
+def rmatmul(call: OpCall) -> Cost:
+    """b @ a, written ``a.__rmatmul__(b)``: out.numel dot products of b.shape[-1]."""
+    out = call.y.numel()
+    other = call.inputs[1]
+    return call.dots(out * other.shape[-1], out)
+
+
+@register_rule(torch.outer, torch.ger, torch.kron, "outer", "ger", "kron")
+def outer(call: OpCall) -> Cost:
+    """outer (ger) and kron: one product per output (dot products of length 1)."""
+    out = call.y.numel()
+    return call.dots(out, out)
+
+
+def _first(call: OpCall, *names: str) -> torch.Tensor:
+    for name in names:
+        t = call.arg(name)
+        if t is not None:
+            return t
+    raise ValueError(f"{call.target} has none of {names}")
+
+
+@register_rule(torch.addmm, torch.baddbmm, torch.addmv, torch.addr, "addmm", "addmm_", "baddbmm", "baddbmm_",
+               "addmv", "addmv_", "addr", "addr_")
 def addmm(call: OpCall) -> Cost:
-    """input + m1 @ m2 (and baddbmm): a matmul plus one add per output."""
-    m1 = call.arg("mat1")
-    if m1 is None:  # baddbmm names it batch1
-        m1 = call.arg("batch1")
+    """input + m1 @ m2 (addmm, baddbmm, addmv; addr: input + outer(v1, v2)): a matmul plus one
+    add per output."""
+    m1 = _first(call, "mat1", "batch1", "mat", "vec1")
+    k = 1 if m1.dim() == 1 else m1.shape[-1]  # addr: vec1 is 1-D, a product per output
     out = call.y.numel()
-    return call.dots(out * m1.shape[-1], out) + Cost(flops=out)
+    return call.dots(out * k, out) + Cost(flops=out)
+
+
+@register_rule(torch.addbmm, "addbmm", "addbmm_")
+def addbmm(call: OpCall) -> Cost:
+    """input + Σ_b batch1[b] @ batch2[b]: out.numel dot products of b·m (the batch summed
+    into each), plus one add per output."""
+    b1 = call.arg("batch1")
+    out = call.y.numel()
+    return call.dots(out * b1.shape[0] * b1.shape[-1], out) + Cost(flops=out)
+
+
+def _contracted(a: torch.Tensor, dims: object) -> int:
+    """The contracted size of ``tensordot(a, b, dims)``: the last ``dims`` of a, or a's dims listed."""
+    if isinstance(dims, torch.Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, int):
+        return math.prod(a.shape[a.dim() - dims:])
+    first = dims[0]
+    return math.prod(a.shape[d] for d in ([first] if isinstance(first, int) else first))
+
+
+@register_rule(torch.tensordot, torch.functional.tensordot, "tensordot")
+def tensordot(call: OpCall) -> Cost:
+    """out.numel dot products of the contracted size (the product of a's contracted dims)."""
+    a = call.arg("a")
+    a = call.x if a is None else a
+    dims = call.arg("dims", 2)
+    out = call.y.numel()
+    return call.dots(out * _contracted(a, dims), out)
+
+
+def _chain_macs(shapes: list[tuple[int, int]]) -> tuple[int, int]:
+    """(MACs, outputs) of multiplying matrices of ``shapes`` in the cheapest order (the matrix
+    chain order linalg.multi_dot chooses)."""
+    n = len(shapes)
+    dims = [shapes[0][0]] + [s[1] for s in shapes]
+    best = [[(0, 0)] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            best[i][j] = min(
+                (best[i][k][0] + best[k + 1][j][0] + dims[i] * dims[k + 1] * dims[j + 1],
+                 best[i][k][1] + best[k + 1][j][1] + dims[i] * dims[j + 1])
+                for k in range(i, j))
+    return best[0][n - 1]
+
+
+@register_rule(torch.linalg.multi_dot, torch.chain_matmul, "multi_dot", "chain_matmul")
+def multi_dot(call: OpCall) -> Cost:
+    """Matrices multiplied in the cheapest order (a first 1-D operand is a row, a last one a
+    column, as linalg.multi_dot does): each product's dot products."""
+    mats = call.inputs
+    shapes = [(1, t.shape[0]) if t.dim() == 1 and i == 0 else (t.shape[0], 1) if t.dim() == 1 else
+              (t.shape[-2], t.shape[-1]) for i, t in enumerate(mats)]
+    if len(shapes) == 1:
+        return Cost()
+    macs, outs = _chain_macs(shapes)
+    return call.dots(macs, outs)
+
+
+@register_rule(torch.linalg.matrix_power, torch.matrix_power, "matrix_power")
+def matrix_power(call: OpCall) -> Cost:
+    """A^n by repeated squaring: ⌊log2 |n|⌋ squarings and popcount(|n|) − 1 products, each
+    n³ dot products per matrix (a negative n first inverts: ``linalg.inv``)."""
+    a, n = call.x, call.arg("n", 1)
+    k = abs(int(n))
+    products = (k.bit_length() - 1) + (bin(k).count("1") - 1) if k > 1 else 0
+    size = a.shape[-1]
+    batch = a.numel() // (size * size) if size else 0
+    cost = call.dots(products * batch * size ** 3, products * batch * size * size)
+    if n < 0:
+        from .linalg import inverse_cost
+
+        cost = cost + inverse_cost(call, a)
+    return cost
+
+
+@register_rule(torch._scaled_mm, *[f for f in (getattr(torch, "_scaled_mm_v2", None),) if f is not None],
+               "_scaled_mm")
+def scaled_mm(call: OpCall) -> Cost:
+    """fp8 matmul with scales: out.numel dot products of K, a scale multiply per output (+ an
+    add per output with a bias). Bytes are read at the operands' own element size (1 for fp8)."""
+    out = call.y.numel()
+    return call.dots(out * call.x.shape[-1], out) + Cost(flops=out * (2 if call.arg("bias") is not None else 1))
 
 
 def _grouped_macs(a: torch.Tensor, out: torch.Tensor) -> int:
@@ -152,3 +271,26 @@ def einsum(call: OpCall) -> Cost:
         outputs += step_out
         cur = kept
     return call.dots(macs, outputs)
+
+
+def _nnz(t: torch.Tensor) -> int:
+    """Stored elements of a sparse tensor (real tensors only: fxcost refuses sparse on meta)."""
+    return t._nnz() if t.layout != torch.strided else t.numel()
+
+
+@register_rule(*[f for f in (getattr(torch._C._sparse, "_sparse_mm", None), getattr(torch.sparse, "mm", None),
+                             getattr(torch._C._sparse, "sparse_sampled_addmm", None),
+                             getattr(torch.sparse, "sampled_addmm", None), getattr(torch.sparse, "addmm", None),
+                             getattr(torch, "_sparse_mm", None)) if f is not None])
+def sparse_mm(call: OpCall) -> Cost:
+    """Sparse × dense: each stored element of the sparse operand multiplies a row of N (MACs
+    nnz·N); sampled_addmm computes only the outputs the sparse input stores (nnz dot products
+    of K, each scaled and added: + 3·nnz)."""
+    sparse = next((t for t in call.inputs if t.layout != torch.strided), call.x)
+    if "sampled" in getattr(call.target, "__name__", ""):
+        m1 = call.arg("mat1")
+        nnz = _nnz(sparse)
+        return call.dots(nnz * m1.shape[-1], nnz) + Cost(flops=3 * nnz)
+    dense = next((t for t in call.inputs if t is not sparse), call.y)
+    n = dense.shape[-1] if dense.dim() else 1
+    return call.dots(_nnz(sparse) * n, call.y.numel())

@@ -22,6 +22,8 @@ aten = torch.ops.aten
 def _rows(call: OpCall) -> tuple[int, int]:
     """(elements, rows) of a classification input: classes along dim 1 (0 when 1-D)."""
     x = call.x
+    if x.dim() == 0:
+        return 1, 1
     classes = x.shape[1] if x.dim() > 1 else x.shape[0]
     return x.numel(), x.numel() // classes if classes else 0
 
@@ -83,3 +85,132 @@ def binary_cross_entropy(call: OpCall) -> Cost:
 def kl_div(call: OpCall) -> Cost:
     """target · (log target − input), summed: a log, a subtract, a multiply, an add: 4 per element."""
     return Cost(flops=4 * call.x.numel())
+
+
+@register_rule(nn.SoftMarginLoss, F.soft_margin_loss)
+def soft_margin_loss(call: OpCall) -> Cost:
+    """log(1 + exp(−y·x)), summed: a multiply, an exp, an add, a log and the reduction's add:
+    5 per element."""
+    return Cost(flops=5 * call.x.numel())
+
+
+@register_rule(nn.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss)
+def multilabel_soft_margin_loss(call: OpCall) -> Cost:
+    """y·log σ(x) + (1−y)·log σ(−x), averaged over classes: two log-sigmoids (3 each), two
+    multiplies, a subtract and an add: 10 per element."""
+    return Cost(flops=10 * call.x.numel())
+
+
+@register_rule(nn.PoissonNLLLoss, F.poisson_nll_loss)
+def poisson_nll_loss(call: OpCall) -> Cost:
+    """exp(x) − y·x (log input) or x − y·log(x + eps): 3 per element, plus the reduction's add
+    (+ the Stirling term's 6 with ``full``)."""
+    return Cost(flops=(4 + (6 if call.arg("full", False) else 0)) * call.x.numel())
+
+
+@register_rule(nn.GaussianNLLLoss, F.gaussian_nll_loss)
+def gaussian_nll_loss(call: OpCall) -> Cost:
+    """½(log var + (x − y)²/var), summed: a clamp, a log, a subtract, a square, a divide, an add,
+    a halving and the reduction's add: 8 per element (+ the constant's add with ``full``)."""
+    return Cost(flops=(9 if call.arg("full", False) else 8) * call.x.numel())
+
+
+@register_rule(nn.HingeEmbeddingLoss, F.hinge_embedding_loss, nn.MarginRankingLoss, F.margin_ranking_loss)
+def margin_loss(call: OpCall) -> Cost:
+    """max(0, margin − y·(x1 − x2)) or the hinge's select: a subtract, a multiply, a subtract,
+    a max and the reduction's add: 5 per element."""
+    return Cost(flops=5 * call.x.numel())
+
+
+@register_rule(nn.MultiMarginLoss, F.multi_margin_loss, nn.MultiLabelMarginLoss, F.multilabel_margin_loss)
+def multi_margin_loss(call: OpCall) -> Cost:
+    """Σ_i max(0, margin − x[y] + x[i]) / C per prediction: a subtract, an add, a max and an add
+    per element (a power with p = 2: + 1), and a divide per row."""
+    elements, rows = _rows(call)
+    per = 4 + (1 if call.arg("p", 1) == 2 else 0) + (1 if call.arg("weight") is not None else 0)
+    return Cost(flops=per * elements + rows)
+
+
+def distance_flops(pairs: int, features: int, p: float = 2.0) -> int:
+    """A p-norm distance over ``features``: a subtract, a power (abs for p = 1) and an add per
+    feature, a root per pair (none for p = 1): 3·features (+ 1)."""
+    return pairs * (3 * features + (0 if p in (1, 1.0) else 1))
+
+
+@register_rule(nn.PairwiseDistance, F.pairwise_distance, torch.pairwise_distance)
+def pairwise_distance(call: OpCall) -> Cost:
+    """A p-norm distance per row: 3·features + 1 (see ``distance_flops``)."""
+    x = call.x
+    return Cost(flops=distance_flops(call.y.numel(), x.shape[-1] if x.dim() else 1, call.arg("p", 2.0)))
+
+
+@register_rule(torch.cdist, torch.functional.cdist, "cdist", F.pdist, torch.pdist)
+def cdist(call: OpCall) -> Cost:
+    """A p-norm distance for every output pair (pdist: every pair of rows): 3·features + 1.
+    (torch computes p = 2 with a matmul on large inputs: the same multiply-adds.)"""
+    x = call.x
+    return Cost(flops=distance_flops(call.y.numel(), x.shape[-1], call.arg("p", 2.0)))
+
+
+@register_rule(nn.CosineSimilarity, F.cosine_similarity, torch.cosine_similarity)
+def cosine_similarity(call: OpCall) -> Cost:
+    """x·y, |x|² and |y|² (three dot products over the features), then two roots, a multiply,
+    a max with eps and a divide per output."""
+    x, out = call.x, call.y.numel()
+    dim = call.arg("dim", 1)
+    n = max(t.shape[dim] for t in call.inputs[:2]) if x.dim() else 1
+    return call.dots(3 * out * n, 3 * out) + Cost(flops=5 * out)
+
+
+@register_rule(nn.CosineEmbeddingLoss, F.cosine_embedding_loss)
+def cosine_embedding_loss(call: OpCall) -> Cost:
+    """A cosine similarity per row, then 1 − cos or max(0, cos − margin) and the reduction's
+    add: 3 more per row."""
+    x = call.x
+    rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
+    n = x.shape[-1]
+    return call.dots(3 * rows * n, 3 * rows) + Cost(flops=8 * rows)
+
+
+@register_rule(nn.TripletMarginLoss, F.triplet_margin_loss)
+def triplet_margin_loss(call: OpCall) -> Cost:
+    """Two p-norm distances per row (anchor–positive, anchor–negative; a third with ``swap``),
+    then a subtract, an add, a max and the reduction's add."""
+    x = call.x
+    rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
+    distances = 3 if call.arg("swap", False) else 2
+    return Cost(flops=distance_flops(distances * rows, x.shape[-1], call.arg("p", 2.0)) + 4 * rows)
+
+
+@register_rule(nn.TripletMarginWithDistanceLoss, F.triplet_margin_with_distance_loss)
+def triplet_margin_with_distance_loss(call: OpCall) -> Cost:
+    """As ``triplet_margin_loss`` with the default distance (pairwise p = 2). A custom
+    ``distance_function`` is counted as that default: its own ops are not seen."""
+    x = call.x
+    rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
+    distances = 3 if call.arg("swap", False) else 2
+    return Cost(flops=distance_flops(distances * rows, x.shape[-1]) + 4 * rows)
+
+
+@register_rule(nn.CTCLoss, F.ctc_loss)
+def ctc_loss(call: OpCall) -> Cost:
+    """The forward (alpha) recursion: for each of T steps and each of the 2S + 1 extended
+    labels, a log-sum-exp of up to three terms (≈ 8 FLOPs) and the emission's add, per batch
+    item: 9·T·(2S + 1)·N."""
+    log_probs, targets = call.arg("log_probs"), call.arg("targets")
+    T = log_probs.shape[0]
+    N = log_probs.shape[1] if log_probs.dim() == 3 else 1
+    S = targets.shape[-1] if targets.dim() == 2 else targets.numel() // max(N, 1)
+    return Cost(flops=9 * T * (2 * S + 1) * N)
+
+
+@register_rule(*attrs(F, "linear_cross_entropy"))
+def linear_cross_entropy(call: OpCall) -> Cost:
+    """The projection (``linear``: rows·V dot products of the hidden size, + a bias add) and the
+    cross entropy over the V logits (log-softmax 3 per logit, the pick per row), chunked or not."""
+    x, w = call.x, call.arg("linear_weight")
+    rows = x.numel() // x.shape[-1] if x.dim() else 1
+    logits = rows * (w.numel() // w.shape[-1])  # the classes: every dim of the weight but the last
+    cost = call.dots(logits * w.shape[-1], logits)
+    bias = Cost(flops=logits if call.arg("linear_bias") is not None else 0)
+    return cost + bias + Cost(flops=3 * logits + rows * (2 if call.arg("weight") is not None else 1))

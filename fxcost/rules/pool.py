@@ -43,11 +43,13 @@ def _kernel(call: OpCall) -> int:
 _MAX = attrs(F, "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
              "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
              "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
-             "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices")
+             "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices", "fractional_max_pool2d",
+             "fractional_max_pool3d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices")
 
 
-@register_rule(_MaxPoolNd, _AdaptiveMaxPoolNd, *_MAX, *attrs(torch, "max_pool1d", "max_pool2d",
-               "max_pool3d", "adaptive_max_pool1d"))
+@register_rule(_MaxPoolNd, _AdaptiveMaxPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d, *_MAX,
+               *attrs(torch, "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d"),
+               *attrs(torch.ops.aten, "fractional_max_pool2d", "fractional_max_pool3d"))
 def max_pool(call: OpCall) -> Cost:
     """out.numel (seed)."""
     return Cost(flops=call.y.numel())

@@ -23,10 +23,12 @@ _VIEWS = ("view", "view_as", "reshape", "reshape_as", "permute", "transpose", "s
           "view_as_real", "view_as_complex", "real", "imag", "unfold", "hsplit", "vsplit",
           "dsplit", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to", "requires_grad_",
           "size", "dim", "numel", "stride", "storage_offset", "data_ptr", "is_contiguous",
-          "element_size", "nelement", "ndimension", "type_as_", "get_device", "is_floating_point")
+          "element_size", "nelement", "ndimension", "type_as_", "get_device", "is_floating_point",
+          # conj and _neg_view set a bit of the tensor's metadata (resolve_conj copies later)
+          "conj", "_conj", "_neg_view", "positive")
 per_element(
     "view", 0, *torch_forms(*_VIEWS), operator.getitem, "__getitem__", builtins.getattr,
-    nn.Identity, nn.Flatten, nn.Unflatten,
+    nn.Identity, nn.Flatten, nn.Unflatten, *attrs(torch.linalg, "diagonal"),
     "contiguous", moves_data=False, why="a view: no arithmetic, no bytes",
 )
 
@@ -50,7 +52,7 @@ _COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack"
            "long", "short", "bool", "byte", "char", "cpu", "cuda", "pin_memory", "index_select",
            "index", "gather", "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter",
            "take", "take_along_dim", "masked_select", "nonzero", "argwhere", "scatter",
-           "index_copy", "index_put", "index_fill", "fill", "zero", "tril", "triu", "pad",
+           "index_copy", "index_fill", "fill", "zero", "tril", "triu", "pad",
            "constant_pad_nd", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
            "native_channel_shuffle", "one_hot", "embedding", "embedding_bag", "fold",
            "contiguous_", "bucketize", "searchsorted", "unique", "unique_consecutive", "new_zeros",
@@ -63,7 +65,17 @@ per_element(
     nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
     nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, *attrs(nn, "CircularPad2d"),
     nn.Fold, nn.Unfold, F.unfold, F.fold, *attrs(torch.ops.aten, "im2col", "col2im"), "__setitem__", "copy_",
-    "masked_fill_", "index_add", why="copies, indexing, padding, lookups: bytes only",
+    "masked_fill_", *torch_forms("diagflat", "ravel", "resize_as", "chalf", "cfloat", "cdouble", "complex",
+                                 "resolve_neg", "resolve_conj", "broadcast_tensors", "unravel_index",
+                                 "nonzero_static", "_chunk_cat", "_unsafe_masked_index", "max_unpool1d",
+                                 "max_unpool2d", "max_unpool3d", "fftshift", "ifftshift", "resize", "lu_unpack", "combinations",
+                                 "to_sparse", "to_dense", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr",
+                                 "to_sparse_bsc"),
+    nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d, *attrs(torch.fft, "fftshift", "ifftshift"),
+    # the *_copy forms of views (torch.view_copy, torch.t_copy: functionalized graphs)
+    *[getattr(torch, n) for n in dir(torch) if n.endswith("_copy") and not n.startswith("_") and n != "index_copy"
+      and callable(getattr(torch, n))],
+    why="copies, indexing, padding, lookups: bytes only",
 )
 
 _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "ones_like",
