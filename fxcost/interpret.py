@@ -146,8 +146,9 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
     """Meta kernels do not check that a matmul's or conv's operands share a dtype; eager does.
     Report it as eager would, naming the node. The operands are the first two tensors (later
     ones are masks, offsets, indices) and a module's own weights, floating-point ones only (an LU
-    solve's pivots are integers) and wider than a byte (fp8 matmuls mix e4m3 and e5m2)."""
-    dtypes = {t.dtype for t in ins[:2] if t.is_floating_point() and t.element_size() > 1}
+    solve's pivots are integers), wider than a byte (fp8 matmuls mix e4m3 and e5m2) and not
+    scalars (pinv's float64 tolerances)."""
+    dtypes = {t.dtype for t in ins[:2] if t.is_floating_point() and t.element_size() > 1 and t.numel() > 1}
     if mod is not None:
         dtypes |= {p.dtype for p in mod._parameters.values() if p is not None and p.is_floating_point()}
     if len(dtypes) > 1:

@@ -185,7 +185,14 @@ ATEN_NAMES = {
     "_upsample_bilinear2d_aa": "interpolate", "_upsample_bicubic2d_aa": "interpolate",
     "_upsample_nearest_exact1d": "interpolate", "_upsample_nearest_exact3d": "interpolate",
     "grid_sampler_2d": "grid_sample", "grid_sampler_3d": "grid_sample", "grid_sampler": "grid_sample",
-    "special_zeta": "zeta",
+    "special_zeta": "zeta", "_linalg_svd": "linalg_svd", "_linalg_solve_ex": "linalg_solve_ex",
+    "_linalg_slogdet": "linalg_slogdet", "_linalg_eigh": "linalg_eigh", "_linalg_det": "linalg_det",
+    "log_sigmoid_forward": "logsigmoid", "_prelu_kernel": "prelu", "_embedding_bag": "embedding_bag",
+    "_embedding_bag_forward_only": "embedding_bag", "_efficientzerotensor": "zeros",
+    "_conj_physical": "conj_physical", "rrelu_with_noise": "rrelu", "rrelu_with_noise_functional": "rrelu",
+    "_cdist_forward": "cdist", "_pdist_forward": "pdist", "reflection_pad1d": "pad", "reflection_pad2d": "pad",
+    "reflection_pad3d": "pad", "replication_pad1d": "pad", "replication_pad2d": "pad", "replication_pad3d": "pad",
+    "_pad_circular": "pad", "_pad_enum": "pad",
 }
 
 

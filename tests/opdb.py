@@ -54,10 +54,10 @@ def module_for(opinfo: Any, sample: Any) -> tuple[OpModule, tuple] | None:
     return (OpModule(opinfo.op, leaves, spec), tensors) if tensors else None
 
 
-def samples(opinfo: Any, k: int) -> Iterator[Any]:
+def samples(opinfo: Any, k: int, grad: bool = False) -> Iterator[Any]:
     try:
         gen = opinfo.sample_inputs("cpu", torch.float32 if torch.float32 in opinfo.dtypes else
-                                   next(iter(sorted(opinfo.dtypes, key=str))), requires_grad=False)
+                                   next(iter(sorted(opinfo.dtypes, key=str))), requires_grad=grad)
         for i, s in enumerate(gen):
             if i >= k:
                 break
@@ -76,10 +76,10 @@ def reference_flops(m: nn.Module, tensors: tuple) -> int | None:
         return None
 
 
-def _profile(m: nn.Module, tensors: tuple, real: bool) -> tuple[str, str, Any]:
+def _profile(m: nn.Module, tensors: tuple, real: bool, backward: bool = False) -> tuple[str, str, Any]:
     """(status, detail, report or None) of one count."""
     try:
-        return "ok", "", fxcost.profile(m, tensors, flops="2mac", real=real)
+        return "ok", "", fxcost.profile(m, tensors, flops="2mac", real=real, backward=backward)
     except FxcostError as e:
         text = str(e).splitlines()[0][:200]
         bug = text.startswith(("cost rule", "dtype mismatch"))  # a rule's failure or a false refusal
@@ -88,11 +88,14 @@ def _profile(m: nn.Module, tensors: tuple, real: bool) -> tuple[str, str, Any]:
         return "crash", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}", None
 
 
-def sweep_one(opinfo: Any, k: int) -> tuple[str, str]:
-    """(status, detail) of one OpInfo, the worst over its samples."""
+def sweep_one(opinfo: Any, k: int, backward: bool = False) -> tuple[str, str]:
+    """(status, detail) of one OpInfo, the worst over its samples; with ``backward``, of its
+    training step (the samples' floating inputs require grad)."""
     order = ["skipped", "ok", "ok_real", "fxcost_error", "below", "unsupported", "rule_error", "crash"]
     worst, detail = "skipped", ""
-    for s in samples(opinfo, k):
+    if backward and not opinfo.supports_autograd:
+        return worst, detail
+    for s in samples(opinfo, k, grad=backward):
         built = module_for(opinfo, s)
         if built is None:
             continue
@@ -100,6 +103,19 @@ def sweep_one(opinfo: Any, k: int) -> tuple[str, str]:
         try:
             m(*tensors)  # the sample must run eagerly
         except Exception:
+            continue
+        if backward:
+            try:  # a step needs something to differentiate, as autograd does
+                if not any(t.requires_grad for t in torch.utils._pytree.tree_leaves(m(*tensors))
+                           if isinstance(t, torch.Tensor)):
+                    continue
+            except Exception:
+                continue
+            status, why, r = _profile(m, tensors, real=False, backward=True)
+            if r is not None and r.unsupported:
+                status, why = "unsupported", ", ".join(sorted({u.target for u in r.unsupported}))
+            if order.index(status) > order.index(worst):
+                worst, detail = status, why
             continue
         status, why, r = _profile(m, tensors, real=False)
         if status == "fxcost_error" and ("values" in why or "forward pass failed" in why or "real=True" in why):
@@ -118,8 +134,9 @@ def sweep_one(opinfo: Any, k: int) -> tuple[str, str]:
     return worst, detail
 
 
-def sweep(samples: int = 3, names: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
-    """(OpInfo name, status, detail) for every OpInfo of ``op_db`` (or those ``names``)."""
+def sweep(samples: int = 3, names: tuple[str, ...] = (), backward: bool = False) -> list[tuple[str, str, str]]:
+    """(OpInfo name, status, detail) for every OpInfo of ``op_db`` (or those ``names``); with
+    ``backward``, of their training steps."""
     from torch.testing._internal.common_methods_invocations import op_db
 
     rows = []
@@ -129,7 +146,7 @@ def sweep(samples: int = 3, names: tuple[str, ...] = ()) -> list[tuple[str, str,
             full = opinfo.name + (f".{opinfo.variant_test_name}" if opinfo.variant_test_name else "")
             if names and not any(n == opinfo.name or n == full for n in names):
                 continue
-            rows.append((full, *sweep_one(opinfo, samples)))
+            rows.append((full, *sweep_one(opinfo, samples, backward)))
     return rows
 
 
@@ -138,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--out")
+    p.add_argument("--backward", action="store_true", help="sweep the training steps")
     a = p.parse_args(argv)
-    rows = sweep(a.samples, tuple(a.names))
+    rows = sweep(a.samples, tuple(a.names), a.backward)
     counts = collections.Counter(s for _, s, _ in rows)
     ran = len(rows) - counts["skipped"]
-    lines = [f"# op_db sweep: torch {torch.__version__}, {len(rows)} OpInfos, {ran} ran on CPU", "",
+    lines = [f"# op_db sweep{' (training steps)' if a.backward else ''}: torch {torch.__version__}, {len(rows)} OpInfos, {ran} ran on CPU", "",
              "| status | OpInfos |", "|---|---|"]
     lines += [f"| {s} | {counts[s]} |" for s in ("ok", "ok_real", "unsupported", "below", "fxcost_error",
                                                   "rule_error", "crash", "skipped")]

@@ -99,14 +99,51 @@ def _backward(name: str, per_element: int, packets: list) -> None:
 
 
 _backward("activation_backward", 3, _packets("threshold_backward", "sigmoid_backward", "tanh_backward",
-          "hardtanh_backward", "leaky_relu_backward", "elu_backward", "hardsigmoid_backward"))
+          "hardtanh_backward", "leaky_relu_backward", "elu_backward", "hardsigmoid_backward", "softplus_backward",
+          "softshrink_backward", "hardshrink_backward", "logit_backward", "log_sigmoid_backward",
+          "rrelu_with_noise_backward", "_prelu_kernel_backward", "glu_backward"))
+_backward("loss_backward", 3, _packets("mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward",
+          "huber_loss_backward", "soft_margin_loss_backward", "binary_cross_entropy_backward",
+          "binary_cross_entropy_with_logits_backward", "multi_margin_loss_backward",
+          "multilabel_margin_loss_backward", "kl_div_backward", "_ctc_loss_backward"))
 _backward("gelu_backward", 10, _packets("gelu_backward", "silu_backward", "hardswish_backward", "mish_backward"))
 _backward("softmax_backward", 4, _packets("_softmax_backward_data", "_log_softmax_backward_data"))
 _backward("norm_backward", 10, _packets("native_layer_norm_backward", "native_batch_norm_backward",
-          "native_group_norm_backward", "_fused_rms_norm_backward"))
+          "native_group_norm_backward", "_fused_rms_norm_backward", "batch_norm_backward"))
 _backward("pool_backward", 1, _packets("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
           "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
-          "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "upsample_bilinear2d_backward",
-          "upsample_nearest2d_backward"))
+          "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "adaptive_max_pool2d_backward",
+          "adaptive_max_pool3d_backward", "fractional_max_pool2d_backward", "fractional_max_pool3d_backward",
+          "reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward",
+          "replication_pad1d_backward", "replication_pad2d_backward", "replication_pad3d_backward",
+          "unfold_backward", "_segment_reduce_backward", "_embedding_bag_backward", "_embedding_bag_dense_backward",
+          "_embedding_bag_per_sample_weights_backward", "grid_sampler_2d_backward", "grid_sampler_3d_backward",
+          *[n for n in dir(aten) if n.startswith(("upsample_", "_upsample_")) and n.endswith("_backward")]))
 _backward("zero_backward", 0, _packets("native_dropout_backward", "select_backward", "slice_backward",
-          "masked_scatter_backward", "masked_fill_backward"))
+          "masked_scatter_backward", "masked_fill_backward", "diagonal_backward", "as_strided_backward"))
+
+
+@register_rule(*_packets("_cdist_backward", "_pdist_backward"))
+def distance_backward(call: OpCall) -> Cost:
+    """Per pair and feature: the difference, its power's derivative, the grad's scale and the
+    accumulation: 4 per pair and feature; an estimate."""
+    dist = call.arg("cdist")
+    dist = call.arg("pdist") if dist is None else dist
+    x = call.arg("x1")
+    x = call.arg("self") if x is None else x
+    return Cost(flops=4 * dist.numel() * x.shape[-1])
+
+
+@register_rule(*_packets("_trilinear"))
+def trilinear(call: OpCall) -> Cost:
+    """The kernel behind ``bilinear``: the three operands (unsqueezed at their ``expand`` dims)
+    multiplied over the broadcast shape and summed over ``sumdim``: one MAC per term of that
+    shape, out.numel outputs (as ``bilinear``)."""
+    shapes = []
+    for name, expand in (("i1", "expand1"), ("i2", "expand2"), ("i3", "expand3")):
+        shape = list(call.arg(name).shape)
+        for d in sorted(call.arg(expand)):
+            shape.insert(d, 1)
+        shapes.append(shape)
+    terms = math.prod(max(s[k] for s in shapes) for k in range(len(shapes[0])))
+    return call.dots(terms, call.y.numel())

@@ -252,7 +252,7 @@ def eigh(call: OpCall) -> Cost:
     (GvL §8.3)."""
     a = call.x
     n = a.shape[-1]
-    vectors = "eigvalsh" not in getattr(call.target, "__name__", "")
+    vectors = "eigvalsh" not in getattr(call.target, "__name__", "") and call.arg("compute_v", True)
     return _estimate(Fr(9 * n ** 3) if vectors else Fr(4, 3) * n ** 3, _batch(a))
 
 

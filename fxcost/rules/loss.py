@@ -204,7 +204,8 @@ def ctc_loss(call: OpCall) -> Cost:
     return Cost(flops=9 * T * (2 * S + 1) * N)
 
 
-@register_rule(*attrs(F, "linear_cross_entropy"))
+@register_rule(*attrs(F, "linear_cross_entropy"), "torch_nn::_linear_cross_entropy_batch_chunked",
+               "torch_nn::_linear_cross_entropy_batch_chunked_no_reduction")
 def linear_cross_entropy(call: OpCall) -> Cost:
     """The projection (``linear``: rows·V dot products of the hidden size, + a bias add) and the
     cross entropy over the V logits (log-softmax 3 per logit, the pick per row), chunked or not."""
