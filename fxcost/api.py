@@ -50,6 +50,7 @@ def profile(
     backward: bool = False,
     memory: bool = False,
     optimizer: str | None = None,
+    keep_outputs: bool = False,
     **measure_options: Any,
 ) -> Report:
     """Count what ``model(*args, **kwargs)`` costs, without running it on real data.
@@ -82,13 +83,16 @@ def profile(
             run makes (see ``fxcost.memory``); of a training step with ``backward=True``.
         optimizer: the optimizer whose state ``memory`` counts: ``"adamw"`` or ``"adam"`` (two
             states per trainable parameter), ``"sgd"`` (momentum, one) or None.
+        keep_outputs: with ``memory`` and ``backward``: the model's outputs (the logits) stay
+            alive through the backward, for a loop that holds them. By default only the loss
+            does, as in ``model(**batch).loss.backward()`` and the transformers Trainer.
 
     The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
     training flag, hooks, grad mode.
     """
     opts = Options.of("profile", measure, real=real, strict=strict, flops=flops, attention=attention,
                       capture=capture, registry=registry, backward=backward, memory=memory, optimizer=optimizer,
-                      **measure_options)
+                      keep_outputs=keep_outputs, **measure_options)
     if is_program(model):
         if backward or memory or measure or real:
             raise FxcostError("an ExportedProgram is costed from its graph alone: backward, memory, measure and "
@@ -105,7 +109,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, opts: Options) -> Repo
     registry = opts.registry or REGISTRY
     if opts.backward:
         with attributes_kept(model):
-            cap = record_step(model, args, kwargs, registry, memory=opts.memory)
+            cap = record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
     elif not opts.real and opts.capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
         pass  # ep.module() and other graphs that carry their values: costed as they are
     else:

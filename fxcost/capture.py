@@ -35,7 +35,8 @@ from torch.utils._pytree import tree_flatten
 
 from .errors import explain_failure
 from .guards import meta_device, standins, tracing
-from .registry import Registry
+from .naming import target_name
+from .registry import OpCall, Registry
 from .shapes import Memo, by_shape_rule
 from .walk import leaves, map_tensors
 
@@ -97,7 +98,7 @@ class _LeafTracer(torch.fx.Tracer):
         self.registry = registry
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return self.registry.module_entry(type(m)) is not None
+        return self.registry.leaf_entry(m) is not None
 
     def proxy(self, node: torch.fx.Node) -> torch.fx.Proxy:
         return _Proxy(node, self)
@@ -111,7 +112,7 @@ def wrapped_without_rule(model: nn.Module, registry: Registry) -> list[str]:
 
     wrapped = getattr(_symbolic_trace, "_wrapped_fns_to_patch", None) or {}
     files = {id(vars(mod)) for mod in (sys.modules.get(type(m).__module__) for m in model.modules()
-                                       if registry.module_entry(type(m)) is None) if mod is not None}
+                                       if registry.leaf_entry(m) is None) if mod is not None}
     return sorted(name for (gid, name), scope in wrapped.items()
                   if gid in files and registry.function_entry(scope.get(name)) is None)
 
@@ -124,26 +125,104 @@ def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> inspect.BoundArg
     return bound
 
 
+@contextlib.contextmanager
+def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[None]:
+    """While the block runs, the plain Python functions that have a rule of their own are
+    replaced by ``wrap(fn)`` wherever the model's code can name them: the globals of each of
+    its modules' source files and the function's own module (``helpers.fn(x)``), as
+    ``torch.fx.wrap`` does. The capture then keeps each call as one node that the function's
+    rule costs, instead of tracing through it."""
+    functions = registry.python_functions()
+    if not functions:
+        yield
+        return
+    spaces = {id(vars(m)): vars(m) for m in (sys.modules.get(type(sub).__module__) for sub in model.modules())
+              if m is not None}
+    spaces.update({id(vars(m)): vars(m) for m in (sys.modules.get(f.__module__) for f in functions) if m is not None})
+    wanted = {id(f): f for f in functions}
+    patched: list[tuple[dict, str, Any]] = []
+    try:
+        for space in spaces.values():
+            for name, value in list(space.items()):
+                if id(value) in wanted and value is wanted[id(value)]:
+                    patched.append((space, name, value))
+                    space[name] = wrap(value)
+        yield
+    finally:
+        for space, name, value in reversed(patched):
+            space[name] = value
+
+
+def _traced_call(fn: Any) -> Any:
+    """``fn`` for symbolic tracing: one ``call_function`` node when a Proxy is among its arguments."""
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        proxy = next((a for a in leaves((args, kwargs)) if isinstance(a, torch.fx.Proxy)), None)
+        if proxy is None:
+            return fn(*args, **kwargs)
+        return proxy.tracer.create_proxy("call_function", fn, args, kwargs)
+
+    return traced
+
+
+class _FoldWatch(TorchFunctionMode):
+    """Symbolic tracing runs torch calls whose arguments hold no Proxy (``self.a @ self.b`` on
+    tensors that are plain attributes) eagerly and keeps their results as constants: their work
+    would vanish from the graph. This notes each such call that costs something (or has no
+    rule), so that the capture falls back to recording."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__()
+        self.registry = registry
+        self.folded: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.folded and has_tensor(out):
+            values = leaves((args, kwargs))
+            if any(isinstance(v, torch.Tensor) for v in values) and not any(isinstance(v, torch.fx.Proxy) for v in values):
+                op, target, fx_args = _classify(func, args)
+                entry = self.registry.node_entry(op, target)
+                try:
+                    cost = entry.rule(OpCall(op, target, fx_args, kwargs, out)) if entry is not None else None
+                except Exception:  # a rule that cannot read this call: record it, where it runs as called
+                    cost = None
+                if cost is None or cost.flops or cost.macs:
+                    self.folded.append(target_name(target))
+        return out
+
+
 def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) -> Capture:
-    """Symbolic tracing with non-tensor arguments (and omitted defaults) made concrete."""
+    """Symbolic tracing with non-tensor arguments (and omitted defaults) made concrete.
+    Raises ``FoldedError`` where tracing would fold work on tensors that are not inputs into
+    constants."""
     sig = inspect.signature(model.forward)
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
         raise TypeError("forward takes *args/**kwargs, which symbolic tracing cannot bind")
     bound = bind_inputs(model, args, kwargs)
     inputs = list(bound.arguments.values())
-    if registry.module_entry(type(model)) is not None:
+    if registry.leaf_entry(model) is not None:
         # the model is itself a leaf: one call_module node on the root
         graph = torch.fx.Graph()
         graph.output(graph.call_module("", tuple(graph.placeholder(k) for k in bound.arguments)))
         return Capture(graph, model, "symbolic_trace", inputs)
     concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
     before = set(model.__dict__)
-    graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
+    watch = _FoldWatch(registry)
+    with whole_calls(model, registry, _traced_call), watch:
+        graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
+    if watch.folded:  # (the caller puts the model back as it was, the tracer's constants included)
+        raise FoldedError(f"symbolic_trace would fold work on tensors that are not inputs into constants: "
+                          f"{', '.join(watch.folded)}")
     # the tracer stores tensor constants on the model (_tensor_constant0...): keep them here,
     # so that the model can be put back as it was
     constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
                  if isinstance(model.__dict__[k], torch.Tensor)}
     return Capture(graph, model, "symbolic_trace", inputs, constants=constants)
+
+
+class FoldedError(Exception):
+    """symbolic_trace would drop work (see ``_FoldWatch``): the recording capture costs it."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,7 +350,7 @@ class _Recorder(ModuleStack, TorchFunctionMode):
         self.shape_rules = shape_rules  # off where sizes are symbolic: a rule's checks would guard
         self.registry = registry
         self.builder = GraphBuilder()
-        self.leaf: nn.Module | None = None  # the rule-bearing module being run, if any
+        self.leaf: Any = None  # the rule-bearing module (or Python function) being run, if any
 
     def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> None:
         self.builder.emit(op, target, args, kwargs, out, {"nn_module_stack": self.module_stack()})
@@ -304,11 +383,28 @@ class _Recorder(ModuleStack, TorchFunctionMode):
             self.emit(op, target, fx_args, kwargs, out)
         return out
 
+    def whole(self, fn: Any) -> Any:
+        """``fn`` (a Python function with a rule of its own) recorded as one node: the calls it
+        makes are its own, as a rule-bearing module's are."""
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            if self.leaf is not None:  # inside a leaf module or another such function
+                return fn(*args, **kwargs)
+            self.leaf = fn
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                self.leaf = None
+            if has_tensor(out):
+                self.emit("call_function", fn, args, kwargs, out)
+            return out
+
+        return recorded
+
     # -- module hooks ---------------------------------------------------------------------------
     def enter(self, module: nn.Module, args: tuple) -> None:
         if self.leaf is None:
             super().enter(module, args)
-            if self.registry.module_entry(type(module)) is not None and id(module) in self.paths:
+            if self.registry.leaf_entry(module) is not None and id(module) in self.paths:
                 self.leaf = module
 
     def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
@@ -367,7 +463,7 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
     try:
         with standins(model, real=real):
             builder.attrs.update(tensor_names(model))
-            with rec.hooked(), torch.no_grad(), tracing(), rec:
+            with rec.hooked(), torch.no_grad(), tracing(), whole_calls(model, registry, rec.whole), rec:
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                            "--input index or a --kwargs name; a NAME may size several axes)")
     prof.add_argument("--optimizer", choices=["adamw", "adam", "sgd"], default=None,
                       help="optimizer state counted by --memory --backward")
+    prof.add_argument("--keep-outputs", action="store_true",
+                      help="with --memory --backward: the outputs (logits) live through the backward, as in a "
+                           "loop that holds them (default: only the loss does)")
     prof.add_argument("--prompt", type=int, default=None, metavar="TOKENS",
                       help="count generation: a prefill of TOKENS, then --new-tokens decode steps")
     prof.add_argument("--new-tokens", type=int, default=None, metavar="TOKENS")
@@ -150,7 +153,8 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
     backward = getattr(args, "backward", False)
     report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
                             measure=args.time, backward=backward, memory=getattr(args, "memory", False),
-                            optimizer=getattr(args, "optimizer", None))
+                            optimizer=getattr(args, "optimizer", None),
+                            keep_outputs=getattr(args, "keep_outputs", False))
     if args.time and not backward:  # per-node times are of the forward graph
         from .timing import time_nodes
 

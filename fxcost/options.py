@@ -73,6 +73,7 @@ class Options:
     backward: bool = False
     memory: bool = False
     optimizer: str | None = None
+    keep_outputs: bool = False
     registry: Any = None
     timing: TimingOptions | None = None
 
@@ -80,13 +81,16 @@ class Options:
         for name, allowed in (("flops", FLOPS_MODES), ("attention", ATTENTION_MODES), ("capture", CAPTURES)):
             if getattr(self, name) not in allowed:
                 raise FxcostError(f"{name}={getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}.")
-        _check_bools(self, ("real", "strict", "backward", "memory"))
+        _check_bools(self, ("real", "strict", "backward", "memory", "keep_outputs"))
         if self.optimizer not in OPTIMIZER_STATES:
             raise FxcostError(f"optimizer={self.optimizer!r} is not one of "
                               f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
                               "'sgd' (with momentum) or None.")
         if self.optimizer is not None and not (self.memory and self.backward):
             raise FxcostError("optimizer= is counted by the training step's memory. Fix: pass memory=True and "
+                              "backward=True with it, or drop it.")
+        if self.keep_outputs and not (self.memory and self.backward):
+            raise FxcostError("keep_outputs= changes the training step's memory. Fix: pass memory=True and "
                               "backward=True with it, or drop it.")
         if self.real and (self.backward or self.memory):
             raise FxcostError(f"{'backward' if self.backward else 'memory'}=True is counted on meta stand-ins; "

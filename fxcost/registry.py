@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
@@ -308,6 +309,17 @@ class Registry:
         self._module_cache[cls] = found
         return found
 
+    def leaf_entry(self, module: nn.Module) -> Entry | None:
+        """The rule that costs a call of ``module`` as one node, or None to capture what it runs.
+
+        A parametrized module (``nn.utils.parametrize``, ``parametrizations.weight_norm``)
+        computes its weights on each access: its rule would miss that work, so it is captured
+        through, its parametrizations included."""
+        entry = self.module_entry(type(module))
+        if entry is not None and "parametrizations" in module._modules:
+            return None
+        return entry
+
     def function_entry(self, fn: Any) -> Entry | None:
         """The rule for a callable. An operator (``aten.mm.default``) falls back to its packet
         (``aten.mm``), its name (``"aten::mm"``), then the torch-level op of the same name."""
@@ -359,6 +371,13 @@ class Registry:
         if kind == "call_method":
             return self.method_entry(target)
         return None
+
+    def python_functions(self) -> list[Any]:
+        """The plain Python functions with a rule of their own (a user's ``register_rule(my_fn)``):
+        the capture keeps each call of one as a single node instead of tracing into it."""
+        self._ready()
+        return [f for f in self._functions if isinstance(f, types.FunctionType)
+                and not (getattr(f, "__module__", None) or "").startswith(("torch", "torchvision"))]
 
     def targets(self) -> Iterable[Any]:
         """Every registered target (for documentation and coverage tests)."""

@@ -149,14 +149,19 @@ def backward_roots(out: Any) -> list[torch.Tensor]:
 
 
 def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
-                memory: bool = False, shortcuts: bool = True, own_model: bool = False) -> Capture:
+                memory: bool = False, shortcuts: bool = True, own_model: bool = False,
+                keep_outputs: bool = False) -> Capture:
     """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
     ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.
     ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory.
     ``shortcuts=False``: no shape rules, for symbolic sizes. ``own_model``: a model fxcost built
     itself (``profile_parallel``: DTensor parameters), run as it is, without stand-ins, shape
-    rules or memo (DTensor's sharding propagation reads the outputs ops really make)."""
+    rules or memo (DTensor's sharding propagation reads the outputs ops really make).
+
+    Before the backward only its roots (the loss) stay referenced, as in a training loop
+    (``model(**batch).loss.backward()``, the transformers Trainer): the logits are freed then,
+    unless ``keep_outputs`` (a loop that holds the outputs through the backward)."""
     args, kwargs = to_meta(args, grad=backward), to_meta(kwargs, grad=backward)
     rec = _StepRecorder(model, registry, memory, shortcuts, own_model)
     builder = rec.builder
@@ -168,17 +173,22 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
                 rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
             with rec.hooked(), torch.set_grad_enabled(backward), tracing(), rec:
                 out = model(*args, **kwargs)
+                outputs = builder.to_args(tensors(out))  # named now: a freed output leaves the builder
+                held = tensors(out)
                 if backward:
                     roots = backward_roots(out)
                     if not roots:
                         raise _NothingToDifferentiate()
+                    if not keep_outputs:  # the loop keeps the loss alone
+                        held = roots
+                        del out
                     with _disable_current_modes():  # the seeds are not part of the step
                         seeds = [torch.ones_like(t) for t in roots]
                     rec.name_autograd_nodes()
                     rec.in_backward = True
                     torch.autograd.backward(roots, seeds)
-            if rec.timeline is not None:  # what the step leaves: its outputs, the gradients
-                rec.timeline.held_to_end(tensors(out))
+            if rec.timeline is not None:  # what the step leaves: what the caller holds, the gradients
+                rec.timeline.held_to_end(held)
                 rec.timeline.held_to_end([local(p.grad) for p in model.parameters() if p.grad is not None], "gradient")
     except _NothingToDifferentiate:
         raise FxcostError(
@@ -192,7 +202,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
     except Exception as e:
         where = "the training step" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, False) from e
-    builder.graph.output(builder.to_args(tensors(out)))
+    builder.graph.output(outputs)
     cap = Capture(builder.graph, model, "autograd", inputs, constants=builder.constants)
     cap.timeline = rec.timeline
     return cap

@@ -14,14 +14,17 @@ T = pytest.importorskip("transformers")
 from hf import causal_lm  # noqa: E402
 
 
-def _tracked_peak(model, args, kwargs, train):
-    """MemTracker's peak on a real run: parameters + buffers + gradients + activations + temporaries."""
+def _tracked_peak(model, args, kwargs, train, hold_outputs=False):
+    """MemTracker's peak on a real run: parameters + buffers + gradients + activations + temporaries.
+    A training step is a loop's: only the loss outlives the forward, unless ``hold_outputs``."""
     tracker = MemTracker()
     tracker.track_external(model)
     with tracker, torch.set_grad_enabled(train):
         out = model(*args, **kwargs)
         if train:
             loss = out.loss if hasattr(out, "loss") else out.sum()
+            if not hold_outputs:
+                del out
             loss.backward()
     model.zero_grad(set_to_none=True)
     return tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
@@ -56,6 +59,31 @@ def test_peak_agrees_with_mem_tracker(name):
         assert b["params"] == sum(p.numel() * 4 for p in model.parameters())
         assert train or b["gradients"] == b["temporary"] == 0
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_training_step_frees_the_logits_as_a_loop_does(keep):
+    """A 32k vocabulary (batch 4 x 256): the logits are 131 MB in float32. A loop
+    (``model(**batch).loss.backward()``, the Trainer) frees them before the backward;
+    ``keep_outputs=True`` is the loop that holds them. MemTracker agrees either way."""
+    V = 32000
+    llama = causal_lm("llama", device="cpu", hidden_size=256, intermediate_size=512, num_hidden_layers=4,
+                      num_attention_heads=8, num_key_value_heads=4, head_dim=32, vocab_size=V,
+                      max_position_embeddings=512)
+    llama.train()
+    ids = torch.randint(3, V, (4, 256))
+    kw = {"input_ids": ids, "labels": ids, "use_cache": False}
+    r = fxcost.profile(llama, (), kw, backward=True, memory=True, keep_outputs=keep)
+    ref = _tracked_peak(llama, (), kw, True, hold_outputs=keep)
+    assert abs(r.memory["peak_bytes"] / ref - 1) <= 0.02, (r.memory["peak_bytes"], ref)
+    logits = 4 * 256 * V * 4
+    other = fxcost.profile(llama, (), kw, backward=True, memory=True, keep_outputs=not keep).memory["peak_bytes"]
+    assert (r.memory["peak_bytes"] - other) * (1 if keep else -1) >= logits  # one logits tensor, at least
+
+
+def test_keep_outputs_needs_a_training_step_memory():
+    with pytest.raises(fxcost.FxcostError, match="keep_outputs"):
+        fxcost.profile(nn.Linear(2, 2), (torch.randn(1, 2),), keep_outputs=True)
 
 
 def test_optimizer_state_and_frozen_weights():

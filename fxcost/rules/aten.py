@@ -109,7 +109,8 @@ _backward("loss_backward", 3, _packets("mse_loss_backward", "l1_loss_backward", 
 _backward("gelu_backward", 10, _packets("gelu_backward", "silu_backward", "hardswish_backward", "mish_backward"))
 _backward("softmax_backward", 4, _packets("_softmax_backward_data", "_log_softmax_backward_data"))
 _backward("norm_backward", 10, _packets("native_layer_norm_backward", "native_batch_norm_backward",
-          "native_group_norm_backward", "_fused_rms_norm_backward", "batch_norm_backward"))
+          "native_group_norm_backward", "_fused_rms_norm_backward", "batch_norm_backward",
+          "_weight_norm_interface_backward"))
 _backward("pool_backward", 1, _packets("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
           "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
           "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "adaptive_max_pool2d_backward",

@@ -59,7 +59,7 @@ def sdpa(call: OpCall) -> Cost:
 
 
 def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_first: bool,
-         in_bias: bool, out_bias: bool, masked: bool, causal: bool) -> Cost:
+         in_bias: bool, out_bias: bool, masked: bool, causal: bool, extra_keys: int = 0) -> Cost:
     if query.dim() == 2:  # unbatched (L, E)
         B, L, S = 1, query.shape[0], key.shape[0]
     elif seq_first:
@@ -71,20 +71,23 @@ def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_fir
     proj = call.dots(q_out * E, q_out) + call.dots(kv_out * kdim, kv_out)
     proj = proj + call.dots(kv_out * vdim, kv_out) + call.dots(q_out * E, q_out)
     bias = (q_out + 2 * kv_out if in_bias else 0) + (q_out if out_bias else 0)
-    core = attention_core(call, B * H, L, S, hd, hd, masked, causal)
+    # bias_k/bias_v and add_zero_attn append key/value positions after the projections
+    core = attention_core(call, B * H, L, S + extra_keys, hd, hd, masked, causal)
     return proj + core + Cost(flops=bias)
 
 
 @register_rule(nn.MultiheadAttention)
 def multihead_attention(call: OpCall) -> Cost:
     """The q, k, v and out projections (linear each, + biases) and the attention of ``sdpa`` per
-    head (head_dim = E / heads)."""
+    head (head_dim = E / heads), over S keys plus one for ``add_bias_kv`` and one for
+    ``add_zero_attn``."""
     m = call.module
     query, key = call.arg("query"), call.arg("key")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
+    extra = (m.bias_k is not None) + bool(m.add_zero_attn)
     return _mha(call, query, key, m.embed_dim, m.num_heads, m.kdim, m.vdim, not m.batch_first,
                 m.in_proj_bias is not None, m.out_proj.bias is not None, masked,
-                bool(call.arg("is_causal", False)))
+                bool(call.arg("is_causal", False)), extra)
 
 
 @register_rule(F.multi_head_attention_forward)
@@ -93,6 +96,7 @@ def multi_head_attention_forward(call: OpCall) -> Cost:
     query, key, value = call.arg("query"), call.arg("key"), call.arg("value")
     E, H = call.arg("embed_dim_to_check"), call.arg("num_heads")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
+    extra = (call.arg("bias_k") is not None) + bool(call.arg("add_zero_attn", False))
     return _mha(call, query, key, E, H, key.shape[-1], value.shape[-1], True,
                 call.arg("in_proj_bias") is not None, call.arg("out_proj_bias") is not None,
-                masked, bool(call.arg("is_causal", False)))
+                masked, bool(call.arg("is_causal", False)), extra)

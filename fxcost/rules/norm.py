@@ -96,3 +96,11 @@ def normalize(call: OpCall) -> Cost:
     """x divided by its p-norm along dim: 3 per element (a square, an add, a divide; the row's
     root folded in)."""
     return Cost(flops=3 * call.x.numel())
+
+
+@register_rule(*attrs(torch, "_weight_norm"), *attrs(torch.ops.aten, "_weight_norm_interface"))
+def weight_norm(call: OpCall) -> Cost:
+    """w = g · v / ‖v‖ (``parametrizations.weight_norm``): the norm of each slice (square and add
+    per element of v), a divide per slice, a multiply per element: 3·v.numel + g.numel."""
+    v, g = call.inputs[:2]
+    return Cost(flops=3 * v.numel() + g.numel())
