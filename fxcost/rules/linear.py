@@ -212,10 +212,13 @@ def grouped_mm(call: OpCall) -> Cost:
 def grouped_mm_backward(call: OpCall) -> Cost:
     """grad_input = grad_output @ W[g]^T per token (S x in dot products of out) and
     grad_weight[g] = x[g]^T @ grad_output[g] (in x out products over the group's tokens):
-    each S x in x out MACs."""
+    each S x in x out MACs, counted for the operands that require grad, as autograd's own
+    grouped_mm backward computes them (the CPU fallback also computes a frozen expert's weight
+    gradient, which autograd then drops: not model FLOPs)."""
     x, w = call.arg("input"), call.arg("weight")
     macs = x.shape[0] * x.shape[1] * w.shape[-1]
-    return call.dots(macs, x.numel()) + call.dots(macs, w.numel())
+    cost = call.dots(macs, x.numel()) if x.requires_grad else Cost()
+    return cost + call.dots(macs, w.numel()) if w.requires_grad else cost
 
 
 def _einsum_operands(call: OpCall) -> tuple[str, list]:
