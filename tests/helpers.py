@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -36,3 +37,14 @@ def flop_counter_macs(model: nn.Module, args: tuple, kwargs: dict | None = None)
     with FlopCounterMode(display=False) as fc:
         model(*args, **(kwargs or {}))
     return fc.get_total_flops() // 2
+
+
+@torch.library.custom_op("fxcost_test::mystery", mutates_args=())
+def mystery(x: torch.Tensor) -> torch.Tensor:
+    """An op no rule knows (every op PyTorch ships has one): what users' own custom ops are."""
+    return x.clone()
+
+
+@mystery.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)

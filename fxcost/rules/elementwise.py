@@ -23,7 +23,7 @@ per_element(
     shape=broadcast, why="add, subtract or multiply, broadcast",
 )
 _BINARY = ("div", "divide", "true_divide", "floor_divide", "remainder", "fmod", "pow", "float_power",
-           "maximum", "minimum", "fmax", "fmin", "atan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt",
+           "maximum", "minimum", "fmax", "fmin", "atan2", "arctan2", "hypot", "xlogy", "copysign", "eq", "ne", "lt",
            "le", "gt", "ge", "greater", "less", "greater_equal", "less_equal", "not_equal", "isclose")
 _OPERATORS = (operator.truediv, operator.floordiv, operator.mod, operator.pow, operator.iadd,
               operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.ipow,
@@ -43,7 +43,8 @@ per_element(
 
 _UNARY = ("neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "log2", "log10",
           "log1p", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "tan", "asin", "acos",
-          "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf", "erfc", "erfinv", "sign",
+          "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh",
+          "arccosh", "arctanh", "erf", "erfc", "erfinv", "sign",
           "sgn", "floor", "ceil", "round", "trunc", "frac", "clamp_min", "clamp_max", "nan_to_num",
           "logit", "sinc", "deg2rad", "rad2deg", "i0", "lgamma", "digamma", "isnan", "isinf",
           "isfinite", "signbit", "logical_not", "bitwise_not", "fix")

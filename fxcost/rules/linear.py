@@ -214,11 +214,12 @@ def grouped_mm_backward(call: OpCall) -> Cost:
     grad_weight[g] = x[g]^T @ grad_output[g] (in x out products over the group's tokens):
     each S x in x out MACs, counted for the operands that require grad, as autograd's own
     grouped_mm backward computes them (the CPU fallback also computes a frozen expert's weight
-    gradient, which autograd then drops: not model FLOPs)."""
+    gradient, which autograd then drops: not model FLOPs). Called outside autograd: both."""
     x, w = call.arg("input"), call.arg("weight")
     macs = x.shape[0] * x.shape[1] * w.shape[-1]
-    cost = call.dots(macs, x.numel()) if x.requires_grad else Cost()
-    return cost + call.dots(macs, w.numel()) if w.requires_grad else cost
+    either = not (x.requires_grad or w.requires_grad)
+    cost = call.dots(macs, x.numel()) if x.requires_grad or either else Cost()
+    return cost + call.dots(macs, w.numel()) if w.requires_grad or either else cost
 
 
 def _einsum_operands(call: OpCall) -> tuple[str, list]:
@@ -284,7 +285,9 @@ def _nnz(t: torch.Tensor) -> int:
 @register_rule(*[f for f in (getattr(torch._C._sparse, "_sparse_mm", None), getattr(torch.sparse, "mm", None),
                              getattr(torch._C._sparse, "sparse_sampled_addmm", None),
                              getattr(torch.sparse, "sampled_addmm", None), getattr(torch.sparse, "addmm", None),
-                             getattr(torch, "_sparse_mm", None)) if f is not None])
+                             getattr(torch, "_sparse_mm", None), getattr(torch, "smm", None),
+                             getattr(torch, "hspmm", None), getattr(torch, "saddmm", None),
+                             getattr(torch, "sspaddmm", None), getattr(torch, "hsmm", None)) if f is not None])
 def sparse_mm(call: OpCall) -> Cost:
     """Sparse × dense: each stored element of the sparse operand multiplies a row of N (MACs
     nnz·N); sampled_addmm computes only the outputs the sparse input stores (nnz dot products

@@ -64,3 +64,29 @@ def recurrent_aten(call: OpCall) -> Cost:
         for w in proj:
             cost = cost + call.dots(steps * w.numel(), steps * w.shape[0])
     return cost
+
+
+_CELL_MODES = {"lstm_cell": "LSTM", "gru_cell": "GRU", "rnn_tanh_cell": "RNN_TANH", "rnn_relu_cell": "RNN_RELU"}
+
+
+def _cell(call: OpCall, mode: str, w_ih: torch.Tensor, w_hh: torch.Tensor, biased: bool) -> Cost:
+    x = call.x
+    batch = x.shape[0] if x.dim() == 2 else 1
+    H = w_hh.shape[-1]
+    rows = batch * w_ih.shape[0]  # G·H gate pre-activations per batch item
+    gates = call.dots(rows * (w_ih.shape[1] + H), rows)
+    return gates + Cost(flops=(2 * rows if biased else 0) + _ELEMENTWISE[mode] * H * batch)
+
+
+@register_rule(nn.RNNCellBase, *attrs(torch, *_CELL_MODES), *attrs(torch.ops.aten, *_CELL_MODES))
+def recurrent_cell(call: OpCall) -> Cost:
+    """One step of an LSTM/GRU/RNN cell (``nn.LSTMCell``, ``torch.lstm_cell``): as
+    ``recurrent`` for one step of one layer: G·H·(in + H) MACs per batch item, the bias adds and
+    the gates' nonlinearities."""
+    m = call.module
+    if m is not None:
+        mode = {"LSTMCell": "LSTM", "GRUCell": "GRU"}.get(type(m).__name__) or (
+            "RNN_RELU" if getattr(m, "nonlinearity", "tanh") == "relu" else "RNN_TANH")
+        return _cell(call, mode, m.weight_ih, m.weight_hh, m.bias)
+    name = getattr(call.target, "__name__", str(call.target)).split(".")[0]
+    return _cell(call, _CELL_MODES[name], call.arg("w_ih"), call.arg("w_hh"), call.arg("b_ih") is not None)

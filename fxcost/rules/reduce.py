@@ -49,8 +49,8 @@ def var(call: OpCall) -> Cost:
     return _reduce(call, 4)
 
 
-@register_rule(*torch_forms("norm", "logsumexp", "dist"), torch.linalg.vector_norm,
-               torch.linalg.norm)
+@register_rule(*torch_forms("norm", "logsumexp", "dist", "frobenius_norm", "native_norm", "norm_except_dim"),
+               torch.linalg.vector_norm, torch.linalg.norm)
 def norm(call: OpCall) -> Cost:
     """square (or exp) and add per input element."""
     return _reduce(call, 2)

@@ -35,6 +35,7 @@ per_element(
 # Checks: symbolic_trace keeps torch._assert (fx wraps it) as a call, ep.module() calls its input
 # guards (GuardsFn: registered by ``late`` once torch.export._unlift is loaded); they compute nothing.
 check = per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"),
+                    *attrs(torch.fx._symbolic_trace, "_assert_is_none"),
                     moves_data=False, why="assertions and guards compute nothing")
 
 # Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
@@ -68,7 +69,7 @@ per_element(
     "masked_fill_", *torch_forms("diagflat", "ravel", "resize_as", "chalf", "cfloat", "cdouble", "complex",
                                  "resolve_neg", "resolve_conj", "broadcast_tensors", "unravel_index",
                                  "nonzero_static", "_chunk_cat", "_unsafe_masked_index", "max_unpool1d",
-                                 "max_unpool2d", "max_unpool3d", "fftshift", "ifftshift", "resize", "lu_unpack", "combinations",
+                                 "max_unpool2d", "max_unpool3d", "fftshift", "ifftshift", "resize", "lu_unpack", "combinations", "row_stack",
                                  "to_sparse", "to_dense", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr",
                                  "to_sparse_bsc"),
     nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d, *attrs(torch.fft, "fftshift", "ifftshift"),
@@ -83,6 +84,7 @@ _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "one
               "randperm", "bernoulli", "multinomial", "normal", "arange", "range", "linspace",
               "logspace", "eye", "tensor", "as_tensor", "from_numpy", "scalar_tensor",
               "empty_strided", "uniform", "normal_", "uniform_", "exponential", "geometric",
-              "cauchy", "log_normal", "random")
+              "cauchy", "log_normal", "random", "poisson", "binomial", "hann_window", "hamming_window",
+              "bartlett_window", "blackman_window", "kaiser_window")
 per_element("create", 0, *torch_forms(*_FACTORIES), *method_names("new_empty_strided"),
             torch.Tensor, moves_data=True, why="tensor creation: bytes written only")

@@ -66,3 +66,19 @@ def test_training_step_backward_nodes_follow_the_estimates():
     assert bwd["activation_backward"] == [3 * act]
     assert bwd["pool_backward"] == [act]
     assert bwd["gelu_backward"] == [10 * 16]
+
+
+def test_long_tail_backward_kernels_have_rules():
+    """The backward kernels autograd runs for softplus, logsigmoid, shrinks, glu, losses, pads and
+    upsampling, each an estimate per element of the larger side."""
+    model = nn.Sequential(nn.Softplus(), nn.LogSigmoid(), nn.Hardshrink(), nn.ReflectionPad1d(1),
+                          nn.Upsample(scale_factor=2, mode="linear"))
+    x = torch.randn(2, 3, 8, requires_grad=True)
+    r = fxcost.profile(model, (x,), backward=True, strict=True)
+    by_op: dict[str, int] = {}
+    for n in r.nodes:
+        if n.phase == "backward":
+            by_op[n.op] = by_op.get(n.op, 0) + n.cost.flops
+    assert by_op["activation_backward"] == 3 * (3 * 48)  # three activations of 48 elements
+    # the upsample's (its 120-element grad_output) and the pad's (its 60-element grad_output)
+    assert by_op["pool_backward"] == 120 + 60

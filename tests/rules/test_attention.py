@@ -82,3 +82,23 @@ def test_functional_multi_head_attention_forward():
                 p.out_proj.weight, p.out_proj.bias, training=False, need_weights=False)[0]
 
     assert cost(M(), torch.randn(4, 1, 8)).macs == 4 * 4 * 64 + 2 * 16 * 8
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn,extra", [(True, False, 1), (False, True, 1), (True, True, 2)])
+def test_multihead_attention_extra_key_positions(bias_kv, zero_attn, extra):
+    """add_bias_kv appends a learned key/value position and add_zero_attn a zero one after the
+    projections: L=S=5, E=8, H=2 (head dim 4), batch 1: projections 4 x 5 x 64 MACs, attention
+    2 heads x 5 x (5 + extra) pairs x (4 + 4). FlopCounterMode on the real call agrees."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mha = nn.MultiheadAttention(8, 2, add_bias_kv=bias_kv, add_zero_attn=zero_attn)
+    x = torch.randn(5, 1, 8)
+    expected = 4 * 5 * 64 + 2 * 5 * (5 + extra) * 8
+    assert cost(mha, x, x, x).macs == expected
+    with FlopCounterMode(display=False) as fc:
+        mha(x, x, x)
+    assert fc.get_total_flops() // 2 == expected
+    f = lambda q: F.multi_head_attention_forward(  # noqa: E731
+        q, q, q, 8, 2, mha.in_proj_weight, mha.in_proj_bias, mha.bias_k, mha.bias_v, zero_attn, 0.0,
+        mha.out_proj.weight, mha.out_proj.bias, need_weights=False)[0]
+    assert cost(f, x, real=True).macs == expected

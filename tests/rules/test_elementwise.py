@@ -47,3 +47,17 @@ def test_logical_and_selection():
     c = cost(lambda a, b: torch.where(a > 0, a, b), x, x)
     assert c.flops == 20  # the compare; the selection itself is free
     assert cost(lambda a: a.masked_fill(a > 0, 0.0), x).flops == 20
+
+
+def test_special_functions_and_the_rest_of_the_math():
+    x = torch.rand(3, 4) + 0.5
+    for f in (torch.special.bessel_j0, torch.special.i1e, torch.special.ndtri, torch.special.erfcx,
+              torch.special.log_ndtr, lambda a: torch.special.polygamma(1, a), torch.angle,
+              lambda a: torch.special.zeta(a, a), lambda a: torch.special.xlog1py(a, a)):
+        assert cost(f, x).flops == 12, f
+    assert cost(lambda a: torch.mvlgamma(a + 2, 2), x).flops == 12 + 24  # the add, then 2 per element
+    assert cost(torch.logaddexp, x, x).flops == 48
+    assert cost(torch.polar, x, x).flops == 48
+    assert cost(lambda a, b: torch.linalg.cross(a, b), torch.randn(4, 3), torch.randn(4, 3)).flops == 36
+    assert cost(torch.trapezoid, x).flops == 9  # 3 per output element, 3 outputs
+    assert cost(lambda a: torch.bitwise_left_shift(a, 1), torch.arange(6)).flops == 0  # integers: no FLOPs

@@ -44,3 +44,48 @@ def test_nll_loss_backward():
     bwd = torch.ops.aten.nll_loss_backward.default
     f = lambda g, a, t: bwd(g, a, t, None, 1, -100, torch.tensor(4.0))  # noqa: E731
     assert cost(f, torch.tensor(1.0), LOGITS, TARGET, real=True).flops == 8
+
+
+# -- the remaining losses and distances -----------------------------------------------------------
+def test_margin_and_soft_margin_losses():
+    x, y = torch.randn(4, 5), torch.randn(4, 5).sign()
+    assert cost(F.soft_margin_loss, x, y).flops == 5 * 20
+    assert cost(F.multilabel_soft_margin_loss, x, (y > 0).float()).flops == 10 * 20
+    assert cost(F.hinge_embedding_loss, x, y).flops == 5 * 20
+    assert cost(F.margin_ranking_loss, torch.randn(6), torch.randn(6), torch.randn(6).sign()).flops == 30
+    # multi_margin: 4 rows of 5 classes: 4 per element + a divide per row
+    assert cost(F.multi_margin_loss, x, torch.tensor([0, 1, 2, 3])).flops == 4 * 20 + 4
+    assert cost(F.poisson_nll_loss, x, x.abs()).flops == 4 * 20
+    assert cost(F.gaussian_nll_loss, x, x, x.abs() + 1, real=True).flops == 8 * 20  # it checks var's values
+
+
+def test_distances():
+    # pairwise p=2 over 8 features: 3*8 + 1 per row, 5 rows
+    assert cost(F.pairwise_distance, torch.randn(5, 8), torch.randn(5, 8)).flops == 5 * 25
+    # cdist (3, 8) x (4, 8): 12 pairs; p=1 has no root
+    assert cost(torch.cdist, torch.randn(3, 8), torch.randn(4, 8)).flops == 12 * 25
+    assert cost(lambda a, b: torch.cdist(a, b, p=1.0), torch.randn(3, 8), torch.randn(4, 8)).flops == 12 * 24
+    assert cost(F.pdist, torch.randn(4, 8)).flops == 6 * 25  # 4*3/2 pairs
+    # cosine similarity of 5 rows of 8: three dot products of 8 per row (MACs 120, FLOPs 3*5*15)
+    # and 5 more per row (two roots, a multiply, a max, a divide)
+    c = cost(F.cosine_similarity, torch.randn(5, 8), torch.randn(5, 8))
+    assert (c.flops, c.macs) == (225 + 25, 120)
+    # triplet: two distances per row + 4
+    t = torch.randn(5, 8)
+    assert cost(F.triplet_margin_loss, t, t, t).flops == 2 * 5 * 25 + 20
+
+
+def test_ctc_loss():
+    # T=10, N=2, S=3: 9 * 10 * 7 * 2
+    log_probs = torch.randn(10, 2, 6).log_softmax(2)
+    targets = torch.randint(1, 6, (2, 3))
+    c = cost(lambda lp, t: F.ctc_loss(lp, t, [10, 10], [3, 3]), log_probs, targets)
+    assert c.flops == 9 * 10 * 7 * 2
+
+
+def test_linear_cross_entropy_is_the_projection_and_the_loss():
+    # 4 rows of 3 features into 5 classes: 20 dot products of 3 (MACs 60, FLOPs 100),
+    # log-softmax 3 per logit (60) and the pick per row (4)
+    c = cost(lambda x, w, t: F.linear_cross_entropy(x, w, t), torch.randn(4, 3), torch.randn(5, 3),
+             torch.randint(0, 5, (4,)))
+    assert (c.flops, c.macs) == (100 + 60 + 4, 60)

@@ -1,6 +1,7 @@
 """fxcost/rules/norm.py: batch norm (seed: 4 per element), layer/group/instance norm (5, +2 with
 an affine), rms norm (3, +1 with a weight), local response norm, F.normalize."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,3 +37,13 @@ def test_local_response_norm_and_normalize():
     assert cost(lambda a: F.local_response_norm(a, 3), x).flops == 10 * 36
     # square, sum and divide per element (the row's sqrt folded in)
     assert cost(lambda a: F.normalize(a, dim=1), torch.randn(2, 4)).flops == 3 * 8
+
+
+@pytest.mark.parametrize("capture", ["symbolic_trace", "record"])
+def test_parametrized_weight_norm_is_counted(capture):
+    """weight_norm's parametrization computes the weight on every forward: ‖v‖ per output row
+    (16 rows of 8: square and add each), a divide per row, a multiply per element: 3*128 + 16,
+    before the Linear's own 16*4 outputs of 8 (MACs 512; 4*16*15 + 64 bias FLOPs)."""
+    m = nn.utils.parametrizations.weight_norm(nn.Linear(8, 16))
+    c = cost(m, torch.randn(4, 8), capture=capture)
+    assert (c.flops, c.macs) == (3 * 128 + 16 + 64 * 15 + 64, 512)

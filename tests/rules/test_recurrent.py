@@ -33,3 +33,16 @@ def test_lstm_training_step_on_cpu():
     gates' split is a view): the forward has the same MACs, nothing unsupported."""
     r = fxcost.profile(nn.LSTM(8, 16), (torch.randn(5, 2, 8),), backward=True, strict=True)
     assert r.by_phase()["forward"].macs == 10 * 4 * 16 * 24
+
+
+def test_cells_one_step_of_one_layer():
+    # LSTMCell(4, 8), batch 3: 3 x 32 gate rows of (4 + 8): MACs 1152, FLOPs 96 x 23 + 2 x 96 bias
+    # adds + 26 x 8 x 3 gate nonlinearities
+    c = cost(nn.LSTMCell(4, 8), torch.randn(3, 4))
+    assert (c.flops, c.macs) == (96 * 23 + 192 + 624, 1152)
+    g = nn.GRUCell(4, 8, bias=False)
+    c = cost(g, torch.randn(3, 4))
+    assert (c.flops, c.macs) == (72 * 23 + 18 * 24, 72 * 12)
+    c = cost(lambda x, h: torch.rnn_tanh_cell(x, h, torch.randn(8, 4), torch.randn(8, 8)), torch.randn(3, 4),
+             torch.randn(3, 8), real=True)
+    assert (c.flops, c.macs) == (24 * 23 + 5 * 24, 24 * 12)

@@ -44,3 +44,22 @@ def test_sort_and_topk_along_their_dim():
 def test_histc_bins_each_input():
     # bin index (subtract, scale, floor) and an increment: 4 per input element
     assert cost(lambda a: torch.histc(a, bins=4), torch.rand(10)).flops == 40
+
+
+def test_scatter_and_index_reductions_count_a_combine_per_source_element():
+    x, src = torch.zeros(5, 4), torch.randn(3, 4)
+    idx = torch.tensor([[0, 1, 2, 3], [4, 0, 1, 2], [3, 4, 0, 1]])
+    assert cost(lambda a, s, i: a.scatter_add(0, i, s), x, src, idx).flops == 12
+    assert cost(lambda a, s, i: a.scatter_reduce(0, i, s, "amax"), x, src, idx).flops == 12
+    # mean divides each of the 20 outputs once more
+    assert cost(lambda a, s, i: a.scatter_reduce(0, i, s, "mean"), x, src, idx).flops == 12 + 20
+    rows = torch.tensor([0, 2, 4])
+    assert cost(lambda a, s, i: a.index_add(0, i, s), x, src, rows).flops == 12
+    assert cost(lambda a, s, i: a.index_reduce(0, i, s, "prod"), x, src, rows).flops == 12
+    assert cost(lambda a, s, i: a.index_put((i,), s, accumulate=True), x, src, rows).flops == 12
+    assert cost(lambda a, s, i: a.index_put((i,), s), x, src, rows).flops == 0  # a copy
+
+
+def test_quantile_sorts_then_interpolates():
+    # 16 elements: 16 * 4 compares, 3 per quantile (2 quantiles)
+    assert cost(lambda a: torch.quantile(a, torch.tensor([0.25, 0.75])), torch.randn(16)).flops == 64 + 6

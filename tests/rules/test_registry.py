@@ -12,11 +12,11 @@ from torch import nn
 
 import fxcost
 from fxcost.registry import OpCall
-from helpers import Fn
+from helpers import Fn, mystery
 
 
 def _mystery(x):
-    return torch.special.bessel_j0(x)
+    return mystery(x)
 
 
 def test_register_rule_for_module_function_and_method():
@@ -30,7 +30,7 @@ def test_register_rule_for_module_function_and_method():
     def fused(call):
         return fxcost.Cost(flops=7 * call.x.numel())
 
-    @reg.register(torch.special.bessel_j0, "tanh")
+    @reg.register("fxcost_test::mystery", "tanh")
     def bessel(call):
         return fxcost.Cost(flops=100)
 
@@ -93,6 +93,8 @@ def test_users_torch_level_rule_serves_its_aten_form_in_a_training_step(global_r
             return torch.special.erfcx(self.lin(x)).sum()
 
     m = M()
+    del global_registry._functions[torch.special.erfcx]  # as if PyTorch had just added it
+    global_registry._op_cache.clear()
     assert fxcost.profile(m, (torch.randn(2, 3),), backward=True).unsupported
     fxcost.register_rule(torch.special.erfcx)(lambda call: fxcost.Cost(flops=100 * call.x.numel()))
     r = fxcost.profile(m, (torch.randn(2, 3),), backward=True)
@@ -113,7 +115,7 @@ def test_copy_layers_own_rules_over_the_builtins():
 
 def test_time_nodes_uses_the_reports_registry():
     reg = fxcost.Registry()
-    reg.register(torch.special.bessel_j0)(lambda call: fxcost.Cost(flops=1))
+    reg.register("fxcost_test::mystery")(lambda call: fxcost.Cost(flops=1))
     model = Fn(_mystery)
     r = fxcost.profile(model, (torch.randn(3),), registry=reg, strict=True)
     times = fxcost.time_nodes(r, model, (torch.randn(3),), repeats=1, warmup=0)
@@ -141,3 +143,40 @@ def test_rules_read_arguments_by_name_in_every_form():
     old = OpCall("call_function", torch.topk, (x, 2), {}, None)
     with pytest.warns(DeprecationWarning):  # the old forms still answer, by name
         assert old.arg(2, "dim", -1) == -1 and old.get("k", 1) == 2
+
+
+def test_every_torch_builtin_takes_its_aten_ops_rule():
+    """torch.native_layer_norm is not torch.layer_norm but runs aten.native_layer_norm, whose
+    rule is layer_norm's: one formula in one place."""
+    inputs = (torch.randn(2, 3, 8), torch.ones(8), torch.zeros(8))
+    native = fxcost.profile(Fn(lambda a, w, b: torch.native_layer_norm(a, [8], w, b, 1e-5)[0]), inputs, strict=True)
+    plain = fxcost.profile(Fn(lambda a, w, b: F.layer_norm(a, [8], w, b)), inputs, strict=True)
+    assert native.total.flops == plain.total.flops > 0
+
+
+def _fused(x, w):
+    return torch.relu(x @ w) * 2
+
+
+class _CallsFused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 8))
+
+    def forward(self, x):
+        return _fused(x, self.w) + 1
+
+
+@pytest.mark.parametrize("capture", ["symbolic_trace", "record"])
+def test_a_rule_on_a_plain_python_function_keeps_its_calls_whole(capture):
+    """Without the rule the function's matmul, relu and mul are traced (and costed); with it, one
+    node the rule costs, on both capture paths, as torch.fx.wrap would keep it."""
+    x = torch.randn(4, 8)
+    traced = fxcost.profile(_CallsFused(), (x,), capture=capture)
+    assert [n.op for n in traced.nodes] == ["matmul", "relu", "elementwise", "elementwise"]
+    reg = fxcost.REGISTRY.copy()
+    reg.register(_fused)(lambda call: fxcost.Cost(flops=1000, macs=7))
+    r = fxcost.profile(_CallsFused(), (x,), registry=reg, capture=capture)
+    assert [n.op for n in r.nodes] == ["<lambda>", "elementwise"]
+    assert (r.total.flops, r.total.macs) == (1000 + 32, 7)
+    assert globals()["_fused"] is _fused  # put back
