@@ -17,6 +17,7 @@ from .registry import REGISTRY, Registry
 FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "fft", "linalg", "loss",
             "recurrent", "shape", "aten", "collective", "vision")
 _MAX_FORMS = 6
+_DUNDER_ONLY = {"rmatmul"}
 
 
 def _form(target: Any) -> str | None:
@@ -25,6 +26,8 @@ def _form(target: Any) -> str | None:
     if isinstance(target, str):
         if "::" in target:
             return target
+        if target.startswith("__") and target.endswith("__") and target[2:-2] in _DUNDER_ONLY:
+            return f".{target}"  # an op with no other spelling
         return None if target.endswith("_") or target.startswith("__") else f".{target}"
     if isinstance(target, type) and issubclass(target, nn.Module):
         if target.__module__.startswith("torch.nn"):
@@ -42,7 +45,8 @@ def _form(target: Any) -> str | None:
         return f"F.{name}"
     if getattr(torch, name, None) is target:
         return f"torch.{name}"
-    for owner, prefix in ((torch.special, "special_"), (torch.linalg, "linalg_")):
+    for owner, prefix in ((torch.special, "special_"), (torch.linalg, "linalg_"), (torch.fft, "fft_"),
+                          (torch.sparse, "sparse_"), (torch.sparse, "")):
         if getattr(owner, name.removeprefix(prefix), None) is target:
             return f"{owner.__name__}.{name.removeprefix(prefix)}"
     if module.startswith("torchvision"):

@@ -145,10 +145,12 @@ def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
 def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module | None) -> None:
     """Meta kernels do not check that a matmul's or conv's operands share a dtype; eager does.
     Report it as eager would, naming the node. The operands are the first two tensors (later
-    ones are masks, offsets, indices) and a module's own weights, floating-point ones only (an LU
-    solve's pivots are integers), wider than a byte (fp8 matmuls mix e4m3 and e5m2) and not
-    scalars (pinv's float64 tolerances)."""
-    dtypes = {t.dtype for t in ins[:2] if t.is_floating_point() and t.element_size() > 1 and t.numel() > 1}
+    ones are masks, offsets, indices) and a module's own weights; an integer second operand is an
+    index (an LU solve's pivots), fp8 operands mix e4m3 and e5m2 by design, and scalars
+    (pinv's float64 tolerances) are not operands."""
+    first = [t for t in ins[:1] if t.element_size() > 1 and t.numel() > 1]
+    second = [t for t in ins[1:2] if t.is_floating_point() and t.element_size() > 1 and t.numel() > 1]
+    dtypes = {t.dtype for t in first + second}
     if mod is not None:
         dtypes |= {p.dtype for p in mod._parameters.values() if p is not None and p.is_floating_point()}
     if len(dtypes) > 1:
