@@ -86,5 +86,8 @@ _FACTORIES = ("zeros", "ones", "full", "empty", "empty_like", "zeros_like", "one
               "empty_strided", "uniform", "normal_", "uniform_", "exponential", "geometric",
               "cauchy", "log_normal", "random", "poisson", "binomial", "hann_window", "hamming_window",
               "bartlett_window", "blackman_window", "kaiser_window")
+# initializers called inside a forward (big_bird's) fill a tensor in place
+_INITS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+          "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
 per_element("create", 0, *torch_forms(*_FACTORIES), *method_names("new_empty_strided"),
-            torch.Tensor, moves_data=True, why="tensor creation: bytes written only")
+            *attrs(nn.init, *_INITS), torch.Tensor, moves_data=True, why="tensor creation: bytes written only")
