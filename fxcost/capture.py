@@ -4,7 +4,7 @@ Two paths, tried in order:
 
 ``symbolic_trace``
     ``torch.fx`` symbolic tracing, keeping every module type that has a cost rule as a leaf
-    (``call_module``). Shapes come from the next stage.
+    (``call_module``): ``fxcost.symbolic``. Shapes come from the next stage.
 ``record``
     For models symbolic tracing cannot handle (every transformers 5.x model: item assignment on
     proxies, ``co_varnames`` errors, data-dependent Python control flow), run one forward pass on
@@ -18,7 +18,6 @@ Two paths, tried in order:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import operator
 import sys
 import weakref
@@ -35,10 +34,9 @@ from torch.utils._pytree import tree_flatten
 
 from .errors import explain_failure
 from .guards import meta_device, standins, tracing
-from .naming import target_name
-from .registry import OpCall, Registry
+from .registry import Registry
 from .shapes import Memo, by_shape_rule
-from .walk import leaves, map_tensors
+from .walk import map_tensors
 
 
 @dataclass
@@ -69,62 +67,6 @@ class Capture:
         return torch.fx.GraphModule(root, self.graph)
 
 
-# --------------------------------------------------------------------------------------------
-# symbolic_trace
-# --------------------------------------------------------------------------------------------
-class _Proxy(torch.fx.Proxy):
-    """fx's Proxy, but a plain torch function (``torch.flatten(x, 1)``) becomes its
-    ``call_function`` node directly. fx first asks ``torch.overrides`` whether the function is a
-    tensor method, and the first such question in a process builds torch's table of every
-    overridable function (~15 ms, more than tracing resnet50). Tensor methods, script methods,
-    property reads and higher-order ops take fx's own path."""
-
-    @classmethod
-    def __torch_function__(cls, orig_method, types, args=None, kwargs=None):
-        if (id(orig_method) in _TENSOR_METHODS
-                or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator))
-                or getattr(orig_method, "__name__", "__get__") == "__get__"):
-            return super().__torch_function__(orig_method, types, args, kwargs)
-        tracer = next(a.tracer for a in leaves((args or (), kwargs or {})) if isinstance(a, torch.fx.Proxy))
-        return tracer.create_proxy("call_function", orig_method, args or (), kwargs or {},
-                                   name=tracer.graph._target_to_str(orig_method.__name__))
-
-
-class _LeafTracer(torch.fx.Tracer):
-    """Keeps modules that have a cost rule as leaves and traces into everything else."""
-
-    def __init__(self, registry: Registry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return self.registry.leaf_entry(m) is not None
-
-    def proxy(self, node: torch.fx.Node) -> torch.fx.Proxy:
-        return _Proxy(node, self)
-
-
-def wrapped_without_rule(model: nn.Module, registry: Registry) -> list[str]:
-    """Functions marked ``torch.fx.wrap`` in the source files of the modules symbolic_trace
-    would trace into, that have no rule: the trace would keep them as opaque calls. Checked
-    before tracing, so that such models go straight to the recording capture."""
-    from torch.fx import _symbolic_trace
-
-    wrapped = getattr(_symbolic_trace, "_wrapped_fns_to_patch", None) or {}
-    files = {id(vars(mod)) for mod in (sys.modules.get(type(m).__module__) for m in model.modules()
-                                       if registry.leaf_entry(m) is None) if mod is not None}
-    return sorted(name for (gid, name), scope in wrapped.items()
-                  if gid in files and registry.function_entry(scope.get(name)) is None)
-
-
-def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> inspect.BoundArguments:
-    """Bind the call to ``model.forward``'s signature, defaults applied."""
-    sig = inspect.signature(model.forward)
-    bound = sig.bind(*args, **kwargs)
-    bound.apply_defaults()
-    return bound
-
-
 @contextlib.contextmanager
 def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[None]:
     """While the block runs, the plain Python functions that have a rule of their own are
@@ -151,78 +93,6 @@ def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[Non
     finally:
         for space, name, value in reversed(patched):
             space[name] = value
-
-
-def _traced_call(fn: Any) -> Any:
-    """``fn`` for symbolic tracing: one ``call_function`` node when a Proxy is among its arguments."""
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        proxy = next((a for a in leaves((args, kwargs)) if isinstance(a, torch.fx.Proxy)), None)
-        if proxy is None:
-            return fn(*args, **kwargs)
-        return proxy.tracer.create_proxy("call_function", fn, args, kwargs)
-
-    return traced
-
-
-class _FoldWatch(TorchFunctionMode):
-    """Symbolic tracing runs torch calls whose arguments hold no Proxy (``self.a @ self.b`` on
-    tensors that are plain attributes) eagerly and keeps their results as constants: their work
-    would vanish from the graph. This notes each such call that costs something (or has no
-    rule), so that the capture falls back to recording."""
-
-    def __init__(self, registry: Registry) -> None:
-        super().__init__()
-        self.registry = registry
-        self.folded: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if not self.folded and has_tensor(out):
-            values = leaves((args, kwargs))
-            if any(isinstance(v, torch.Tensor) for v in values) and not any(isinstance(v, torch.fx.Proxy) for v in values):
-                op, target, fx_args = _classify(func, args)
-                entry = self.registry.node_entry(op, target)
-                try:
-                    cost = entry.rule(OpCall(op, target, fx_args, kwargs, out)) if entry is not None else None
-                except Exception:  # a rule that cannot read this call: record it, where it runs as called
-                    cost = None
-                if cost is None or cost.flops or cost.macs:
-                    self.folded.append(target_name(target))
-        return out
-
-
-def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) -> Capture:
-    """Symbolic tracing with non-tensor arguments (and omitted defaults) made concrete.
-    Raises ``FoldedError`` where tracing would fold work on tensors that are not inputs into
-    constants."""
-    sig = inspect.signature(model.forward)
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
-        raise TypeError("forward takes *args/**kwargs, which symbolic tracing cannot bind")
-    bound = bind_inputs(model, args, kwargs)
-    inputs = list(bound.arguments.values())
-    if registry.leaf_entry(model) is not None:
-        # the model is itself a leaf: one call_module node on the root
-        graph = torch.fx.Graph()
-        graph.output(graph.call_module("", tuple(graph.placeholder(k) for k in bound.arguments)))
-        return Capture(graph, model, "symbolic_trace", inputs)
-    concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
-    before = set(model.__dict__)
-    watch = _FoldWatch(registry)
-    with whole_calls(model, registry, _traced_call), watch:
-        graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
-    if watch.folded:  # (the caller puts the model back as it was, the tracer's constants included)
-        raise FoldedError(f"symbolic_trace would fold work on tensors that are not inputs into constants: "
-                          f"{', '.join(watch.folded)}")
-    # the tracer stores tensor constants on the model (_tensor_constant0...): keep them here,
-    # so that the model can be put back as it was
-    constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
-                 if isinstance(model.__dict__[k], torch.Tensor)}
-    return Capture(graph, model, "symbolic_trace", inputs, constants=constants)
-
-
-class FoldedError(Exception):
-    """symbolic_trace would drop work (see ``_FoldWatch``): the recording capture costs it."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,7 +228,7 @@ class _Recorder(ModuleStack, TorchFunctionMode):
     # -- torch calls --------------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        op, target, fx_args = _classify(func, args)
+        op, target, fx_args = classify(func, args)
         key = out = None
         if self.memo is not None:
             # meta: values do not exist, so outputs follow from shapes, by the op's shape rule
@@ -439,13 +309,13 @@ def has_tensor(value: Any) -> bool:
     return False
 
 
-_TENSOR_METHODS = {id(getattr(torch.Tensor, n)): n for n in dir(torch.Tensor) if callable(getattr(torch.Tensor, n, None))}
+TENSOR_METHODS = {id(getattr(torch.Tensor, n)): n for n in dir(torch.Tensor) if callable(getattr(torch.Tensor, n, None))}
 
 
-def _classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
+def classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
     """FX's spelling of a torch call: a tensor method becomes ``call_method`` by name, a property
     read (``x.T``) becomes ``getattr(x, "T")``, anything else ``call_function``."""
-    name = _TENSOR_METHODS.get(id(func))
+    name = TENSOR_METHODS.get(id(func))
     if name is not None and getattr(torch.Tensor, name, None) is func:
         return "call_method", name, args
     if getattr(func, "__name__", None) == "__get__" and hasattr(func, "__self__"):

@@ -31,6 +31,7 @@ from torch import nn
 
 from .cost import Cost, as_int, known_zero, sym_min
 from .options import DEFAULT, Options
+from .aten_names import ATEN_NAMES, torch_builtin
 from .signatures import positions
 from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
 
@@ -160,55 +161,6 @@ class OpCall:
         return Cost(flops=flops, macs=macs)
 
 
-#: aten ops whose torch-level op has another name. Every other aten op ``aten.NAME`` takes the
-#: rule of the tensor method ``NAME``, or of ``torch.NAME`` / ``torch.nn.functional.NAME``.
-ATEN_NAMES = {
-    "_softmax": "softmax", "_safe_softmax": "softmax", "_log_softmax": "log_softmax",
-    "native_layer_norm": "layer_norm", "native_group_norm": "group_norm", "native_batch_norm": "batch_norm",
-    "_native_batch_norm_legit": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
-    "_native_batch_norm_legit_functional": "batch_norm", "batch_norm_with_update": "batch_norm",
-    "_batch_norm_with_update": "batch_norm", "_batch_norm_no_update": "batch_norm",
-    "_to_copy": "to", "_unsafe_view": "view", "slice": "narrow", "alias": "view", "lift_fresh_copy": "clone",
-    "lift_fresh": "detach", "scalar_tensor": "zeros", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
-    "_adaptive_avg_pool3d": "adaptive_avg_pool3d", "max_pool2d_with_indices": "max_pool2d",
-    "max_pool3d_with_indices": "max_pool3d", "_fused_rms_norm": "rms_norm", "sym_size": "size",
-    "sym_numel": "numel", "sym_stride": "stride", "sym_storage_offset": "storage_offset",
-    "cross_entropy_loss": "cross_entropy", "nll_loss_forward": "nll_loss", "nll_loss2d_forward": "nll_loss",
-    "_unsafe_index": "index", "_unsafe_index_put": "index_put", "index_put_": "index_put",
-    "_reshape_alias": "view", "_assert_scalar": "_assert", "sym_constrain_range_for_size": "_assert",
-    "_assert_async": "_assert", "native_dropout": "dropout", "linalg_vector_norm": "vector_norm",
-    "numpy_T": "t", "empty_permuted": "empty", "unsafe_split": "split", "unsafe_chunk": "chunk",
-    "unsafe_split_with_sizes": "split_with_sizes",
-    "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
-    "upsample_bicubic2d": "interpolate", "upsample_nearest1d": "interpolate",
-    "upsample_linear1d": "interpolate", "upsample_nearest3d": "interpolate",
-    "upsample_trilinear3d": "interpolate", "_upsample_nearest_exact2d": "interpolate",
-    "_upsample_bilinear2d_aa": "interpolate", "_upsample_bicubic2d_aa": "interpolate",
-    "_upsample_nearest_exact1d": "interpolate", "_upsample_nearest_exact3d": "interpolate",
-    "grid_sampler_2d": "grid_sample", "grid_sampler_3d": "grid_sample", "grid_sampler": "grid_sample",
-    "special_zeta": "zeta", "_linalg_svd": "linalg_svd", "_linalg_solve_ex": "linalg_solve_ex",
-    "_linalg_slogdet": "linalg_slogdet", "_linalg_eigh": "linalg_eigh", "_linalg_det": "linalg_det",
-    "log_sigmoid_forward": "logsigmoid", "_prelu_kernel": "prelu", "_embedding_bag": "embedding_bag",
-    "_embedding_bag_forward_only": "embedding_bag", "_efficientzerotensor": "zeros",
-    "_conj_physical": "conj_physical", "rrelu_with_noise": "rrelu", "rrelu_with_noise_functional": "rrelu",
-    "_cdist_forward": "cdist", "_pdist_forward": "pdist", "reflection_pad1d": "pad", "reflection_pad2d": "pad",
-    "reflection_pad3d": "pad", "replication_pad1d": "pad", "replication_pad2d": "pad", "replication_pad3d": "pad",
-    "_pad_circular": "pad", "_pad_enum": "pad",
-}
-
-
-_BUILTIN_OWNERS = (torch._C._nn, torch._C._linalg, torch._C._fft, torch._C._special)
-
-
-def _torch_builtin(fn: Any) -> bool:
-    """A torch function implemented in C++ (``torch.native_layer_norm``, ``torch.linalg.solve``
-    is ``torch._C._linalg.linalg_solve``): named as its aten op, whose rule it takes."""
-    if type(fn) is not type(torch.mv):
-        return False
-    owner = getattr(fn, "__self__", None)
-    return owner in _BUILTIN_OWNERS or (owner is None and getattr(torch._C._VariableFunctions, fn.__name__, None) is fn)
-
-
 class Registry:
     """Targets to rules. ``register`` is a decorator; later registrations win.
 
@@ -330,7 +282,7 @@ class Registry:
         except TypeError:  # unhashable callable
             return None
         if entry is None and (isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket))
-                              or _torch_builtin(fn)):
+                              or torch_builtin(fn)):
             try:
                 return self._op_cache[fn]
             except KeyError:
@@ -338,7 +290,7 @@ class Registry:
         return entry
 
     def _operator_entry(self, op: Any) -> Entry | None:
-        if _torch_builtin(op):  # torch.native_layer_norm, torch.linalg.solve: their aten op's rule
+        if torch_builtin(op):  # torch.native_layer_norm, torch.linalg.solve: their aten op's rule
             op = getattr(torch.ops.aten, op.__name__, None)
             if not isinstance(op, torch._ops.OpOverloadPacket):
                 return None

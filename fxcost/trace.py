@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .capture import Capture, record, symbolic, wrapped_without_rule
+from .capture import Capture, record
+from .symbolic import symbolic, wrapped_without_rule
 from .errors import CaptureError, FxcostError
 from .guards import attributes_kept, standins, tracing
 from .naming import target_name
