@@ -181,6 +181,7 @@ class Registry:
         self._ops: dict[str, Entry] = {}  # "namespace::op" names
         self._module_cache: dict[type, Entry | None] = {}
         self._op_cache: dict[Any, Entry | None] = {}
+        self._python_functions: list[Any] | None = None
 
     def load(self) -> None:
         """Load the built-ins now rather than on first use (``import fxcost`` does, so that no
@@ -230,6 +231,7 @@ class Registry:
 
     def _add(self, target: Any, entry: Entry) -> None:
         self._op_cache.clear()  # aten ops resolve to torch-level rules on lookup: look again
+        self._python_functions = None
         if isinstance(target, str) and "::" in target:
             self._ops[target] = entry
         elif isinstance(target, str):
@@ -328,8 +330,10 @@ class Registry:
         """The plain Python functions with a rule of their own (a user's ``register_rule(my_fn)``):
         the capture keeps each call of one as a single node instead of tracing into it."""
         self._ready()
-        return [f for f in self._functions if isinstance(f, types.FunctionType)
-                and not (getattr(f, "__module__", None) or "").startswith(("torch", "torchvision"))]
+        if self._python_functions is None:  # asked on every capture: kept until a registration
+            self._python_functions = [f for f in self._functions if isinstance(f, types.FunctionType)
+                                      and not (getattr(f, "__module__", None) or "").startswith(("torch", "torchvision"))]
+        return self._python_functions
 
     def targets(self) -> Iterable[Any]:
         """Every registered target (for documentation and coverage tests)."""

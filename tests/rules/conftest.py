@@ -41,6 +41,7 @@ def global_registry():
         getattr(REGISTRY, s).update(saved[s])
     REGISTRY._module_cache.clear()
     REGISTRY._op_cache.clear()
+    REGISTRY._python_functions = None
 
 
 def pytest_configure(config):
