@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from .errors import FxcostError
-
 from .walk import map_tensors
 
 

@@ -29,9 +29,9 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from .aten_names import ATEN_NAMES, torch_builtin
 from .cost import Cost, as_int, known_zero, sym_min
 from .options import DEFAULT, Options
-from .aten_names import ATEN_NAMES, torch_builtin
 from .signatures import positions
 from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
 
