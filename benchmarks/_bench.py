@@ -22,7 +22,7 @@ def options(repeats: int | None = None) -> argparse.Namespace:
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from fxcost.targets import import_torchvision
+    from fxcost.cli.targets import import_torchvision
 
     import_torchvision()
     return a

@@ -14,7 +14,7 @@ import torch.utils.benchmark as tb
 
 sys.path.insert(0, ".")
 import fxcost  # noqa: E402
-from fxcost.targets import import_torchvision  # noqa: E402
+from fxcost.cli.targets import import_torchvision  # noqa: E402
 
 
 ROUNDS = 5

@@ -7,7 +7,7 @@ import torch
 
 sys.path.insert(0, ".")
 import fxcost  # noqa: E402
-from fxcost.targets import import_torchvision  # noqa: E402
+from fxcost.cli.targets import import_torchvision  # noqa: E402
 
 tv = import_torchvision()
 device = sys.argv[1] if len(sys.argv) > 1 else "cuda"

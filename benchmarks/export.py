@@ -16,7 +16,7 @@ from _bench import emit, options, timed
 
 def main() -> None:
     a = options(repeats=5)
-    from fxcost.targets import import_torchvision
+    from fxcost.cli.targets import import_torchvision
 
     tv = import_torchvision()
     import torch

@@ -14,7 +14,7 @@ import torch
 from _bench import emit, options
 
 import fxcost
-from fxcost.plans import plan
+from fxcost.analyses.plans import plan
 
 a = options()
 import transformers as T  # noqa: E402

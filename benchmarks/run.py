@@ -60,7 +60,7 @@ def build(name: str):
     import torch
 
     sys.path.insert(0, ROOT)
-    from fxcost.targets import import_torchvision
+    from fxcost.cli.targets import import_torchvision
 
     tv = import_torchvision()
     if name in TORCHVISION:
@@ -163,7 +163,7 @@ def child(tool: str, name: str) -> None:
 
 def baseline_rss() -> float:
     """Peak RSS of a process that imports torch and transformers and builds nothing."""
-    code = ("import resource, sys; sys.path.insert(0, %r); from fxcost.targets import import_torchvision; "
+    code = ("import resource, sys; sys.path.insert(0, %r); from fxcost.cli.targets import import_torchvision; "
             "import_torchvision(); import transformers; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
             % ROOT)
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip())

@@ -7,21 +7,22 @@ tensors (nothing computed, nothing copied).
     >>> report.total.flops, report.total.macs, report.params
 """
 
-from .api import profile
-from .compile import annotate, backend, inductor_pass
-from .cost import Cost
-from .version import __version__
-from .errors import CaptureError, FxcostError, UnsupportedOpError
-from .formula import Formula, formula
-from .generation import Generation, profile_generation
-from .options import Options, TimingOptions
-from . import plans
-from .parallel import ParallelReport, profile_parallel
-from .registry import REGISTRY, OpCall, Registry, register_rule
-from .report import Report
-from .peaks import Peak, peak_for
-from .roofline import roofline
-from .timing import Timing, measure, time_nodes
+from .analyses.profile import profile
+from .analyses.compile import annotate, backend, inductor_pass
+from .core.cost import Cost
+from .core.version import __version__
+from .core.errors import CaptureError, FxcostError, UnsupportedOpError
+from .analyses.formula import Formula, formula
+from .analyses.generation import Generation, profile_generation
+from .core.options import Options, TimingOptions
+from .analyses import plans
+from .analyses.parallel import ParallelReport, profile_parallel
+from .rules.registry import REGISTRY, OpCall, Registry, register_rule
+from .pipeline.memory import Memory
+from .reports.report import Report
+from .reports.peaks import Peak, peak_for
+from .reports.roofline import roofline
+from .analyses.timing import Timing, measure, time_nodes
 
 REGISTRY.load()  # the built-in rules, now: a first count then pays nothing for them
 
@@ -47,6 +48,7 @@ __all__ = [
     "Options",
     "TimingOptions",
     "Report",
+    "Memory",
     "register_rule",
     "OpCall",
     "Registry",

@@ -27,7 +27,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.flop_counter import FlopCounterMode
 
 import fxcost
-from fxcost.errors import FxcostError
+from fxcost.core.errors import FxcostError
 
 
 _TENSOR = object()  # where a forward input goes among the sample's leaves

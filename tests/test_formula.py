@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import fxcost
-from fxcost.formula import formula
+from fxcost.analyses.formula import formula
 
 T = pytest.importorskip("transformers")
 import hf  # noqa: E402

@@ -44,7 +44,7 @@ def test_sliding_window_attends_to_at_most_the_window(family):
         assert [r["macs"] for r in gen.positions] == [_step_macs(model, p, 24) for p in range(P, P + G - 1)]
     # whatever the layer pattern, each step equals a profile of that step alone
     for p in (P, 22, 23, 24, 30, P + G - 2):
-        one = fxcost.generation._Steps(model, 1, {}, {}).report(p).total
+        one = fxcost.analyses.generation._Steps(model, 1, {}, {}).report(p).total
         assert gen.positions[p - P]["macs"] == one.macs and gen.positions[p - P]["flops"] == one.flops
 
 
@@ -67,7 +67,7 @@ def test_bad_generation_arguments():
 
 
 def test_cli_generation(capsys):
-    from fxcost.cli import main
+    from fxcost.cli.main import main
 
     assert main(["profile", "hf:llama", "--prompt", "64", "--new-tokens", "8"]) == 0
     out = capsys.readouterr().out

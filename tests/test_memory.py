@@ -127,7 +127,7 @@ def test_dtype_and_checkpointing_shrink_it():
 
 
 def test_memory_in_json_table_and_cli(tmp_path, capsys):
-    from fxcost.cli import main
+    from fxcost.cli.main import main
 
     r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 64, 64),), memory=True)
     back = fxcost.Report.from_json(r.to_json())

@@ -128,7 +128,7 @@ def test_fsdp2_training_step_over_eight_ranks():
 
 
 def test_built_in_plans_and_the_estimate():
-    from fxcost.plans import plan
+    from fxcost.analyses.plans import plan
 
     mesh = {"dp": 2, "tp": 2}
     r = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan("fsdp+tp", mesh), backward=True)

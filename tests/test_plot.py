@@ -57,9 +57,9 @@ def test_sweep_and_generation(tmp_path, suffix):
 
 
 def test_matplotlib_stays_optional(monkeypatch):
-    code = "import sys, fxcost; fxcost.profile(fxcost.example.example()[0], fxcost.example.example()[1]); " \
+    code = "import sys, fxcost; fxcost.profile(fxcost.cli.example.example()[0], fxcost.cli.example.example()[1]); " \
            "assert 'matplotlib' not in sys.modules"
-    subprocess.run([sys.executable, "-c", "import fxcost.example; " + code], check=True)
+    subprocess.run([sys.executable, "-c", "import fxcost.cli.example; " + code], check=True)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(fxcost.FxcostError, match=r"pip install 'fxcost\[plot\]'"):
         fxcost.profile(MODEL, (X,)).plot("modules")

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fxcost
-from fxcost.registry import REGISTRY
-from fxcost.shapes import by_shape_rule
+from fxcost.rules.registry import REGISTRY
+from fxcost.pipeline.shapes import by_shape_rule
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

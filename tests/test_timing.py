@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 import fxcost
-from fxcost.roofline import Peak, peak_for, roofline
-from fxcost.timing import Timing, percentile
+from fxcost.reports.roofline import Peak, peak_for, roofline
+from fxcost.analyses.timing import Timing, percentile
 
 
 def test_statistics_are_robust():

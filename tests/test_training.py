@@ -237,7 +237,7 @@ def test_fused_attention_backward_recompute_is_hardware_flops():
 
 
 def test_cli_backward_and_diff(tmp_path, capsys):
-    from fxcost.cli import main
+    from fxcost.cli.main import main
 
     base, head = tmp_path / "base.json", tmp_path / "head.json"
     assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--format", "json",

@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import torch
 
-from ..cost import Cost
-from ..registry import OpCall, ShapeRule, method_names, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, ShapeRule, method_names, register_rule
 
 
 def is_float(call: OpCall) -> bool:

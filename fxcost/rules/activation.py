@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule, method_names
+from ..core.cost import Cost
+from .registry import OpCall, register_rule, method_names
 from ._common import attrs, like_input, per_element, torch_forms
 
 

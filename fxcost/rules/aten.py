@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from ..cost import Cost, sym_max
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost, sym_max
+from .registry import OpCall, register_rule
 from .attention import attention_core
 from .conv import conv, conv_transpose
 

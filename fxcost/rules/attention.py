@@ -12,8 +12,8 @@ import math
 import torch.nn.functional as F
 from torch import nn
 
-from ..cost import Cost, sym_min
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost, sym_min
+from .registry import OpCall, register_rule
 from .activation import softmax_flops
 
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 
 
 def _bias(call: OpCall) -> int:

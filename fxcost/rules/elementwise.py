@@ -9,7 +9,7 @@ import operator
 
 import torch
 
-from ..registry import method_names
+from .registry import method_names
 from ._common import attrs, broadcast, per_element, torch_forms
 
 # add, sub and mul keep their operands' promoted dtype (division and comparisons do not): their

@@ -11,8 +11,8 @@ from typing import Sequence
 
 import torch
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import attrs
 
 aten = torch.ops.aten

@@ -13,8 +13,8 @@ from fractions import Fraction as Fr
 
 import torch
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import attrs
 
 aten = torch.ops.aten

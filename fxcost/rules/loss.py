@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import attrs
 
 aten = torch.ops.aten

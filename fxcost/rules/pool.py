@@ -21,8 +21,8 @@ from torch.nn.modules.pooling import (
     _MaxPoolNd,
 )
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import attrs
 
 

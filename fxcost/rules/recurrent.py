@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import attrs
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}

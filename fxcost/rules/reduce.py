@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import is_float, torch_forms
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import method_names
+from .registry import method_names
 from ._common import attrs, like_input, per_element, torch_forms
 
 _VIEWS = ("view", "view_as", "reshape", "reshape_as", "permute", "transpose", "swapaxes",

@@ -15,8 +15,8 @@ import math
 import sys
 
 
-from ..cost import Cost
-from ..registry import OpCall, register_rule
+from ..core.cost import Cost
+from .registry import OpCall, register_rule
 from ._common import like_input, per_element
 
 

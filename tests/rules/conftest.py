@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-import fxcost.interpret
-from fxcost.registry import REGISTRY
+import fxcost.pipeline.interpret
+from fxcost.rules.registry import REGISTRY
 
 #: rule functions called by the interpreter during this session
 EXERCISED: set = set()
-_checked = fxcost.interpret._checked
+_checked = fxcost.pipeline.interpret._checked
 
 
 def _recording(entry, call, node):
@@ -20,7 +20,7 @@ def _recording(entry, call, node):
     return _checked(entry, call, node)
 
 
-fxcost.interpret._checked = _recording
+fxcost.pipeline.interpret._checked = _recording
 
 
 @pytest.fixture

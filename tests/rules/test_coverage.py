@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from fxcost.docs import readme_block, rule_table
-from fxcost.registry import REGISTRY
+from fxcost.cli.docs import readme_block, rule_table
+from fxcost.rules.registry import REGISTRY
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
 README = TESTS.parent / "README.md"
@@ -18,7 +18,7 @@ def test_readme_table_is_the_rules_docstrings():
     pytest.importorskip("torchvision")  # its Python ops' rows are in the README's table
     block = readme_block(README.read_text())
     assert block is not None, "README.md lost its rules:begin/rules:end markers"
-    assert block == rule_table(), "the README's rule table is stale: run `python -m fxcost.docs README.md`"
+    assert block == rule_table(), "the README's rule table is stale: run `python -m fxcost.cli.docs README.md`"
 
 
 @pytest.mark.coverage_last

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import fxcost
-from fxcost.registry import OpCall
+from fxcost.rules.registry import OpCall
 from helpers import Fn, mystery
 
 
@@ -68,7 +68,7 @@ def test_builtins_load_on_first_use_and_torchvision_when_imported():
     """The registry loads its built-ins on first use (``import fxcost`` makes it), and
     torchvision's rules once torchvision is imported, with no call to make."""
     code = ("import sys, fxcost; assert 'fxcost.rules' in sys.modules and 'torchvision' not in sys.modules\n"
-            "from fxcost.targets import import_torchvision; tv = import_torchvision()\n"
+            "from fxcost.cli.targets import import_torchvision; tv = import_torchvision()\n"
             "assert fxcost.REGISTRY.module_entry(tv.ops.StochasticDepth) is not None")
     subprocess.run([sys.executable, "-c", code], check=True)
 

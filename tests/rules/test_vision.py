@@ -5,7 +5,7 @@ built by hand, read by the Python signatures of ``torchvision.ops``."""
 import pytest
 import torch
 
-from fxcost.registry import OpCall
+from fxcost.rules.registry import OpCall
 from fxcost.rules import vision
 from helpers import cost
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .errors import FxcostError
+from ..core.errors import FxcostError
 
 _COLWISE = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj")
 _ROWWISE = ("self_attn.o_proj", "mlp.down_proj")

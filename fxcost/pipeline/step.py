@@ -29,12 +29,12 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
 from .capture import Capture, GraphBuilder, ModuleStack, has_tensor, input_placeholders, tensor_names
-from .errors import FxcostError, explain_failure
-from .guards import standins, to_meta, tracing
+from ..core.errors import FxcostError, explain_failure
+from ..core.guards import standins, to_meta, tracing
 from .memory import Timeline
-from .registry import Registry
+from ..rules.registry import Registry
 from .shapes import Memo, by_shape_rule
-from .walk import local, tensors
+from ..core.walk import local, tensors
 
 
 class _StepRecorder(ModuleStack, TorchDispatchMode):

@@ -19,13 +19,14 @@ context, cuBLAS/cuDNN workspaces.
 from __future__ import annotations
 
 import weakref
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 import torch
 from torch import nn
 
-from .options import OPTIMIZER_STATES
-from .walk import local
+from ..core.options import OPTIMIZER_STATES
+from ..core.walk import local
 
 
 _END = 1 << 62
@@ -117,7 +118,32 @@ class Timeline:
         return [rec for rec in self.storages if rec.first <= step <= rec.end]
 
 
-def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backward: bool) -> dict[str, Any]:
+@dataclass
+class Memory:
+    """``report.memory``: the peak (bytes), its ``breakdown`` (params, buffers, gradients,
+    optimizer, activations, temporary), the node where it happens, the optimizer counted, and
+    each module's activations and temporaries live then (``modules``, largest first).
+    ``memory["peak_bytes"]`` reads a field too, as the JSON does."""
+
+    peak_bytes: int
+    breakdown: dict[str, int]
+    peak_node: str | None = None
+    optimizer: str | None = None
+    modules: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Memory":
+        return cls(**d)
+
+
+def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backward: bool) -> Memory:
     """``report.memory``: the peak, its breakdown, where it happens, and each module's share of
     the activations and temporaries live then."""
     params = {id(p): local(p) for p in model.parameters()}.values()  # a rank's own shards
@@ -133,6 +159,5 @@ def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backwar
         breakdown[slot] += rec.nbytes
         if slot != "gradients":
             modules[rec.module] = modules.get(rec.module, 0) + rec.nbytes
-    return {"peak_bytes": sum(breakdown.values()), "breakdown": breakdown,
-            "peak_node": timeline.names[step] if timeline.names else None, "optimizer": optimizer,
-            "modules": dict(sorted(modules.items(), key=lambda kv: -kv[1]))}
+    return Memory(sum(breakdown.values()), breakdown, timeline.names[step] if timeline.names else None, optimizer,
+                  dict(sorted(modules.items(), key=lambda kv: -kv[1])))

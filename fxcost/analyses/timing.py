@@ -18,15 +18,15 @@ from typing import Any, Callable
 import torch
 import torch.fx
 from torch import nn
-from .errors import FxcostError
-from .guards import evaluated, grads_and_buffers_kept
-from .inputs import check_call
-from .options import TimingOptions, keywords_checked
-from .registry import REGISTRY
-from .report import Report
-from .step import backward_roots
-from .trace import capture_and_shape
-from .walk import tensors
+from ..core.errors import FxcostError
+from ..core.guards import evaluated, grads_and_buffers_kept
+from ..core.inputs import check_call
+from ..core.options import TimingOptions, keywords_checked
+from ..rules.registry import REGISTRY
+from ..reports.report import Report
+from ..pipeline.step import backward_roots
+from ..pipeline.trace import capture_and_shape
+from ..core.walk import tensors
 
 
 @dataclass

@@ -7,20 +7,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import FxcostError
-from .guards import attributes_kept, gc_paused, to_meta
-from .inputs import check_call
-from .interpret import CostInterpreter
-from .memory import summary as memory_summary
-from .programs import graph_with_values, is_program, program_capture, refuse_sharded_step, unwrap
-from .options import Options
-from .registry import REGISTRY, Registry
-from .report import Report
-from .peaks import peak_for
-from .step import record_step
+from ..core.errors import FxcostError
+from ..core.guards import attributes_kept, gc_paused, to_meta
+from ..core.inputs import check_call
+from ..pipeline.interpret import CostInterpreter
+from ..pipeline.memory import summary as memory_summary
+from ..pipeline.programs import graph_with_values, is_program, program_capture, refuse_sharded_step, unwrap
+from ..core.options import Options
+from ..rules.registry import REGISTRY, Registry
+from ..reports.report import Report
+from ..reports.peaks import peak_for
+from ..pipeline.step import record_step
 from .timing import measure as _measure
-from .trace import capture_and_shape
-from .walk import tensors
+from ..pipeline.trace import capture_and_shape
+from ..core.walk import tensors
 
 
 def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:

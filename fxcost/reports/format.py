@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from .cost import Cost
+from ..core.cost import Cost
 
 if TYPE_CHECKING:  # format renders reports; report.py imports this module
     from .report import Report
@@ -58,8 +58,8 @@ def summary(report: Report, units: str = "si") -> str:
         parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')} achieved")
     line = ", ".join(parts) + f" (capture: {report.capture['method']})"
     if report.memory:
-        b = report.memory["breakdown"]
-        line += f"; peak memory {number(report.memory['peak_bytes'], units, 'B')} (" + ", ".join(
+        b = report.memory.breakdown
+        line += f"; peak memory {number(report.memory.peak_bytes, units, 'B')} (" + ", ".join(
             f"{k} {number(v, units, 'B')}" for k, v in b.items() if v) + ")"
     phases = report.by_phase()
     if set(phases) != {"forward"}:
@@ -107,7 +107,7 @@ def _rows(report: Report, by: str, depth: int | None, top: int | None, units: st
     rows = [[INDENT * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
              share(r.cost.flops, total.flops)] + extra(r.cost, r.time_ms) for r in mods]
     if report.memory:  # each module's activations and temporaries live at the peak, subtree included
-        live = _subtree_sums(report.memory["modules"])
+        live = _subtree_sums(report.memory.modules)
         head.append("at peak")
         for row, r in zip(rows, mods):
             row.append(number(live.get(r.path, 0), units, "B"))

@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 
-from .errors import FxcostError
+from ..core.errors import FxcostError
 
 def write(text: str, out: str | None) -> None:
     """stdout, or ``out`` written atomically: no partial file is ever left."""
@@ -32,7 +32,7 @@ def write(text: str, out: str | None) -> None:
 
 
 def read_report(path: str):
-    from .report import Report
+    from ..reports.report import Report
 
     try:
         with open(path) as f:
@@ -104,7 +104,6 @@ def symbolic_dims(spec: str, pos: tuple, kwargs: dict) -> dict[str, list]:
 
 def formula(args: argparse.Namespace, model, pos, kwargs) -> None:
     import fxcost
-    from tabulate import tabulate
 
     if args.real or args.time or args.memory:
         raise FxcostError("--symbolic counts on symbolic sizes: --real, --time and --memory do not apply.")
@@ -114,12 +113,7 @@ def formula(args: argparse.Namespace, model, pos, kwargs) -> None:
         write(json.dumps({**f.to_dict(), "modules": {p: {k: str(e) for k, e in v.items()} for p, v in
                                                       f.by_module(args.depth).items()}}, indent=1), args.out)
         return
-    rows = [[path or "(model)", str(v["macs"]), str(v["flops"])] for path, v in f.by_module(args.depth).items()]
-    table = tabulate(rows, ["module", "MACs", "FLOPs"], tablefmt="pipe" if args.format == "github" else "simple",
-                     disable_numparse=True)
-    sizes = ", ".join(f"{k} (example {v})" for k, v in f.example.items())
-    head = f"{type(model).__name__}: cost as a formula of {sizes}\n{f}"
-    write(head + "\n\n" + table, args.out)
+    write(f.table(args.depth, args.format), args.out)
 
 
 def generate(args: argparse.Namespace, model) -> None:
@@ -127,7 +121,6 @@ def generate(args: argparse.Namespace, model) -> None:
 
     import fxcost
 
-    from .format import number
     from .targets import parse_dtype
 
     if args.prompt is None or args.new_tokens is None:
@@ -140,25 +133,11 @@ def generate(args: argparse.Namespace, model) -> None:
     if args.format == "json":
         write(json.dumps({"model": type(model).__name__, **gen.to_dict()}, indent=1), args.out)
         return
-    n = lambda v, u="": number(v, args.units, u)  # noqa: E731
-    rows = [["prefill", f"{args.prompt} tokens", n(gen.prefill.total.macs), n(gen.prefill.total.flops),
-             n(gen.prefill.total.bytes, "B")],
-            ["decode", f"{args.new_tokens - 1} steps", n(gen.decode.total.macs), n(gen.decode.total.flops),
-             n(gen.decode.total.bytes, "B")]]
-    for label, row in (("first step", gen.positions[:1]), ("last step", gen.positions[-1:])):
-        rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
-    rows.append(["total", "", n(gen.total.macs), n(gen.total.flops), n(gen.total.bytes, "B")])
-    from tabulate import tabulate
-
-    table = tabulate(rows, ["phase", "", "MACs", "FLOPs", "moved"], tablefmt="pipe" if args.format == "github"
-                     else "simple", colalign=("left", "left", "right", "right", "right"), disable_numparse=True)
-    head = (f"{type(model).__name__}: generating {args.new_tokens} tokens after a {args.prompt}-token prompt, "
-            f"batch {args.batch}; KV cache {n(gen.kv_cache_bytes, 'B')} after the last step")
-    write(head + "\n\n" + table, args.out)
+    write(gen.table(args.format, args.units), args.out)
 
 
 def plot_command(args: argparse.Namespace) -> None:
-    from . import plot
+    from ..reports import plot
 
     if args.kind in ("roofline", "modules", "operators"):
         read_report(args.report).plot(args.kind, args.out, device=args.device, depth=args.depth,
@@ -171,7 +150,7 @@ def plot_command(args: argparse.Namespace) -> None:
                               "--new-tokens M --format json --out gen.json.")
         plot.generation_figure(data, args.metric, args.out)
         return
-    from .formula import Formula
+    from ..analyses.formula import Formula
 
     if args.size is None or args.range is None:
         raise FxcostError("--kind sweep needs --size and --range. Fix: --size L --range 128:4096:128 --fix B=1.")

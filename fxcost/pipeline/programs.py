@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from .capture import Capture
-from .errors import FxcostError
-from .inputs import refuse_torchscript
-from .naming import clean_path
-from .walk import tensors
+from ..core.errors import FxcostError
+from ..core.inputs import refuse_torchscript
+from ..core.naming import clean_path
+from ..core.walk import tensors
 
 
 def unwrap(model: Any) -> Any:

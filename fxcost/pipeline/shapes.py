@@ -15,10 +15,10 @@ import torch.fx
 from torch import nn
 from torch.utils._device import _device_constructors
 
-from .errors import FxcostError, explain_failure
-from .guards import meta_device, to_meta
-from .naming import module_path, target_name
-from .registry import OpCall, Registry
+from ..core.errors import FxcostError, explain_failure
+from ..core.guards import meta_device, to_meta
+from ..core.naming import module_path, target_name
+from ..rules.registry import OpCall, Registry
 
 
 def by_shape_rule(registry: Registry, kind: str, target: Any, args: tuple, kwargs: dict,

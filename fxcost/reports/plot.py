@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import FxcostError
+from ..core.errors import FxcostError
 from .peaks import PEAKS, Peak, peak_for
 
 if TYPE_CHECKING:  # the report stage renders reports; report.py imports this module

@@ -29,17 +29,17 @@ from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 from torch.utils._sympy.functions import CeilDiv, FloorDiv
 from torch.utils._sympy.numbers import int_oo
 
-from .capture import record
-from .cost import Cost
-from .errors import FxcostError
-from .guards import attributes_kept, gc_paused
-from .inputs import check_call
-from .interpret import CostInterpreter
-from .options import Options
-from .programs import unwrap
-from .registry import REGISTRY
-from .report import Report
-from .step import record_step
+from ..pipeline.capture import record
+from ..core.cost import Cost
+from ..core.errors import FxcostError
+from ..core.guards import attributes_kept, gc_paused
+from ..core.inputs import check_call
+from ..pipeline.interpret import CostInterpreter
+from ..core.options import Options
+from ..pipeline.programs import unwrap
+from ..rules.registry import REGISTRY
+from ..reports.report import Report
+from ..pipeline.step import record_step
 
 FIELDS = ("flops", "macs", "bytes_read", "bytes_written")
 #: What a name in ``dims`` sizes: (input, axis) pairs; an input is a positional index or a keyword.
@@ -71,6 +71,17 @@ class Formula:
     macs = property(lambda self: self.totals["macs"], doc="Total MACs.")
     bytes_read = property(lambda self: self.totals["bytes_read"], doc="Total bytes read.")
     bytes_written = property(lambda self: self.totals["bytes_written"], doc="Total bytes written.")
+
+    def table(self, depth: int | None = 2, fmt: str = "plain") -> str:
+        """The totals, then each module's MACs and FLOPs formulas (``fmt``: "plain" or "github")."""
+        from tabulate import tabulate
+
+        rows = [[path or "(model)", str(v["macs"]), str(v["flops"])] for path, v in self.by_module(depth).items()]
+        table = tabulate(rows, ["module", "MACs", "FLOPs"], tablefmt="pipe" if fmt == "github" else "simple",
+                         disable_numparse=True)
+        sizes = ", ".join(f"{k} (example {v})" for k, v in self.example.items())
+        name = self.report.model if self.report is not None else "model"
+        return f"{name}: cost as a formula of {sizes}\n{self}\n\n{table}"
 
     def evaluate(self, check: bool = True, **sizes: int) -> Cost:
         """The cost at ``sizes`` (every symbol given). ``check``: refuse sizes outside ``valid``."""

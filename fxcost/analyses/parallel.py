@@ -22,19 +22,19 @@ import torch.distributed as dist
 from tabulate import tabulate
 from torch import nn
 
-from .errors import FxcostError
-from .format import number
-from .guards import gc_paused, to_meta
-from .inputs import check_call
-from .interpret import CostInterpreter, values_of
-from .memory import summary as memory_summary
-from .options import Options
-from .registry import REGISTRY
-from .report import Report
-from .peaks import Peak, peak_for
-from .roofline import roofline
-from .step import record_step
-from .walk import tensors
+from ..core.errors import FxcostError
+from ..reports.format import number
+from ..core.guards import gc_paused, to_meta
+from ..core.inputs import check_call
+from ..pipeline.interpret import CostInterpreter, values_of
+from ..pipeline.memory import summary as memory_summary
+from ..core.options import Options
+from ..rules.registry import REGISTRY
+from ..reports.report import Report
+from ..reports.peaks import Peak, peak_for
+from ..reports.roofline import roofline
+from ..pipeline.step import record_step
+from ..core.walk import tensors
 
 #: The fraction of a collective's buffer each rank sends, as NCCL-tests' "bus bandwidth"
 #: counts it, for a group of n ranks. The buffer: all_reduce's tensor, all_gather's output,

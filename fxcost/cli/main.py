@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from .commands import formula, generate, parallel, plot_command, read_report, write
-from .errors import FxcostError
+from ..core.errors import FxcostError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,7 +156,7 @@ def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
                             optimizer=getattr(args, "optimizer", None),
                             keep_outputs=getattr(args, "keep_outputs", False))
     if args.time and not backward:  # per-node times are of the forward graph
-        from .timing import time_nodes
+        from ..analyses.timing import time_nodes
 
         time_nodes(report, model, pos, kwargs)
     if args.format == "json":
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
         elif args.command == "diff":
-            from .diff import Diff
+            from ..reports.diff import Diff
 
             diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
             write(diff.render(args.format, args.units), args.out)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import FxcostError
+from ..core.errors import FxcostError
 
 
 def import_torchvision() -> ModuleType:

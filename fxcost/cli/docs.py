@@ -11,7 +11,7 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from .registry import REGISTRY, Registry
+from ..rules.registry import REGISTRY, Registry
 
 #: The rule families in the order the table lists them (``fxcost/rules/<family>.py``).
 FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "fft", "linalg", "loss",
@@ -100,7 +100,7 @@ def rule_table(registry: Registry | None = None, fmt: str = "github") -> str:
     return tabulate([[c.replace("`", "") for c in r] for r in rows], head, tablefmt=fmt, disable_numparse=True)
 
 
-BEGIN, END = "<!-- rules:begin (written by `python -m fxcost.docs README.md`) -->", "<!-- rules:end -->"
+BEGIN, END = "<!-- rules:begin (written by `python -m fxcost.cli.docs README.md`) -->", "<!-- rules:end -->"
 
 
 def readme_block(text: str) -> str | None:

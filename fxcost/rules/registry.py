@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from .aten_names import ATEN_NAMES, torch_builtin
-from .cost import Cost, as_int, known_zero, sym_min
-from .options import DEFAULT, Options
+from ..core.cost import Cost, as_int, known_zero, sym_min
+from ..core.options import DEFAULT, Options
 from .signatures import positions
-from .walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
+from ..core.walk import leaves, map_tensors, tensors  # noqa: F401 - re-exported
 
 
 Rule = Callable[["OpCall"], Cost]
@@ -345,7 +345,7 @@ class Registry:
 
 
 #: The registry fxcost uses unless given another.
-REGISTRY = Registry(builtins="fxcost.rules")
+REGISTRY = Registry(builtins="fxcost.rules.builtins")
 
 
 def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,

@@ -17,14 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .api import profile
-from .cost import Cost
-from .errors import FxcostError
-from .guards import attributes_kept, gc_paused, standins, tracing
-from .cost import NodeRecord
-from .options import Options
-from .report import Report
-from .walk import tensors
+from .profile import profile
+from ..core.cost import Cost
+from ..core.errors import FxcostError
+from ..core.guards import attributes_kept, gc_paused, standins, tracing
+from ..core.cost import NodeRecord
+from ..core.options import Options
+from ..reports.report import Report
+from ..core.walk import tensors
 
 
 @dataclass
@@ -44,6 +44,27 @@ class Generation:
     @property
     def total(self) -> Cost:
         return self.prefill.total + self.decode.total
+
+    def table(self, fmt: str = "plain", units: str = "si") -> str:
+        """Prefill, decode, the first and last decode steps and the total (``fmt``: "plain" or
+        "github"; ``units``: "si" or "raw")."""
+        from tabulate import tabulate
+
+        from ..reports.format import number
+
+        n = lambda v, u="": number(v, units, u)  # noqa: E731
+        rows = [["prefill", f"{self.prompt_tokens} tokens", n(self.prefill.total.macs), n(self.prefill.total.flops),
+                 n(self.prefill.total.bytes, "B")],
+                ["decode", f"{self.new_tokens - 1} steps", n(self.decode.total.macs), n(self.decode.total.flops),
+                 n(self.decode.total.bytes, "B")]]
+        for label, row in (("first step", self.positions[:1]), ("last step", self.positions[-1:])):
+            rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
+        rows.append(["total", "", n(self.total.macs), n(self.total.flops), n(self.total.bytes, "B")])
+        table = tabulate(rows, ["phase", "", "MACs", "FLOPs", "moved"], tablefmt="pipe" if fmt == "github" else "simple",
+                         colalign=("left", "left", "right", "right", "right"), disable_numparse=True)
+        head = (f"{self.prefill.model}: generating {self.new_tokens} tokens after a {self.prompt_tokens}-token prompt, "
+                f"batch {self.batch}; KV cache {n(self.kv_cache_bytes, 'B')} after the last step")
+        return head + "\n\n" + table
 
     def to_dict(self) -> dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "batch": self.batch,
@@ -89,9 +110,9 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
 def _peaks(prefill: Report, last_step: Report | None, cache_in: int) -> dict[str, int] | None:
     if prefill.memory is None:
         return None
-    decode = last_step.memory["peak_bytes"] + cache_in if last_step is not None else 0
-    return {"peak_bytes": max(prefill.memory["peak_bytes"], decode),
-            "prefill_peak_bytes": prefill.memory["peak_bytes"], "last_step_peak_bytes": decode}
+    decode = last_step.memory.peak_bytes + cache_in if last_step is not None else 0
+    return {"peak_bytes": max(prefill.memory.peak_bytes, decode),
+            "prefill_peak_bytes": prefill.memory.peak_bytes, "last_step_peak_bytes": decode}
 
 
 class _Steps:

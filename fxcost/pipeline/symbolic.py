@@ -16,9 +16,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .capture import TENSOR_METHODS, Capture, classify, has_tensor, whole_calls
-from .naming import target_name
-from .registry import OpCall, Registry
-from .walk import leaves
+from ..core.naming import target_name
+from ..rules.registry import OpCall, Registry
+from ..core.walk import leaves
 
 
 class _Proxy(torch.fx.Proxy):

@@ -11,10 +11,10 @@ from torch import nn
 
 from .capture import Capture, record
 from .symbolic import symbolic, wrapped_without_rule
-from .errors import CaptureError, FxcostError
-from .guards import attributes_kept, standins, tracing
-from .naming import target_name
-from .registry import Registry
+from ..core.errors import CaptureError, FxcostError
+from ..core.guards import attributes_kept, standins, tracing
+from ..core.naming import target_name
+from ..rules.registry import Registry
 from .shapes import ShapeProp
 
 

@@ -21,14 +21,14 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
-from .cost import Cost, NodeRecord
-from .guards import standins, to_meta
-from .interpret import CostInterpreter
-from .options import DEFAULT, Options, keywords_checked
-from .programs import carries_values, is_program
-from .registry import REGISTRY, Registry
-from .report import Report
-from .shapes import ShapeProp
+from ..core.cost import Cost, NodeRecord
+from ..core.guards import standins, to_meta
+from ..pipeline.interpret import CostInterpreter
+from ..core.options import DEFAULT, Options, keywords_checked
+from ..pipeline.programs import carries_values, is_program
+from ..rules.registry import REGISTRY, Registry
+from ..reports.report import Report
+from ..pipeline.shapes import ShapeProp
 
 
 def _from_tensor_meta(tm: Any) -> Any:

@@ -14,12 +14,12 @@ import torch
 import torch.fx
 from torch import nn
 
-from .cost import Cost, NodeRecord, known_zero
-from .errors import FxcostError
-from .naming import module_path, target_name
-from .options import DEFAULT, Options
-from .registry import REGISTRY, Entry, OpCall
-from .walk import tensors
+from ..core.cost import Cost, NodeRecord, known_zero
+from ..core.errors import FxcostError
+from ..core.naming import module_path, target_name
+from ..core.options import DEFAULT, Options
+from ..rules.registry import REGISTRY, Entry, OpCall
+from ..core.walk import tensors
 
 
 def values_of(n: Any) -> Any:

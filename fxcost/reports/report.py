@@ -9,10 +9,11 @@ from typing import Any
 
 from torch import nn
 
-from .cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
-from .errors import FxcostError, UnsupportedOpError
-from .options import DEFAULT, Options
-from .version import __version__
+from ..core.cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
+from ..core.errors import FxcostError, UnsupportedOpError
+from ..core.options import DEFAULT, Options
+from ..core.version import __version__
+from ..pipeline.memory import Memory
 from .format import render
 from .plot import plot_report
 
@@ -82,7 +83,7 @@ class Report:
     capture: dict[str, Any]  # {"method": ..., "fallback_reason": ...}
     options: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] | None = None
-    memory: dict[str, Any] | None = None  # profile(..., memory=True): fxcost.memory.summary
+    memory: Memory | None = None  # profile(..., memory=True): the peak memory
     #: The ``fxcost.Options`` it was counted with (its registry included; not in the JSON, whose
     #: ``options`` records how it counted). ``time_nodes`` and re-counts reuse them.
     settings: Options = field(default=DEFAULT, repr=False, compare=False)
@@ -255,7 +256,7 @@ class Report:
         if self.timing is not None:
             d["timing"] = self.timing
         if self.memory is not None:
-            d["memory"] = self.memory
+            d["memory"] = self.memory.to_dict()
         return d
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -279,7 +280,7 @@ class Report:
                 capture=d["capture"],
                 options=d.get("options", {}),
                 timing=d.get("timing"),
-                memory=d.get("memory"),
+                memory=Memory.from_dict(d["memory"]) if d.get("memory") else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FxcostError(

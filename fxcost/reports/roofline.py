@@ -1,5 +1,5 @@
 """Roofline: each node's arithmetic intensity, bound and lower-bound time on a device's peaks
-(``fxcost/peaks.py``)."""
+(``fxcost/reports/peaks.py``)."""
 
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
-from .errors import explain_failure
-from .guards import meta_device, standins, tracing
-from .registry import Registry
+from ..core.errors import explain_failure
+from ..core.guards import meta_device, standins, tracing
+from ..rules.registry import Registry
 from .shapes import Memo, by_shape_rule
-from .walk import map_tensors
+from ..core.walk import map_tensors
 
 
 @dataclass

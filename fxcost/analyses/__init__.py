@@ -1,0 +1,5 @@
+"""Layer 4, analyses: the entry points. ``profile`` (profile), cost as a formula of input sizes
+(formula), generation (generation), one rank of a parallel plan (parallel, plans), compile
+pipelines (compile: annotate, backend, Inductor pass), latency (timing).
+
+May import: every layer below (core, rules, pipeline, reports)."""

@@ -1,0 +1,126 @@
+"""Front-end: the cost diff of a pull request, as the GitHub Action (``action.yml``) runs it.
+
+    python -m fxcost.ci --targets "mypkg.models:build" --inputs "1x3x224x224" --fail-above 1
+
+For each target: ``fxcost profile`` on the base ref (a git worktree) and on the checkout, then
+``fxcost diff --format github``. The diffs go to the job summary (``$GITHUB_STEP_SUMMARY``) and,
+on a pull request, into ONE comment, found again by a hidden marker and updated in place
+(``gh api``); the exit code is 1 when total FLOPs or MACs grow by more than ``--fail-above``
+percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+from ..core.errors import FxcostError
+
+MARKER = "<!-- fxcost-cost-diff -->"
+
+
+def _run(cmd: list[str], cwd: str | None = None, env: dict | None = None, ok: tuple[int, ...] = (0,)
+         ) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if r.returncode not in ok:
+        raise FxcostError(f"{shlex.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    return r
+
+
+def _base_checkout(base: str, where: str) -> None:
+    """A worktree of ``base`` (fetched from origin when it is not here yet, as on a shallow PR
+    checkout)."""
+    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], capture_output=True).returncode:
+        _run(["git", "fetch", "--depth=1", "origin", base])
+        base = "FETCH_HEAD"
+    _run(["git", "worktree", "add", "--detach", where, base])
+
+
+def _profile(target: str, inputs: list[str], options: list[str], cwd: str, out: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [cwd, os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "fxcost", "profile", target, *[a for i in inputs for a in ("--input", i)],
+           *options, "--format", "json", "--out", out]
+    _run(cmd, cwd=cwd, env=env)
+
+
+def _pull_request() -> tuple[str, int] | None:
+    """(owner/repo, number) of the pull request this job runs for, if any."""
+    repo, path = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_EVENT_PATH")
+    if not repo or not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        number = (json.load(f).get("pull_request") or {}).get("number")
+    return (repo, int(number)) if number else None
+
+
+def post_comment(repo: str, number: int, body: str) -> str:
+    """Create the PR's fxcost comment, or update the one that carries the marker: "created" or
+    "updated"."""
+    listed = _run(["gh", "api", "--paginate", f"repos/{repo}/issues/{number}/comments"]).stdout
+    comments = json.loads(listed or "[]")
+    mine = next((c for c in comments if MARKER in (c.get("body") or "")), None)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"body": body}, f)
+    try:
+        if mine is None:
+            _run(["gh", "api", "-X", "POST", f"repos/{repo}/issues/{number}/comments", "--input", f.name])
+            return "created"
+        _run(["gh", "api", "-X", "PATCH", f"repos/{repo}/issues/comments/{mine['id']}", "--input", f.name])
+        return "updated"
+    finally:
+        os.unlink(f.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fxcost.ci", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--targets", required=True, help="fxcost profile targets, one per line or space separated")
+    ap.add_argument("--inputs", default="", help="input shapes for every target, space separated")
+    ap.add_argument("--options", default="", help="extra fxcost profile options")
+    ap.add_argument("--base-ref", default="", help="default: the PR's base ($GITHUB_BASE_REF)")
+    ap.add_argument("--fail-above", default="", help="percent growth of total FLOPs or MACs that fails the job")
+    ap.add_argument("--comment", default="true", help="post or update one PR comment (true/false)")
+    a = ap.parse_args(argv)
+    base = a.base_ref or os.environ.get("GITHUB_BASE_REF") or ""
+    try:
+        if not base:
+            raise FxcostError("no base ref: not a pull request. Fix: pass base-ref (e.g. main).")
+        targets, inputs, options = a.targets.split(), a.inputs.split(), shlex.split(a.options)
+        failed, sections = False, []
+        with tempfile.TemporaryDirectory(prefix="fxcost-ci-") as tmp:
+            worktree = os.path.join(tmp, "base")
+            _base_checkout(base, worktree)
+            try:
+                for i, target in enumerate(targets):
+                    paths = [os.path.join(tmp, f"{side}{i}.json") for side in ("base", "head")]
+                    _profile(target, inputs, options, worktree, paths[0])
+                    _profile(target, inputs, options, os.getcwd(), paths[1])
+                    gate = ["--fail-above", a.fail_above] if a.fail_above else []
+                    # exit 1: above --fail-above, a result rather than a failure
+                    diff = _run([sys.executable, "-m", "fxcost", "diff", *paths, "--format", "github", *gate], ok=(0, 1))
+                    failed |= diff.returncode == 1
+                    sections.append(f"### `{target}`\n\n{diff.stdout.strip()}")
+            finally:
+                _run(["git", "worktree", "remove", "--force", worktree])
+        verdict = (f"\n\n**Cost grew by more than {a.fail_above}%.**" if failed else "")
+        body = f"{MARKER}\n## fxcost: cost diff against `{base}`\n\n" + "\n\n".join(sections) + verdict + "\n"
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a") as f:
+                f.write(body)
+        print(body)
+        pr = _pull_request()
+        if a.comment.lower() == "true" and pr is not None:
+            print(f"fxcost: comment {post_comment(*pr, body)} on {pr[0]}#{pr[1]}", file=sys.stderr)
+        return 1 if failed else 0
+    except FxcostError as e:
+        print(f"fxcost: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The architecture as folders: one subpackage per layer, the order enforced by import-linter's
+layers contract in pyproject.toml (nothing imports upward), no file over 400 lines."""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fxcost"
+
+
+def test_import_linter_layers_contract_is_kept():
+    exe = shutil.which("lint-imports") or str(pathlib.Path(sys.executable).with_name("lint-imports"))
+    if not pathlib.Path(exe).exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    done = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "0 broken" in done.stdout, done.stdout + done.stderr
+
+
+def test_layers_are_folders_and_files_stay_small():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 6, top
+    layers = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert {"core", "rules", "pipeline", "reports", "analyses", "cli"} <= layers
+    for layer in layers:  # each says what it holds and what it may import
+        assert "May import" in (PACKAGE / layer / "__init__.py").read_text(), layer
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
