@@ -112,20 +112,16 @@ def sweep_one(opinfo: Any, k: int, backward: bool = False) -> tuple[str, str]:
             except Exception:
                 continue
             status, why, r = _profile(m, tensors, real=False, backward=True)
-            if r is not None and r.unsupported:
-                status, why = "unsupported", ", ".join(sorted({u.target for u in r.unsupported}))
-            if order.index(status) > order.index(worst):
-                worst, detail = status, why
-            continue
-        status, why, r = _profile(m, tensors, real=False)
-        if status == "fxcost_error" and ("values" in why or "forward pass failed" in why or "real=True" in why):
-            # data-dependent (nonzero, unique) or a kernel meta tensors lack: the rules on real tensors
-            status, why, r = _profile(m, tensors, real=True)
-            status = "ok_real" if status == "ok" else status
+        else:
+            status, why, r = _profile(m, tensors, real=False)
+            if status == "fxcost_error" and ("values" in why or "forward pass failed" in why or "real=True" in why):
+                # data-dependent (nonzero, unique) or a kernel meta tensors lack: the rules on real tensors
+                status, why, r = _profile(m, tensors, real=True)
+                status = "ok_real" if status == "ok" else status
         if r is not None:
             if r.unsupported:
                 status, why = "unsupported", ", ".join(sorted({u.target for u in r.unsupported}))
-            else:
+            elif not backward:  # FlopCounterMode's reference is the forward's
                 ref = reference_flops(m, tensors)
                 if ref is not None and r.total.flops < ref:
                     status, why = "below", f"fxcost {r.total.flops} < FlopCounterMode {ref}"

@@ -253,3 +253,17 @@ def test_timm_zoo_exported(name):
         model = timm.create_model(name).eval()
     _both_levels_equal_eager(model, (torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)),
                                                  device="meta"),))
+
+
+def test_a_program_whose_nodes_lost_their_values_is_propagated_again():
+    """A pass that drops node.meta['val'] leaves the placeholders' fake values: fxcost propagates
+    them through the graph again (FakeTensorProp) and costs the program as exported."""
+    x = torch.randn(5, 2, 8)
+    ep = torch.export.export(nn.LSTM(8, 16), (x,))
+    whole = fxcost.profile(ep, (x,), strict=True).total
+    for n in ep.graph_module.graph.nodes:
+        if n.op == "call_function":
+            n.meta.pop("val", None)
+            n.meta.pop("tensor_meta", None)
+    assert fxcost.profile(ep, (x,), strict=True).total == whole
+    assert whole.macs == 10 * 4 * 16 * 24

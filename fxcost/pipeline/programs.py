@@ -68,14 +68,37 @@ def is_program(model: Any) -> bool:
 def carries_values(graph: torch.fx.Graph) -> bool:
     """Whether every node that makes a value has it in its meta (``val``, Dynamo's
     ``example_value`` or ShapeProp's ``tensor_meta``); assertions that return nothing need none."""
+    return _without_value(graph) is None
+
+
+def _without_value(graph: torch.fx.Graph) -> torch.fx.Node | None:
+    """The first node that makes a value but carries none, or None."""
     for n in graph.nodes:
         if n.op == "output" or (isinstance(n.target, torch._ops.OpOverload) and not n.target._schema.returns):
             continue
         if n.op == "call_module" and not n.users:  # ep.module()'s input guards return nothing
             continue
         if not any(k in n.meta for k in ("val", "example_value", "tensor_meta")):
-            return False
-    return True
+            return n
+    return None
+
+
+def _fill_values(gm: torch.fx.GraphModule) -> bool:
+    """Give every node of a program whose placeholders carry fake values its ``val``, by fake
+    tensor propagation from those placeholders (a pass may have dropped some nodes' meta).
+    False where that does not work."""
+    from torch._guards import detect_fake_mode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    inputs = [n.meta.get("val") for n in gm.graph.nodes if n.op == "placeholder"]
+    mode = detect_fake_mode(inputs)
+    if mode is None or any(v is None for v in inputs):
+        return False
+    try:
+        FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*inputs)
+    except Exception:  # noqa: BLE001 - the caller's error names the node
+        return False
+    return carries_values(gm.graph)
 
 
 def graph_with_values(model: nn.Module, args: tuple, kwargs: dict) -> Capture | None:
@@ -95,10 +118,11 @@ def program_capture(ep: Any) -> tuple[Capture, dict[str, tuple[str, int]]]:
     """The program's own graph (values already on every node) and its module table: path ->
     (type name, parameters in the subtree), parameters named by their original FQNs."""
     gm = ep.graph_module
-    if not carries_values(gm.graph):
+    missing = _without_value(gm.graph)
+    if missing is not None and not _fill_values(gm):
         raise FxcostError(
-            "this ExportedProgram's graph has nodes without values (node.meta['val']). "
-            "Fix: export it again with torch.export.export(model, args)."
+            f"this ExportedProgram's graph has nodes without values (node.meta['val']), '{missing.name}' "
+            f"({missing.target}) the first. Fix: export it again with torch.export.export(model, args)."
         )
     table: dict[str, list] = {"": ["ExportedProgram", 0]}
     for n in gm.graph.nodes:

@@ -69,8 +69,8 @@ def rfft(call: OpCall) -> Cost:
     length along each transformed dim, or ``n``/``s``)."""
     x, y, name = call.x, call.y, _name(call)
     dims = _dims(call, x, name)
-    n = call.arg("n")
-    full = [call.arg("s")[i] if call.arg("s") is not None else x.shape[d] for i, d in enumerate(dims)]
+    n, s = call.arg("n"), call.arg("s")
+    full = [s[i] if s is not None else x.shape[d] for i, d in enumerate(dims)]
     if n is not None:
         full[-1] = n
     kept = math.prod(y.shape[d] for d in dims)

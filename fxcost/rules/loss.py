@@ -172,24 +172,16 @@ def cosine_embedding_loss(call: OpCall) -> Cost:
     return call.dots(3 * rows * n, 3 * rows) + Cost(flops=8 * rows)
 
 
-@register_rule(nn.TripletMarginLoss, F.triplet_margin_loss)
+@register_rule(nn.TripletMarginLoss, F.triplet_margin_loss, nn.TripletMarginWithDistanceLoss,
+               F.triplet_margin_with_distance_loss)
 def triplet_margin_loss(call: OpCall) -> Cost:
     """Two p-norm distances per row (anchor–positive, anchor–negative; a third with ``swap``),
-    then a subtract, an add, a max and the reduction's add."""
+    then a subtract, an add, a max and the reduction's add. ``triplet_margin_with_distance_loss``
+    takes the default pairwise p = 2: a custom ``distance_function``'s own ops are not seen."""
     x = call.x
     rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
     distances = 3 if call.arg("swap", False) else 2
     return Cost(flops=distance_flops(distances * rows, x.shape[-1], call.arg("p", 2.0)) + 4 * rows)
-
-
-@register_rule(nn.TripletMarginWithDistanceLoss, F.triplet_margin_with_distance_loss)
-def triplet_margin_with_distance_loss(call: OpCall) -> Cost:
-    """As ``triplet_margin_loss`` with the default distance (pairwise p = 2). A custom
-    ``distance_function`` is counted as that default: its own ops are not seen."""
-    x = call.x
-    rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
-    distances = 3 if call.arg("swap", False) else 2
-    return Cost(flops=distance_flops(distances * rows, x.shape[-1]) + 4 * rows)
 
 
 @register_rule(nn.CTCLoss, F.ctc_loss)
