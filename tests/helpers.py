@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -9,6 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import fxcost
 
 CAPTURES = ["symbolic_trace", "record"]
+#: The repository's root (README.md, action.yml, pyproject.toml).
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 class Fn(nn.Module):
@@ -48,3 +52,27 @@ def mystery(x: torch.Tensor) -> torch.Tensor:
 @mystery.register_fake
 def _(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x)
+
+
+def snapshot(model: nn.Module) -> dict:
+    """What a call must leave as it was: parameters and buffers (the same objects, the same
+    values), training flags, requires_grad, hooks, devices."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "ids": [id(p) for p in model.parameters()] + [id(b) for b in model.buffers()],
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
+        "devices": [p.device for p in model.parameters()],
+    }
+
+
+def assert_same(model: nn.Module, snap: dict) -> None:
+    """The model is as ``snapshot`` saw it."""
+    now = snapshot(model)
+    assert now["ids"] == snap["ids"]
+    for k, v in snap["state"].items():
+        if v.device.type != "meta":  # meta tensors have no data to compare
+            assert torch.equal(now["state"][k], v), k
+    for key in ("training", "requires_grad", "hooks", "devices"):
+        assert now[key] == snap[key], key

@@ -22,22 +22,11 @@ import torch
 import torch.fx
 
 from ..core.cost import Cost, NodeRecord
-from ..core.guards import standins, to_meta
-from ..pipeline.interpret import CostInterpreter
-from ..core.options import DEFAULT, Options, keywords_checked
-from ..pipeline.programs import carries_values, is_program
-from ..rules.registry import REGISTRY, Registry
+from ..core.inputs import is_program
+from ..core.options import DEFAULT, CaptureMethod, Options, keywords_checked
+from ..pipeline.run import count_graph
 from ..reports.report import Report
-from ..pipeline.shapes import ShapeProp
-
-
-def _from_tensor_meta(tm: Any) -> Any:
-    """ShapeProp's TensorMetadata -> a meta tensor of that shape and dtype."""
-    if hasattr(tm, "shape") and hasattr(tm, "dtype") and not isinstance(tm, torch.Tensor):
-        return torch.empty(tm.shape, dtype=tm.dtype, device="meta")
-    if isinstance(tm, (list, tuple)):
-        return type(tm)(_from_tensor_meta(t) for t in tm) if not hasattr(tm, "_fields") else tm
-    return tm
+from ..rules.registry import Registry
 
 
 @keywords_checked
@@ -55,26 +44,11 @@ def annotate(
     opts = options or Options(flops=flops, attention=attention, registry=registry)
     if is_program(gm):
         gm = gm.graph_module
-    registry = opts.registry or REGISTRY
-    added: list[torch.fx.Node] = []
-    if carries_values(gm.graph):
-        for n in gm.graph.nodes:
-            if "val" not in n.meta and "example_value" not in n.meta and "tensor_meta" in n.meta:
-                n.meta["val"] = _from_tensor_meta(n.meta["tensor_meta"])
-                added.append(n)
-    else:
-        added = [n for n in gm.graph.nodes if "val" not in n.meta]
-        with standins(gm), torch.no_grad():
-            ShapeProp(gm, gm.graph, registry=registry).run(*to_meta(example_inputs))
-    try:
-        records = CostInterpreter(gm.graph, gm, opts).run()
-    finally:
-        for n in added:  # leave the graph's meta as we found it, but for our annotation
-            n.meta.pop("val", None)
+    records = count_graph(gm.graph, gm, opts, example_inputs)
     by_name = {r.name: r.cost for r in records}
     for n in gm.graph.nodes:
         n.meta["fxcost"] = by_name.get(n.name, Cost())
-    return Report.of_model(gm, records, {"method": "fx", "fallback_reason": None}, opts.counting(), opts)
+    return Report.of_model(gm, records, {"method": CaptureMethod.FX, "fallback_reason": None}, opts.counting(), opts)
 
 
 class CostBackend:
@@ -89,7 +63,7 @@ class CostBackend:
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
         report = annotate(gm, *example_inputs, options=self.options)
-        report.capture = {"method": "dynamo", "fallback_reason": None, "graph": len(self.graphs)}
+        report.capture = {"method": CaptureMethod.DYNAMO, "fallback_reason": None, "graph": len(self.graphs)}
         self.graphs.append(report)
         if self.on_graph is not None:
             self.on_graph(report)
@@ -102,7 +76,7 @@ class CostBackend:
     @property
     def report(self) -> Report:
         """All graphs so far in one report; node names are prefixed ``g<i>.`` per graph."""
-        return _joined(self.graphs, "dynamo")
+        return _joined(self.graphs, CaptureMethod.DYNAMO)
 
 
 @keywords_checked
@@ -124,10 +98,9 @@ class InductorPass:
         self.graphs: list[Report] = []
 
     def __call__(self, graph: torch.fx.Graph) -> None:
-        root = graph.owning_module or torch.nn.Module()
-        records = CostInterpreter(graph, root, self.options).run()
+        records = count_graph(graph, graph.owning_module or torch.nn.Module(), self.options)
         report = Report(model="inductor", params=0, nodes=records, modules={},
-                        capture={"method": "inductor_post_grad", "fallback_reason": None, "graph": len(self.graphs)},
+                        capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
                         options=self.options.counting(), settings=self.options)
         self.graphs.append(report)
         if self.on_graph is not None:
@@ -139,7 +112,7 @@ class InductorPass:
     @property
     def report(self) -> Report:
         """All graphs so far in one report; node names are prefixed ``g<i>.`` per graph."""
-        return _joined(self.graphs, "inductor_post_grad")
+        return _joined(self.graphs, CaptureMethod.INDUCTOR)
 
 
 @keywords_checked
@@ -150,12 +123,12 @@ def inductor_pass(on_graph: Callable[[Report], None] | None = None, registry: Re
     return InductorPass(on_graph, Options(flops=flops, attention=attention, registry=registry))
 
 
-def _joined(graphs: list[Report], method: str) -> Report:
+def _joined(graphs: list[Report], method: CaptureMethod) -> Report:
     nodes: list[NodeRecord] = []
     for i, r in enumerate(graphs):
         for n in r.nodes:
             nodes.append(NodeRecord(**{**n.__dict__, "name": f"g{i}.{n.name}"}))
-    return Report(model=method, params=0, nodes=nodes, modules={},
+    return Report(model=method.value, params=0, nodes=nodes, modules={},
                   capture={"method": method, "graphs": len(graphs), "fallback_reason": None})
 
 

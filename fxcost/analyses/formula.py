@@ -29,17 +29,14 @@ from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 from torch.utils._sympy.functions import CeilDiv, FloorDiv
 from torch.utils._sympy.numbers import int_oo
 
-from ..pipeline.capture import record
 from ..core.cost import Cost
 from ..core.errors import FxcostError
-from ..core.guards import attributes_kept, gc_paused
-from ..core.inputs import check_call
-from ..pipeline.interpret import CostInterpreter
+from ..core.guards import gc_paused
+from ..core.inputs import checked
 from ..core.options import Options
-from ..pipeline.programs import unwrap
-from ..rules.registry import REGISTRY
+from ..pipeline.run import count
+from ..reports.format import grid
 from ..reports.report import Report
-from ..pipeline.step import record_step
 
 FIELDS = ("flops", "macs", "bytes_read", "bytes_written")
 #: What a name in ``dims`` sizes: (input, axis) pairs; an input is a positional index or a keyword.
@@ -74,11 +71,8 @@ class Formula:
 
     def table(self, depth: int | None = 2, fmt: str = "plain") -> str:
         """The totals, then each module's MACs and FLOPs formulas (``fmt``: "plain" or "github")."""
-        from tabulate import tabulate
-
         rows = [[path or "(model)", str(v["macs"]), str(v["flops"])] for path, v in self.by_module(depth).items()]
-        table = tabulate(rows, ["module", "MACs", "FLOPs"], tablefmt="pipe" if fmt == "github" else "simple",
-                         disable_numparse=True)
+        table = grid(rows, ["module", "MACs", "FLOPs"], fmt)
         sizes = ", ".join(f"{k} (example {v})" for k, v in self.example.items())
         name = self.report.model if self.report is not None else "model"
         return f"{name}: cost as a formula of {sizes}\n{self}\n\n{table}"
@@ -182,8 +176,7 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     if opts.real or opts.memory or opts.capture != "auto":
         raise FxcostError("formula() counts on meta tensors with symbolic sizes: real, memory and capture do not "
                           "apply. Fix: drop them (profile() has them).")
-    model = unwrap(model)
-    args, kwargs = check_call(model, args, kwargs)
+    model, args, kwargs = checked(model, args, kwargs)
     pairs = _check_dims(dims, args, kwargs)
     env = ShapeEnv(duck_shape=False)  # equal example sizes must not share a symbol
     example = {name: _example_size(name, where, args, kwargs) for name, where in pairs.items()}
@@ -191,27 +184,22 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     sizes = {name: env.create_symintnode(sym, hint=example[name], source=ConstantSource(name)) for name, sym in raw.items()}
     symbols = {name: sympy.Symbol(name, integer=True, positive=True) for name in pairs}
     ours = {sym: symbols[name] for name, sym in raw.items()}
-    registry = opts.registry or REGISTRY
     # plain meta tensors carry the symbolic sizes (meta kernels take SymInts; the Python
     # dispatcher gives the ops without a SymInt kernel their Python decompositions): a
     # FakeTensorMode would add nothing here and cost four times as much per op
-    with attributes_kept(model), enable_python_dispatcher(), _eager_decompositions():
+    with enable_python_dispatcher(), _eager_decompositions():
         sargs, skwargs = _symbolic_inputs(args, kwargs, pairs, sizes)
         try:
-            if opts.backward:
-                cap = record_step(model, sargs, skwargs, registry, shortcuts=False)
-            else:
-                cap = record(model, sargs, skwargs, registry, real=False, shortcuts=False)
-            nodes = CostInterpreter(cap.graph, cap.root, opts).run()
+            counted = count(model, sargs, skwargs, opts, symbolic_sizes=True)
         except FxcostError as e:
             raise FxcostError(f"{e} (while deriving the formula in {', '.join(pairs)})") from e
+    nodes = counted.records
     _check_not_specialized(env, raw, ours)
 
     def expr(raw: sympy.Expr) -> sympy.Expr:
         return sympy.expand(env.simplify(raw).xreplace(ours))
 
-    report = Report.of_model(model, nodes, {"method": f"symbolic {cap.method}", "fallback_reason": None},
-                             opts.counting(), opts)
+    report = Report.of_model(model, nodes, {**counted.capture.info(), "sizes": "symbolic"}, opts.counting(), opts)
     report.check_strict(opts.strict)
     return Formula(symbols, example, {f: expr(total) for f, total in _sums(nodes, [""])[""].items()},
                    _valid(env, ours, symbols, model, pairs), report, expr)

@@ -48,9 +48,7 @@ class Generation:
     def table(self, fmt: str = "plain", units: str = "si") -> str:
         """Prefill, decode, the first and last decode steps and the total (``fmt``: "plain" or
         "github"; ``units``: "si" or "raw")."""
-        from tabulate import tabulate
-
-        from ..reports.format import number
+        from ..reports.format import grid, number
 
         n = lambda v, u="": number(v, units, u)  # noqa: E731
         rows = [["prefill", f"{self.prompt_tokens} tokens", n(self.prefill.total.macs), n(self.prefill.total.flops),
@@ -60,8 +58,7 @@ class Generation:
         for label, row in (("first step", self.positions[:1]), ("last step", self.positions[-1:])):
             rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
         rows.append(["total", "", n(self.total.macs), n(self.total.flops), n(self.total.bytes, "B")])
-        table = tabulate(rows, ["phase", "", "MACs", "FLOPs", "moved"], tablefmt="pipe" if fmt == "github" else "simple",
-                         colalign=("left", "left", "right", "right", "right"), disable_numparse=True)
+        table = grid(rows, ["phase", "", "MACs", "FLOPs", "moved"], fmt, ("left", "left", "right", "right", "right"))
         head = (f"{self.prefill.model}: generating {self.new_tokens} tokens after a {self.prompt_tokens}-token prompt, "
                 f"batch {self.batch}; KV cache {n(self.kv_cache_bytes, 'B')} after the last step")
         return head + "\n\n" + table

@@ -19,22 +19,19 @@ from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
-from tabulate import tabulate
 from torch import nn
 
 from ..core.errors import FxcostError
-from ..reports.format import number
 from ..core.guards import gc_paused, to_meta
 from ..core.inputs import check_call
-from ..pipeline.interpret import CostInterpreter, values_of
-from ..pipeline.memory import summary as memory_summary
 from ..core.options import Options
-from ..rules.registry import REGISTRY
-from ..reports.report import Report
-from ..reports.peaks import Peak, peak_for
-from ..reports.roofline import roofline
-from ..pipeline.step import record_step
 from ..core.walk import tensors
+from ..pipeline.interpret import values_of
+from ..pipeline.run import count
+from ..reports.format import grid, number
+from ..reports.peaks import Peak, peak_for
+from ..reports.report import Report
+from ..reports.roofline import roofline
 
 #: The fraction of a collective's buffer each rank sends, as NCCL-tests' "bus bandwidth"
 #: counts it, for a group of n ranks. The buffer: all_reduce's tensor, all_gather's output,
@@ -124,7 +121,7 @@ class ParallelReport:
                  number(c.bus_bytes, units, "B")] for c in self.collectives]
         head = ["collective", "mesh dim", "module", "calls", "bytes", "bus bytes"]
         mesh = " x ".join(f"{k}={v}" for k, v in self.mesh.items())
-        comm = tabulate(rows, head, tablefmt="pipe" if fmt == "github" else "simple", disable_numparse=True)
+        comm = grid(rows, head, fmt)
         return (f"rank {self.rank} of mesh {mesh}\n" + self.report.table(depth=depth, fmt=fmt, units=units)
                 + "\n\n" + comm)
 
@@ -179,16 +176,13 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
         args, kwargs = check_call(model, args, kwargs)
         args, kwargs = to_meta(args), to_meta(kwargs)
         with _fsdp_on_meta():
-            cap = record_step(model, args, kwargs, opts.registry or REGISTRY, backward=backward, memory=opts.memory,
-                              own_model=True)
-        nodes = CostInterpreter(cap.graph, cap.root, opts).run()
+            counted = count(model, args, kwargs, opts, aten=True)
         groups = {_group_name(device_mesh, d): d for d in sizes}
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        report = Report.of_model(model, nodes, {"method": "autograd", "fallback_reason": None},
+        report = Report.of_model(model, counted.records, counted.capture.info(),
                                  {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
-        collectives = _collectives(cap.graph, groups, sizes)
-        if opts.memory:
-            report.memory = memory_summary(cap.timeline, model, opts.optimizer, backward)
+        report.memory = counted.memory
+        collectives = _collectives(counted.capture.graph, groups, sizes)
     finally:
         dist.destroy_process_group()
     report.check_strict(opts.strict)

@@ -8,30 +8,15 @@ import torch
 from torch import nn
 
 from ..core.errors import FxcostError
-from ..core.guards import attributes_kept, gc_paused, to_meta
-from ..core.inputs import check_call
-from ..pipeline.interpret import CostInterpreter
-from ..pipeline.memory import summary as memory_summary
-from ..pipeline.programs import graph_with_values, is_program, program_capture, refuse_sharded_step, unwrap
+from ..core.guards import gc_paused
+from ..core.inputs import checked, is_program, refuse_sharded_step
 from ..core.options import Options
-from ..rules.registry import REGISTRY, Registry
-from ..reports.report import Report
-from ..reports.peaks import peak_for
-from ..pipeline.step import record_step
-from .timing import measure as _measure
-from ..pipeline.trace import capture_and_shape
 from ..core.walk import tensors
-
-
-def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
-    """In real mode the inputs must be where the model is."""
-    first = next(model.parameters(), None)
-    for t in tensors((args, kwargs)):
-        if first is not None and t.device != first.device:
-            raise FxcostError(
-                f"the model is on {first.device} but an input is on {t.device}. "
-                f"Fix: move the inputs with x.to('{first.device}'), or profile on meta (real=False)."
-            )
+from ..pipeline.run import count, count_program
+from ..reports.peaks import peak_for
+from ..reports.report import Report
+from ..rules.registry import Registry
+from .timing import measure as _measure
 
 
 @gc_paused()
@@ -98,35 +83,14 @@ def profile(
             raise FxcostError("an ExportedProgram is costed from its graph alone: backward, memory, measure and "
                               "real need the nn.Module. Fix: profile the model itself with those options.")
         return _profile_program(model, args, kwargs, opts)
-    model = unwrap(model)
-    args, kwargs = check_call(model, args, kwargs)
+    model, args, kwargs = checked(model, args, kwargs)
     if opts.backward or opts.memory:
         refuse_sharded_step(model)
-    return _profile(model, args, kwargs, opts)
-
-
-def _profile(model: nn.Module, args: tuple, kwargs: dict, opts: Options) -> Report:
-    registry = opts.registry or REGISTRY
-    if opts.backward:
-        with attributes_kept(model):
-            cap = record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
-    elif not opts.real and opts.capture == "auto" and (cap := graph_with_values(model, args, kwargs)) is not None:
-        pass  # ep.module() and other graphs that carry their values: costed as they are
-    else:
-        run_args, run_kwargs = (args, kwargs) if opts.real else (to_meta(args), to_meta(kwargs))
-        if opts.real:
-            _check_devices(model, args, kwargs)
-        cap = capture_and_shape(model, run_args, run_kwargs, registry, opts.real, opts.capture)
-    nodes = CostInterpreter(cap.graph, cap.root, opts).run()
+    counted = count(model, args, kwargs, opts)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    report = Report.of_model(model, nodes, {"method": cap.method, "fallback_reason": cap.fallback_reason},
+    report = Report.of_model(model, counted.records, counted.capture.info(),
                              {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
-    if opts.memory:
-        timeline = cap.timeline
-        if timeline is None:  # the forward's own storages, recorded at the aten level without grad
-            with attributes_kept(model):
-                timeline = record_step(model, args, kwargs, registry, backward=False, memory=True).timeline
-        report.memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
+    report.memory = counted.memory
     report.check_strict(opts.strict)
     if opts.timing is not None:
         timing = _measure(model, args, kwargs, train=opts.backward, **opts.timing.measure_kwargs())
@@ -144,9 +108,8 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, opts: Options) -> Report:
         if given != example:
             raise FxcostError(f"an ExportedProgram is costed at the shapes it was exported with {example}, "
                               f"not {given}. Fix: export it with these inputs, or profile the nn.Module.")
-    cap, modules = program_capture(ep)
-    nodes = CostInterpreter(cap.graph, cap.root, opts).run()
-    report = Report(model="ExportedProgram", params=modules[""][1], nodes=nodes, modules=modules,
-                    capture={"method": cap.method, "fallback_reason": None}, options=opts.counting(), settings=opts)
+    counted, modules = count_program(ep, opts)
+    report = Report(model="ExportedProgram", params=modules[""][1], nodes=counted.records, modules=modules,
+                    capture=counted.capture.info(), options=opts.counting(), settings=opts)
     report.check_strict(opts.strict)
     return report

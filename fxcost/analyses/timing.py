@@ -18,15 +18,14 @@ from typing import Any, Callable
 import torch
 import torch.fx
 from torch import nn
+
 from ..core.errors import FxcostError
 from ..core.guards import evaluated, grads_and_buffers_kept
 from ..core.inputs import check_call
-from ..core.options import TimingOptions, keywords_checked
-from ..rules.registry import REGISTRY
+from ..core.options import CaptureMethod, Options, TimingOptions, keywords_checked
+from ..core.walk import backward_roots, tensors
+from ..pipeline.run import capture
 from ..reports.report import Report
-from ..pipeline.step import backward_roots
-from ..pipeline.trace import capture_and_shape
-from ..core.walk import tensors
 
 
 @dataclass
@@ -69,7 +68,7 @@ class Timing:
 
     @property
     def fps(self) -> float:
-        """Samples per second: batch / median latency (seed: 1 / inference time at batch 1)."""
+        """Samples per second: batch / median latency (at batch 1: 1 / the inference time)."""
         return self.batch / (self.median_ms / 1e3)
 
     def to_dict(self, flops: int | None = None, peak_flops_per_s: float | None = None) -> dict[str, Any]:
@@ -297,8 +296,14 @@ def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict 
     tensors with the report's capture path and registry, so node names match."""
     args, kwargs = check_call(model, args, kwargs)
     device = _device_of(model, args, kwargs)
-    registry = report.settings.registry or REGISTRY
-    cap = capture_and_shape(model, args, kwargs, registry, True, report.capture["method"])
+    method = CaptureMethod(report.capture["method"])
+    if method not in (CaptureMethod.SYMBOLIC_TRACE, CaptureMethod.RECORD):
+        raise FxcostError(f"time_nodes times the nodes of a forward captured by symbolic_trace or record; this "
+                          f"report's graph came from {method.value}. Fix: profile the nn.Module's forward "
+                          "(backward=False) and time that report.")
+    opts = (report.settings or Options()).but(real=True, capture=method, memory=False, backward=False,
+                                             optimizer=None, keep_outputs=False, timing=None)
+    cap = capture(model, args, kwargs, opts)
     gm = cap.graph_module()
     timer = NodeTimer(gm, gm.graph, device.type == "cuda")
     with evaluated(model), torch.inference_mode():

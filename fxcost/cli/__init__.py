@@ -1,4 +1,4 @@
-"""Layer 5, the command line: ``fxcost`` (main, commands), the GitHub Action (ci), the rules
+"""The command line: ``fxcost`` (main, commands), the GitHub Action (ci), the rules
 table (docs), model targets such as ``torchvision:resnet50`` (targets), the built-in example.
 
 May import: every layer below, and ``fxcost`` itself."""

@@ -1,6 +1,6 @@
-"""The command line's handlers for the analyses beyond one count: formulas (``--symbolic``),
-parallel plans (``--mesh``), generation (``--prompt``) and pictures (``fxcost plot``); and the
-helpers every handler shares (atomic writes, reading JSON)."""
+"""The command line's handlers, one per subcommand (``COMMANDS``), the analyses ``profile``
+dispatches to by its flags (a count, ``--symbolic`` formulas, ``--mesh`` parallel plans,
+``--prompt`` generation), and the helpers every handler shares (inputs, atomic writes, JSON)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def pairs(spec: str, flag: str, example: str) -> dict[str, str]:
 
 def parallel(args: argparse.Namespace, model, pos, kwargs) -> None:
     import fxcost
-    from fxcost.plans import plan
+    from ..analyses.plans import plan
 
     mesh = pairs(args.mesh, "--mesh", "dp=8,tp=8")
     if not all(v.isdigit() for v in mesh.values()):
@@ -136,20 +136,21 @@ def generate(args: argparse.Namespace, model) -> None:
     write(gen.table(args.format, args.units), args.out)
 
 
-def plot_command(args: argparse.Namespace) -> None:
+def plot_command(args: argparse.Namespace) -> int:
+    """``fxcost plot REPORT``: a picture of a JSON report (matplotlib)."""
     from ..reports import plot
 
     if args.kind in ("roofline", "modules", "operators"):
         read_report(args.report).plot(args.kind, args.out, device=args.device, depth=args.depth,
                                        metric=args.metric, top=args.top)
-        return
+        return 0
     data = read_json(args.report)
     if args.kind == "generation":
         if "positions" not in data:
             raise FxcostError(f"{args.report} is not a generation report. Fix: fxcost profile hf:NAME --prompt N "
                               "--new-tokens M --format json --out gen.json.")
         plot.generation_figure(data, args.metric, args.out)
-        return
+        return 0
     from ..analyses.formula import Formula
 
     if args.size is None or args.range is None:
@@ -157,6 +158,7 @@ def plot_command(args: argparse.Namespace) -> None:
     fixed = {k: int(v) for k, v in pairs(args.fix, "--fix", "B=1").items()}
     plot.sweep_figure(Formula.from_dict(data), args.size, plot.nice_range(args.range), fixed, metric=args.metric,
                       out=args.out)
+    return 0
 
 
 def read_json(path: str) -> dict:
@@ -167,3 +169,132 @@ def read_json(path: str) -> dict:
         raise FxcostError(f"cannot read '{path}': {e.strerror}. Fix: check the path.") from e
     except json.JSONDecodeError as e:
         raise FxcostError(f"'{path}' is not JSON ({e}).") from e
+
+
+def inputs(args: argparse.Namespace, default_args, default_kwargs):
+    import torch
+
+    from .targets import parse_dtype, parse_input
+
+    dtype = parse_dtype(args.dtype)
+    pos = tuple(parse_input(s, dtype) for s in args.input)
+    kwargs = {}
+    if args.kwargs:
+        try:
+            raw = json.loads(args.kwargs)
+        except json.JSONDecodeError as e:
+            raise FxcostError(f"--kwargs is not valid JSON ({e}). Fix: --kwargs '{{\"input_ids\": \"1x128:int64\"}}'.") from e
+        if not isinstance(raw, dict):
+            raise FxcostError("--kwargs must be a JSON object. Fix: --kwargs '{\"input_ids\": \"1x128:int64\"}'.")
+        kwargs = {k: parse_input(v, dtype) if isinstance(v, str) else v for k, v in raw.items()}
+    if not pos and not kwargs:
+        if default_args is None and not default_kwargs:
+            raise FxcostError("no input given. Fix: pass --input 1x3x224x224 (repeat for several inputs).")
+        pos, kwargs = default_args or (), dict(default_kwargs)
+    elif not pos and default_kwargs and not kwargs:
+        kwargs = dict(default_kwargs)
+    elif pos and default_kwargs and not default_args:
+        # hf targets: a positional --input is the model's main input
+        kwargs = {next(iter(default_kwargs)): pos[0]}
+        pos = ()
+    if dtype.is_floating_point:
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+        pos = tuple(cast(t) for t in pos)
+        kwargs = {k: cast(v) for k, v in kwargs.items()}
+    return pos, kwargs
+
+
+def count(args: argparse.Namespace, model, pos, kwargs) -> None:
+    import torch
+
+    import fxcost
+
+    from .targets import parse_dtype
+
+    dtype = parse_dtype(getattr(args, "dtype", "float32"))
+    if dtype.is_floating_point and dtype != torch.float32:
+        model = model.to(dtype)
+    device = getattr(args, "device", None)
+    if device:
+        model = model.to(device)
+        pos = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in pos)
+        kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    backward = getattr(args, "backward", False)
+    report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
+                            measure=args.time, backward=backward, memory=getattr(args, "memory", False),
+                            optimizer=getattr(args, "optimizer", None),
+                            keep_outputs=getattr(args, "keep_outputs", False))
+    if args.time and not backward:  # per-node times are of the forward graph
+        from ..analyses.timing import time_nodes
+
+        time_nodes(report, model, pos, kwargs)
+    if args.format == "json":
+        text = report.to_json()
+    else:
+        text = report.table(by=args.by, depth=args.depth, fmt=args.format, top=args.top, units=args.units)
+    write(text, args.out)
+
+
+def _example_hint() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return "\nPictures (roofline, modules, sweeps): pip install 'fxcost[plot]', then fxcost plot."
+    return ("\nIts roofline: fxcost example --format json --out example.json && "
+            "fxcost plot example.json --kind roofline --out roofline.png")
+
+
+def example_command(args: argparse.Namespace) -> int:
+    """``fxcost example`` (and ``fxcost profile`` without a target): the built-in example model."""
+    from .example import example
+
+    model, pos = example()
+    kwargs: dict = {}
+    if args.command == "profile" and (args.input or args.kwargs):
+        pos, kwargs = inputs(args, pos, {})
+    count(args, model, pos, kwargs)
+    if args.command == "example" and args.out is None and args.format != "json":
+        print(_example_hint())
+    return 0
+
+
+def profile_command(args: argparse.Namespace) -> int:
+    """``fxcost profile TARGET``: one count, or by its flags a formula (``--symbolic``), a rank of
+    a parallel plan (``--mesh``) or generation (``--prompt``/``--new-tokens``)."""
+    from .targets import load_target
+
+    if not args.target:
+        return example_command(args)
+    if args.prompt is not None or args.new_tokens is not None:
+        generate(args, load_target(args.target, causal_lm=True)[0])
+        return 0
+    model, default_args, default_kwargs = load_target(args.target)
+    pos, kwargs = inputs(args, default_args, default_kwargs)
+    (formula if args.symbolic else parallel if args.mesh else count)(args, model, pos, kwargs)
+    return 0
+
+
+def rules_command(args: argparse.Namespace) -> int:
+    """``fxcost rules``: every cost rule, the forms it serves and its formula."""
+    from .docs import rule_table
+
+    write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
+    return 0
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    """``fxcost diff BASE HEAD``: 1 when ``--fail-above`` trips."""
+    from ..reports.diff import Diff
+
+    diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
+    write(diff.render(args.format, args.units), args.out)
+    if args.fail_above is not None and diff.growth_pct() > args.fail_above:
+        print(f"fxcost: total FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
+              f"{args.fail_above}%", file=sys.stderr)
+        return 1
+    return 0
+
+
+#: subcommand -> handler (returns the exit code)
+COMMANDS = {"example": example_command, "profile": profile_command, "plot": plot_command,
+            "rules": rules_command, "diff": diff_command}

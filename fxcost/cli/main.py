@@ -1,4 +1,5 @@
-"""The ``fxcost`` command: ``profile``, ``diff`` and ``example``.
+"""The ``fxcost`` command: its arguments, and the dispatch to one handler per subcommand
+(``commands.py``). Bare ``fxcost`` runs the example.
 
 Errors are one line on stderr, exit code 2; ``diff --fail-above`` exits 1 when the gate trips.
 """
@@ -6,11 +7,10 @@ Errors are one line on stderr, exit code 2; ``diff --fail-above`` exits 1 when t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
-from .commands import formula, generate, parallel, plot_command, read_report, write
+from .commands import COMMANDS
 from ..core.errors import FxcostError
 
 
@@ -102,123 +102,14 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
 
 
-def _inputs(args: argparse.Namespace, default_args, default_kwargs):
-    import torch
-
-    from .targets import parse_dtype, parse_input
-
-    dtype = parse_dtype(args.dtype)
-    pos = tuple(parse_input(s, dtype) for s in args.input)
-    kwargs = {}
-    if args.kwargs:
-        try:
-            raw = json.loads(args.kwargs)
-        except json.JSONDecodeError as e:
-            raise FxcostError(f"--kwargs is not valid JSON ({e}). Fix: --kwargs '{{\"input_ids\": \"1x128:int64\"}}'.") from e
-        if not isinstance(raw, dict):
-            raise FxcostError("--kwargs must be a JSON object. Fix: --kwargs '{\"input_ids\": \"1x128:int64\"}'.")
-        kwargs = {k: parse_input(v, dtype) if isinstance(v, str) else v for k, v in raw.items()}
-    if not pos and not kwargs:
-        if default_args is None and not default_kwargs:
-            raise FxcostError("no input given. Fix: pass --input 1x3x224x224 (repeat for several inputs).")
-        pos, kwargs = default_args or (), dict(default_kwargs)
-    elif not pos and default_kwargs and not kwargs:
-        kwargs = dict(default_kwargs)
-    elif pos and default_kwargs and not default_args:
-        # hf targets: a positional --input is the model's main input
-        kwargs = {next(iter(default_kwargs)): pos[0]}
-        pos = ()
-    if dtype.is_floating_point:
-        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
-        pos = tuple(cast(t) for t in pos)
-        kwargs = {k: cast(v) for k, v in kwargs.items()}
-    return pos, kwargs
-
-
-def _profile(args: argparse.Namespace, model, pos, kwargs) -> None:
-    import torch
-
-    import fxcost
-
-    from .targets import parse_dtype
-
-    dtype = parse_dtype(getattr(args, "dtype", "float32"))
-    if dtype.is_floating_point and dtype != torch.float32:
-        model = model.to(dtype)
-    device = getattr(args, "device", None)
-    if device:
-        model = model.to(device)
-        pos = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in pos)
-        kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-    backward = getattr(args, "backward", False)
-    report = fxcost.profile(model, pos, kwargs, real=getattr(args, "real", False), flops=args.flops,
-                            measure=args.time, backward=backward, memory=getattr(args, "memory", False),
-                            optimizer=getattr(args, "optimizer", None),
-                            keep_outputs=getattr(args, "keep_outputs", False))
-    if args.time and not backward:  # per-node times are of the forward graph
-        from ..analyses.timing import time_nodes
-
-        time_nodes(report, model, pos, kwargs)
-    if args.format == "json":
-        text = report.to_json()
-    else:
-        text = report.table(by=args.by, depth=args.depth, fmt=args.format, top=args.top, units=args.units)
-    write(text, args.out)
-
-
-def _example_hint() -> str:
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        return "\nPictures (roofline, modules, sweeps): pip install 'fxcost[plot]', then fxcost plot."
-    return ("\nIts roofline: fxcost example --format json --out example.json && "
-            "fxcost plot example.json --kind roofline --out roofline.png")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fxcost`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in (None, "example") or (args.command == "profile" and not args.target):
-            from .example import example
-
-            if args.command is None:
-                args = parser.parse_args(["example"])
-            model, pos = example()
-            if args.command == "profile" and (args.input or args.kwargs):
-                pos, kwargs = _inputs(args, pos, {})
-            else:
-                kwargs = {}
-            _profile(args, model, pos, kwargs)
-            if args.command == "example" and args.out is None and args.format != "json":
-                print(_example_hint())
-        elif args.command == "profile" and (args.prompt is not None or args.new_tokens is not None):
-            from .targets import load_target
-
-            generate(args, load_target(args.target, causal_lm=True)[0])
-        elif args.command == "profile":
-            from .targets import load_target
-
-            model, default_args, default_kwargs = load_target(args.target)
-            pos, kwargs = _inputs(args, default_args, default_kwargs)
-            (formula if args.symbolic else parallel if args.mesh else _profile)(args, model, pos, kwargs)
-        elif args.command == "plot":
-            plot_command(args)
-        elif args.command == "rules":
-            from .docs import rule_table
-
-            write(rule_table(fmt="github" if args.format == "github" else "simple"), args.out)
-        elif args.command == "diff":
-            from ..reports.diff import Diff
-
-            diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
-            write(diff.render(args.format, args.units), args.out)
-            if args.fail_above is not None and diff.growth_pct() > args.fail_above:
-                print(f"fxcost: total FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
-                      f"{args.fail_above}%", file=sys.stderr)
-                return 1
-        return 0
+        if args.command is None:
+            args = parser.parse_args(["example"])
+        return COMMANDS[args.command](args)
     except FxcostError as e:
         print(f"fxcost: error: {e}", file=sys.stderr)
         return 2

@@ -45,7 +45,7 @@ def model_line(exc: BaseException) -> str | None:
 
     import torch
 
-    skip = (os.path.dirname(torch.__file__), os.path.dirname(__file__))
+    skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))  # torch, and fxcost itself
     plumbing = (contextlib.__file__, functools.__file__)
     found = None
     tb = exc.__traceback__

@@ -10,6 +10,7 @@ that do not apply together, an ``FxcostError``: nothing is silently ignored.
 from __future__ import annotations
 
 import difflib
+import enum
 import functools
 import inspect
 from dataclasses import dataclass, fields, replace
@@ -21,7 +22,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 FLOPS_MODES = ("exact", "2mac")
 ATTENTION_MODES = ("full", "unmasked")
-CAPTURES = ("auto", "symbolic_trace", "record")
+
+
+class CaptureMethod(str, enum.Enum):
+    """How a model is captured: asked for with ``capture=`` (``AUTO``, ``SYMBOLIC_TRACE`` or
+    ``RECORD``), and told by ``report.capture["method"]`` (which one ran, or one of the paths
+    fxcost chooses by itself). A ``str``: it compares, prints and serializes as its value.
+
+    - ``auto``: ``symbolic_trace``, falling back to ``record`` (the report says why);
+    - ``symbolic_trace``: ``torch.fx.symbolic_trace`` with fxcost's leaf modules, then ShapeProp;
+    - ``record``: the forward run once on meta tensors, each torch call recorded as a node;
+    - ``autograd``: a training step recorded at the aten level, forward and backward
+      (``backward=True``, ``memory=True``, ``profile_parallel``);
+    - ``fx``: a GraphModule whose nodes carry their values already (``ep.module()``), costed as is;
+    - ``export``: an ``ExportedProgram``'s own graph;
+    - ``dynamo``, ``inductor_post_grad``: the graphs ``torch.compile`` hands fxcost's backend and
+      Inductor pass.
+    """
+
+    AUTO = "auto"
+    SYMBOLIC_TRACE = "symbolic_trace"
+    RECORD = "record"
+    AUTOGRAD = "autograd"
+    FX = "fx"
+    EXPORT = "export"
+    DYNAMO = "dynamo"
+    INDUCTOR = "inductor_post_grad"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+#: The capture methods a user may ask for.
+CAPTURES = tuple(m.value for m in (CaptureMethod.AUTO, CaptureMethod.SYMBOLIC_TRACE, CaptureMethod.RECORD))
 #: Optimizer states kept per trainable parameter, in units of the parameter's own bytes.
 OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
@@ -67,7 +100,7 @@ class Options:
 
     flops: str = "exact"
     attention: str = "full"
-    capture: str = "auto"
+    capture: CaptureMethod = CaptureMethod.AUTO
     real: bool = False
     strict: bool = False
     backward: bool = False
@@ -81,6 +114,7 @@ class Options:
         for name, allowed in (("flops", FLOPS_MODES), ("attention", ATTENTION_MODES), ("capture", CAPTURES)):
             if getattr(self, name) not in allowed:
                 raise FxcostError(f"{name}={getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}.")
+        object.__setattr__(self, "capture", CaptureMethod(self.capture))
         _check_bools(self, ("real", "strict", "backward", "memory", "keep_outputs"))
         if self.optimizer not in OPTIMIZER_STATES:
             raise FxcostError(f"optimizer={self.optimizer!r} is not one of "
@@ -97,7 +131,7 @@ class Options:
                               "real=True does not apply. Fix: drop real=True.")
         if self.backward and self.capture != "auto":
             raise FxcostError(f"backward=True records the training step as autograd runs it; capture="
-                              f"{self.capture!r} does not apply. Fix: drop capture=.")
+                              f"{self.capture.value!r} does not apply. Fix: drop capture=.")
 
     @classmethod
     def of(cls, caller: str, measure: bool = False, **given: Any) -> "Options":

@@ -64,3 +64,12 @@ def tensors(value: Any) -> list[torch.Tensor]:
 def local(t: Any) -> Any:
     """A DTensor's local shard (what this rank holds); any other tensor as it is."""
     return t.to_local() if hasattr(t, "to_local") and hasattr(t, "placements") else t
+
+
+def backward_roots(out: Any) -> list[torch.Tensor]:
+    """What the backward starts from: the model's ``loss`` when it returns one (transformers
+    with ``labels``), else every floating-point output that requires grad."""
+    loss = out.get("loss") if isinstance(out, dict) else getattr(out, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad:
+        return [loss]
+    return [t for t in tensors(out) if t.requires_grad and (t.is_floating_point() or t.is_complex())]

@@ -1,4 +1,4 @@
-"""Stage 1: capture. Turn a model and its inputs into a torch.fx graph of torch-level calls.
+"""Pipeline, capture: Turn a model and its inputs into a torch.fx graph of torch-level calls.
 
 Two paths, tried in order:
 
@@ -35,8 +35,9 @@ from torch.utils._pytree import tree_flatten
 from ..core.errors import explain_failure
 from ..core.guards import meta_device, standins, tracing
 from ..rules.registry import Registry
-from .shapes import Memo, by_shape_rule
+from .memo import Memo, by_shape_rule
 from ..core.walk import map_tensors
+from ..core.options import CaptureMethod
 
 
 @dataclass
@@ -46,11 +47,15 @@ class Capture:
 
     graph: torch.fx.Graph
     root: nn.Module
-    method: str  # "symbolic_trace" or "record"
+    method: CaptureMethod  # the path that ran
     inputs: list[Any]
     fallback_reason: str | None = None
     constants: dict[str, torch.Tensor] = field(default_factory=dict)
     timeline: Any = None  # storage lifetimes (fxcost.memory.Timeline), when memory is asked for
+
+    def info(self) -> dict[str, Any]:
+        """``report.capture``: the method that ran and why the one asked for did not (or None)."""
+        return {"method": self.method, "fallback_reason": self.fallback_reason}
 
     def graph_module(self) -> torch.fx.GraphModule:
         """The graph as a GraphModule (built on demand: code generation is not free)."""
@@ -339,7 +344,7 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, real) from e
     builder.graph.output(builder.to_args(out))
-    return Capture(builder.graph, model, "record", inputs, constants=builder.constants)
+    return Capture(builder.graph, model, CaptureMethod.RECORD, inputs, constants=builder.constants)
 
 
 def input_placeholders(builder: GraphBuilder, args: tuple, kwargs: dict) -> list[torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Stage 4: interpret. Visit every call node, apply its rule, record a per-node cost.
+"""Pipeline, interpret: Visit every call node, apply its rule, record a per-node cost.
 
 The interpreter names no op: it asks the registry for the rule of a node's target, calls it with
 an ``OpCall`` built from ``node.meta["val"]`` of the node and its arguments, and adds the bytes
@@ -18,7 +18,7 @@ from ..core.cost import Cost, NodeRecord, known_zero
 from ..core.errors import FxcostError
 from ..core.naming import module_path, target_name
 from ..core.options import DEFAULT, Options
-from ..rules.registry import REGISTRY, Entry, OpCall
+from ..rules.registry import REGISTRY, Entry, OpCall, note_applied
 from ..core.walk import tensors
 
 
@@ -124,6 +124,7 @@ def _checked(entry: Entry, call: OpCall, node: torch.fx.Node) -> Cost:
     """Run a rule; a rule that raises or returns something that is not a non-negative Cost is
     reported by name, since it is most often a user's own rule."""
     rule = getattr(entry.rule, "__qualname__", repr(entry.rule))
+    note_applied(entry.rule)
     try:
         cost = entry.rule(call)
     except Exception as e:

@@ -1,4 +1,4 @@
-"""Stage 1, graphs that exist already: ``torch.export`` programs, and the wrappers models come in.
+"""Capture, for graphs that exist already: ``torch.export`` programs, and the wrappers models come in.
 
 An ``ExportedProgram`` holds an aten graph whose every node carries its value (``val``) and the
 module it came from (``nn_module_stack``), its parameters and buffers lifted to placeholders.
@@ -6,14 +6,13 @@ It is costed as it is, at whatever IR level it was exported or decomposed to: at
 rule of their torch-level op (``Registry.function_entry``), and the module table is rebuilt
 from the state dict and the module stacks, so it reads as the eager model's.
 
-Wrapped modules are costed as the module they wrap (``torch.compile``'s ``OptimizedModule``,
-``DataParallel``, ``DistributedDataParallel``): Dynamo never traces fxcost's own code.
-TorchScript modules are refused with the fix.
+A GraphModule whose nodes carry their values (``ep.module()``, a Dynamo or AOT graph) is costed
+from its own graph in the same way (``graph_with_values``). Wrapped modules are unwrapped with the
+other input checks (``core/inputs.py``).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
@@ -21,48 +20,9 @@ from torch import nn
 
 from .capture import Capture
 from ..core.errors import FxcostError
-from ..core.inputs import refuse_torchscript
 from ..core.naming import clean_path
 from ..core.walk import tensors
-
-
-def unwrap(model: Any) -> Any:
-    """The module to cost: the one a ``torch.compile``, DataParallel or DDP wrapper holds."""
-    refuse_torchscript(model)
-    # only a process that loaded Dynamo has compiled modules: never import it here
-    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
-    while True:
-        if eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
-            model = model._orig_mod
-        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        else:
-            _refuse_fsdp1(model)
-            return model
-
-
-def _refuse_fsdp1(model: nn.Module) -> None:
-    """FSDP1 flattens parameters into shards that exist whole only inside its own forward: its
-    module cannot be costed from outside. Say what can."""
-    if isinstance(model, nn.Module) and any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()):
-        raise FxcostError(
-            "the model is wrapped in FullyShardedDataParallel (FSDP1), whose flattened, sharded parameters "
-            "fxcost cannot read. Fix: profile the module before wrapping it, or cost one rank with "
-            "fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp) (FSDP2).")
-
-
-def refuse_sharded_step(model: nn.Module) -> None:
-    """An FSDP2-sharded module's training step (and its memory) is one rank's: each rank holds
-    a shard and gathers the rest. That is ``profile_parallel``'s job; say so."""
-    if any(c.__name__ == "FSDPModule" for m in model.modules() for c in type(m).__mro__):
-        raise FxcostError(
-            "the model is sharded with FSDP2 (fully_shard): its training step and memory are one rank's. "
-            "Fix: fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp, "
-            "backward=True), or profile the module before fully_shard; its forward alone profiles as it is.")
-
-
-def is_program(model: Any) -> bool:
-    return isinstance(model, torch.export.ExportedProgram)
+from ..core.options import CaptureMethod
 
 
 def carries_values(graph: torch.fx.Graph) -> bool:
@@ -111,7 +71,7 @@ def graph_with_values(model: nn.Module, args: tuple, kwargs: dict) -> Capture | 
     given = sorted(tuple(t.shape) for t in tensors((args, kwargs)))
     held = sorted(tuple(v.shape) for n in model.graph.nodes if n.op == "placeholder"
                   for v in tensors(n.meta.get("val", n.meta.get("example_value"))))
-    return Capture(model.graph, model, "fx", []) if given == held else None
+    return Capture(model.graph, model, CaptureMethod.FX, []) if given == held else None
 
 
 def program_capture(ep: Any) -> tuple[Capture, dict[str, tuple[str, int]]]:
@@ -135,4 +95,4 @@ def program_capture(ep: Any) -> tuple[Capture, dict[str, tuple[str, int]]]:
         for i in range(len(parts) + 1):
             row = table.setdefault(".".join(parts[:i]), ["", 0])
             row[1] += state[name].numel()
-    return Capture(gm.graph, gm, "export", []), {p: (t, n) for p, (t, n) in table.items()}
+    return Capture(gm.graph, gm, CaptureMethod.EXPORT, []), {p: (t, n) for p, (t, n) in table.items()}

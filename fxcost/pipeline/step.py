@@ -1,4 +1,4 @@
-"""Stage 1, training steps: one forward and backward on meta stand-ins, recorded op by op.
+"""Pipeline, capture of training steps: one forward and backward on meta stand-ins, recorded op by op.
 
 ``record_step`` runs ``model(*args, **kwargs)`` with gradients on, then the backward of its loss
 (or of every floating output), under a ``TorchDispatchMode``: it sees each aten op autograd runs,
@@ -33,8 +33,9 @@ from ..core.errors import FxcostError, explain_failure
 from ..core.guards import standins, to_meta, tracing
 from .memory import Timeline
 from ..rules.registry import Registry
-from .shapes import Memo, by_shape_rule
-from ..core.walk import local, tensors
+from .memo import Memo, by_shape_rule
+from ..core.walk import backward_roots, local, tensors
+from ..core.options import CaptureMethod
 
 
 class _StepRecorder(ModuleStack, TorchDispatchMode):
@@ -139,15 +140,6 @@ def _functional(func: Any) -> bool:
         a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
 
 
-def backward_roots(out: Any) -> list[torch.Tensor]:
-    """What the backward starts from: the model's ``loss`` when it returns one (transformers
-    with ``labels``), else every floating-point output that requires grad."""
-    loss = out.get("loss") if isinstance(out, dict) else getattr(out, "loss", None)
-    if isinstance(loss, torch.Tensor) and loss.requires_grad:
-        return [loss]
-    return [t for t in tensors(out) if t.requires_grad and (t.is_floating_point() or t.is_complex())]
-
-
 def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
                 memory: bool = False, shortcuts: bool = True, own_model: bool = False,
                 keep_outputs: bool = False) -> Capture:
@@ -203,7 +195,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
         where = "the training step" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, False) from e
     builder.graph.output(outputs)
-    cap = Capture(builder.graph, model, "autograd", inputs, constants=builder.constants)
+    cap = Capture(builder.graph, model, CaptureMethod.AUTOGRAD, inputs, constants=builder.constants)
     cap.timeline = rec.timeline
     return cap
 

@@ -1,4 +1,4 @@
-"""Stage 1, the ``symbolic_trace`` path: ``torch.fx`` symbolic tracing, keeping every module
+"""Pipeline, capture: the ``symbolic_trace`` path: ``torch.fx`` symbolic tracing, keeping every module
 type that has a cost rule as a leaf (``call_module``), and each call of a Python function that has
 a rule of its own as one node. Shapes come from the next stage. Tracing that would fold work into
 constants (``FoldedError``) leaves the model to the recording capture (``fxcost.capture``).
@@ -19,6 +19,7 @@ from .capture import TENSOR_METHODS, Capture, classify, has_tensor, whole_calls
 from ..core.naming import target_name
 from ..rules.registry import OpCall, Registry
 from ..core.walk import leaves
+from ..core.options import CaptureMethod
 
 
 class _Proxy(torch.fx.Proxy):
@@ -126,7 +127,7 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
         # the model is itself a leaf: one call_module node on the root
         graph = torch.fx.Graph()
         graph.output(graph.call_module("", tuple(graph.placeholder(k) for k in bound.arguments)))
-        return Capture(graph, model, "symbolic_trace", inputs)
+        return Capture(graph, model, CaptureMethod.SYMBOLIC_TRACE, inputs)
     concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
     before = set(model.__dict__)
     watch = _FoldWatch(registry)
@@ -139,7 +140,7 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
     # so that the model can be put back as it was
     constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
                  if isinstance(model.__dict__[k], torch.Tensor)}
-    return Capture(graph, model, "symbolic_trace", inputs, constants=constants)
+    return Capture(graph, model, CaptureMethod.SYMBOLIC_TRACE, inputs, constants=constants)
 
 
 class FoldedError(Exception):

@@ -1,4 +1,4 @@
-"""Layer 3, reports: what a count says. ``Report`` (report) and its tables (format), pictures
+"""Reports: what a count says. ``Report`` (report) and its tables (format), pictures
 (plot; matplotlib optional), diffs that gate CI (diff), the roofline and devices' peaks
 (roofline, peaks).
 

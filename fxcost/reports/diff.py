@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tabulate import tabulate
 
-from .format import number
+from .format import grid, number
 from .report import Report
 
 _KEYS = ("macs", "flops", "params")
@@ -72,7 +71,7 @@ class Diff:
                  _signed(r["params"]["delta"], units)] for r in self.rows]
         align = ("left", "left") + ("right",) * 7
         if fmt == "github":
-            table = tabulate(rows, head, tablefmt="pipe", colalign=align, disable_numparse=True)
+            table = grid(rows, head, "github", align)
             body = ["**fxcost diff** · " + line, ""]
             if not rows:
                 return "\n".join(body + ["No module changed."])
@@ -81,7 +80,7 @@ class Diff:
             return "\n".join(body + [table])
         if not rows:
             return line + "\n\nNo module changed."
-        return line + "\n\n" + tabulate(rows, head, tablefmt="simple", colalign=align, disable_numparse=True)
+        return line + "\n\n" + grid(rows, head, "plain", align)
 
 
 def _pct(old: float, new: float) -> float | None:

@@ -1,4 +1,4 @@
-"""Tables and numbers for people: SI units (the seed's k ... Y), module / operator / node tables
+"""Tables and numbers for people: SI units (k ... Y), module / operator / node tables
 for terminals (plain) and pull-request comments (GitHub markdown), and report diffs."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ _PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
 
 
 def si(value: float | None, unit: str = "", digits: int = 2) -> str:
-    """1234567 -> '1.23 M' (+unit): powers of 1000 up to Y (10^24), as in the seed's table."""
+    """1234567 -> '1.23 M' (+unit): powers of 1000 up to Y (10^24), the SI prefixes."""
     if value is None:
         return "-"
     v = float(value)
@@ -127,7 +127,14 @@ def _subtree_sums(by_path: dict[str, int]) -> dict[str, int]:
 INDENT = "\0"  # replaced per format: spaces in terminals, &nbsp; in markdown
 
 
-def _table(rows: list, head: list, align: tuple, markdown: bool) -> str:
+def grid(rows: list, head: list, fmt: str = "plain", align: tuple | None = None) -> str:
+    """The one way fxcost draws a table: ``fmt`` "plain" (terminals) or "github" (markdown that
+    right-aligns numbers), cells as given (no number parsing); ``align`` per column, default
+    tabulate's."""
+    return _table(rows, head, align, markdown=fmt == "github")
+
+
+def _table(rows: list, head: list, align: tuple | None, markdown: bool) -> str:
     pad = "&nbsp;&nbsp;" if markdown else "  "
     rows = [[c.replace(INDENT, pad) if isinstance(c, str) else c for c in row] for row in rows]
     # "pipe" writes the :---: alignment markers GitHub needs to right-align numbers;

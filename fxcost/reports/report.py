@@ -1,4 +1,4 @@
-"""Stage 5: report. Per-node costs, their sums by module and by operator, and a versioned JSON
+"""Reports: Per-node costs, their sums by module and by operator, and a versioned JSON
 form that ``Report.from_json`` reads back and ``fxcost diff`` compares."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .peaks import PEAKS, Peak, peak_for  # noqa: F401 - re-exported
+from .peaks import Peak
 from .report import Report
 
 @dataclass

@@ -1,6 +1,6 @@
 """Activations and softmax.
 
-Per-element FLOPs; the seed fixes relu (1), sigmoid (4: negate, exp, add, divide) and tanh
+Per-element FLOPs; the convention fixes relu (1), sigmoid (4: negate, exp, add, divide) and tanh
 (5: exp, exp^-1, subtract, add, divide) and softmax (rows * (3n - 1)). The others are composed
 from those primitives, each transcendental counted as one FLOP, and listed in the README table.
 """
@@ -21,7 +21,7 @@ def _activation(op: str, k: int, *targets, why: str = "") -> None:
     per_element(op, k, *targets, shape=like_input, why=why)
 
 
-_activation("relu", 1, nn.ReLU, *torch_forms("relu"), why="seed")
+_activation("relu", 1, nn.ReLU, *torch_forms("relu"), why="a comparison")
 _activation("relu6", 2, nn.ReLU6, F.relu6, *method_names("relu6"), why="max, min")
 _activation("hardtanh", 2, nn.Hardtanh, *torch_forms("hardtanh"), why="max, min")  # nn.ReLU6 subclasses it
 _activation("threshold", 1, nn.Threshold, *torch_forms("threshold"), why="a compare")
@@ -32,8 +32,8 @@ _activation("elu", 4, nn.ELU, *torch_forms("elu"), why="compare, exp, subtract, 
 _activation("celu", 5, nn.CELU, *torch_forms("celu"), why="elu + divide")
 _activation("selu", 5, nn.SELU, *torch_forms("selu"), why="elu + scale")
 _activation("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"),
-            why="seed: negate, exp, add, divide")
-_activation("tanh", 5, nn.Tanh, *torch_forms("tanh"), why="seed: exp, exp⁻¹, subtract, add, divide")
+            why="negate, exp, add, divide")
+_activation("tanh", 5, nn.Tanh, *torch_forms("tanh"), why="exp, exp⁻¹, subtract, add, divide")
 _activation("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"), why="add, 2 clamps, div")
 _activation("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"), why="hardsigmoid + multiply")
 _activation("silu", 5, nn.SiLU, *torch_forms("silu"), why="sigmoid + multiply")
@@ -61,7 +61,7 @@ def gelu(call: OpCall) -> Cost:
 
 def softmax_flops(elements: int, rows: int) -> int:
     """Softmax over ``rows`` rows holding ``elements`` in all: per row of n, n exps, n-1 adds
-    and n divides, so rows * (3n - 1) = 3 * elements - rows (the seed's formula)."""
+    and n divides, so rows * (3n - 1) = 3 * elements - rows (the field's formula)."""
     return 3 * elements - rows
 
 
@@ -76,7 +76,7 @@ def _rows(call: OpCall) -> tuple[int, int]:
 
 @register_rule(nn.Softmax, nn.Softmax2d, *torch_forms("softmax"), *attrs(torch.special, "softmax"))
 def softmax(call: OpCall) -> Cost:
-    """rows * (3n - 1) along the softmax dim (seed)."""
+    """rows * (3n - 1) along the softmax dim (n exps, n-1 adds, n divides per row)."""
     if isinstance(call.module, nn.Softmax2d):
         x = call.x
         return Cost(flops=softmax_flops(x.numel(), x.numel() // x.shape[-3]))

@@ -1,7 +1,7 @@
 """Convolutions, all dims, grouped, depthwise and pointwise alike.
 
 weight is [C_out, C_in/groups, *k] (transposed: [C_in, C_out/groups, *k]), so each output of a
-convolution is a dot product of prod(weight.shape[1:]) = (C_in/groups) * k terms: the seed's
+convolution is a dot product of prod(weight.shape[1:]) = (C_in/groups) * k terms: one
 formula, with depthwise and pointwise convolutions falling out of ``groups`` and ``k``.
 """
 

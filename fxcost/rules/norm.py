@@ -1,6 +1,6 @@
 """Normalisation layers.
 
-Batch norm is the seed's 4 per element (subtract mean, divide by std, scale, shift), in eval and
+Batch norm is 4 FLOPs per element (subtract mean, divide by std, scale, shift), in eval and
 training alike. Layer, group and instance norm compute their statistics: 5 per element (sum for
 the mean, subtract, square, sum for the variance, normalise) plus 2 with an affine scale/shift.
 RMS norm: 3 per element (square, sum, normalise) plus 1 with a weight.
@@ -41,7 +41,7 @@ def _batch_norm_shape(call: OpCall) -> torch.Tensor | None:
 
 @register_rule(_BatchNorm, nn.SyncBatchNorm, F.batch_norm, torch.batch_norm, shape=_batch_norm_shape)
 def batch_norm(call: OpCall) -> Cost:
-    """4 * numel (seed)."""
+    """4 * numel (subtract the mean, divide by the std, scale, shift)."""
     return Cost(flops=4 * call.x.numel())
 
 

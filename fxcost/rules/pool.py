@@ -1,6 +1,6 @@
 """Pooling and resampling.
 
-Seed: max pool = out.numel; average pool = (kernel + 1) * out.numel. Adaptive pools use the
+Max pool = out.numel; average pool = (kernel + 1) * out.numel. Adaptive pools use the
 largest window they take, ceil(in / out) per spatial dim. Interpolation is a weighted sum of
 the 2^d (linear family) or 4^d (bicubic) neighbours of each output: 2m - 1 FLOPs for m of them.
 """
@@ -51,13 +51,13 @@ _MAX = attrs(F, "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indic
                *attrs(torch, "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d"),
                *attrs(torch.ops.aten, "fractional_max_pool2d", "fractional_max_pool3d"))
 def max_pool(call: OpCall) -> Cost:
-    """out.numel (seed)."""
+    """out.numel (one comparison per window element, counted once per output)."""
     return Cost(flops=call.y.numel())
 
 
 @register_rule(_AvgPoolNd, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d)
 def avg_pool(call: OpCall) -> Cost:
-    """(kernel + 1) * out.numel (seed)."""
+    """(kernel + 1) * out.numel (kernel adds and one divide)."""
     return Cost(flops=(_kernel(call) + 1) * call.y.numel())
 
 

@@ -38,13 +38,13 @@ check = per_element("check", 0, *attrs(torch, "_assert", "_assert_async", "_asse
                     *attrs(torch.fx._symbolic_trace, "_assert_is_none"),
                     moves_data=False, why="assertions and guards compute nothing")
 
-# Dropout is the identity at inference and counts zero FLOPs (seed); it moves no data then.
+# Dropout is the identity at inference and counts zero FLOPs; it moves no data then.
 per_element(
     "dropout", 0, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
     nn.FeatureAlphaDropout,
     *torch_forms("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                  "feature_alpha_dropout", "feature_dropout"),
-    moves_data=False, shape=like_input, why="the identity at inference (seed)",
+    moves_data=False, shape=like_input, why="the identity at inference",
 )
 
 _COPIES = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",

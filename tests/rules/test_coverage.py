@@ -26,12 +26,10 @@ def test_every_rule_is_exercised(request, exercised_rules):
     """Runs last (conftest orders it); meaningful when the whole suite ran, skipped otherwise."""
     collected = {pathlib.Path(str(item.fspath)).resolve() for item in request.session.items}
     every = {p.resolve() for p in TESTS.rglob("test_*.py")}
-    if not every <= collected or request.config.option.deselect or request.config.option.keyword:
+    if not every <= collected or request.config.option.deselect or request.config.option.keyword \
+            or request.config.option.markexpr:
         pytest.skip("run the whole suite (python -m pytest) to check every rule is exercised")
-    REGISTRY._ready()
-    rules = {e.rule for store in ("_modules", "_functions", "_methods", "_ops")
-             for e in getattr(REGISTRY, store).values()}
-    rules |= {e.recompute for store in ("_functions",) for e in getattr(REGISTRY, store).values() if e.recompute}
+    rules = {e.rule for e in REGISTRY.entries()} | {e.recompute for e in REGISTRY.entries() if e.recompute}
     from fxcost.rules import vision
 
     compiled = {vision.nms, vision.roi_align, vision.roi_pool, vision.deform_conv2d}  # tested by hand: C++ ops

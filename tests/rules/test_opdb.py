@@ -8,6 +8,7 @@ import collections
 import pytest
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
+pytestmark = pytest.mark.slow
 
 from opdb import sweep  # noqa: E402
 

@@ -93,8 +93,7 @@ def test_users_torch_level_rule_serves_its_aten_form_in_a_training_step(global_r
             return torch.special.erfcx(self.lin(x)).sum()
 
     m = M()
-    del global_registry._functions[torch.special.erfcx]  # as if PyTorch had just added it
-    global_registry._op_cache.clear()
+    global_registry.unregister(torch.special.erfcx)  # as if PyTorch had just added it
     assert fxcost.profile(m, (torch.randn(2, 3),), backward=True).unsupported
     fxcost.register_rule(torch.special.erfcx)(lambda call: fxcost.Cost(flops=100 * call.x.numel()))
     r = fxcost.profile(m, (torch.randn(2, 3),), backward=True)

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import fxcost
-from fxcost.reports.roofline import Peak, peak_for, roofline
+from fxcost.reports.peaks import Peak, peak_for
+from fxcost.reports.roofline import roofline
 from fxcost.analyses.timing import Timing, percentile
 
 

@@ -13,7 +13,23 @@ FXCOST = shutil.which("fxcost") or pytest.skip("fxcost console script not instal
 
 
 def run(*args, cwd=None):
+    """The console script, end to end."""
     return subprocess.run([FXCOST, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def run_in_process(capsys):
+    """``fxcost.cli.main.main`` called in this process (what the console script calls), for the
+    tests of its messages and exit codes: no interpreter start per call."""
+    from fxcost.cli.main import main
+
+    def call(*args):
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return call
 
 
 @pytest.fixture
@@ -106,21 +122,21 @@ def test_json_out_and_diff(tmp_path, model_file):
         (["diff", "missing.json", "missing.json"], "cannot read report"),
     ],
 )
-def test_errors_are_one_line_exit_2(args, message, model_file):
+def test_errors_are_one_line_exit_2(args, message, model_file, run_in_process):
     args = [a.replace("MODEL_FILE", str(model_file)) for a in args]
-    r = run(*args)
+    r = run_in_process(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_malformed_and_foreign_json(tmp_path):
+def test_malformed_and_foreign_json(tmp_path, run_in_process):
     bad, old = tmp_path / "bad.json", tmp_path / "old.json"
     bad.write_text("{not json")
     old.write_text(json.dumps({"schema_version": 0}))
-    r = run("diff", str(bad), str(bad))
+    r = run_in_process("diff", str(bad), str(bad))
     assert r.returncode == 2 and "not valid JSON" in r.stderr
-    r = run("diff", str(old), str(old))
+    r = run_in_process("diff", str(old), str(old))
     assert r.returncode == 2 and "schema_version" in r.stderr
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import fxcost
-from test_profile import _assert_same, _snapshot
+from helpers import assert_same, snapshot
 
 
 # -- inputs fxcost supports where the model takes them ----------------------------------------
@@ -112,18 +112,18 @@ def test_measure_and_annotate_leave_the_model_as_it_was():
     tvm = pytest.importorskip("torchvision.models")
     model = tvm.resnet18().train()
     model.fc.register_forward_pre_hook(lambda *a: None)
-    snap = _snapshot(model)
+    snap = snapshot(model)
     fxcost.measure(model, (torch.randn(1, 3, 32, 32),), iters=2, warmup=1)
-    _assert_same(model, snap)
+    assert_same(model, snap)
     gm = torch.fx.symbolic_trace(model)
     fxcost.annotate(gm, torch.randn(2, 3, 32, 32))  # training-mode batch norm needs batch > 1
-    _assert_same(model, snap)
+    assert_same(model, snap)
     with pytest.raises(Exception):
         fxcost.measure(model, (torch.randn(1, 5, 32, 32),), iters=1)
-    _assert_same(model, snap)
+    assert_same(model, snap)
     with pytest.raises(fxcost.FxcostError):
         fxcost.profile(model, (torch.randn(1, 5, 32, 32),), backward=True)
-    _assert_same(model, snap)
+    assert_same(model, snap)
 
 
 def test_grad_mode_restored_when_profile_raises():
@@ -196,12 +196,12 @@ def test_forward_that_caches_on_the_model_is_put_back():
             return self.lin(self.last + torch.ones(4))  # a tensor constant for the tracer
 
     model = Caching()
-    snap = _snapshot(model)
+    snap = snapshot(model)
     keys = [set(m.__dict__) for m in model.modules()]
     r = fxcost.profile(model, (torch.randn(2, 4),))
     assert r.total.macs == 32
     assert [set(m.__dict__) for m in model.modules()] == keys  # no last/seen/_tensor_constant0
-    _assert_same(model, snap)
+    assert_same(model, snap)
     fxcost.time_nodes(r, model, (torch.randn(2, 4),), repeats=1, warmup=0)  # uses the constant
     assert [set(m.__dict__) for m in model.modules()] == keys
 

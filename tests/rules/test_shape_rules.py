@@ -16,7 +16,7 @@ from torch import nn
 
 import fxcost
 from fxcost.rules.registry import REGISTRY
-from fxcost.pipeline.shapes import by_shape_rule
+from fxcost.pipeline.memo import by_shape_rule
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

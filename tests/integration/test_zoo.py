@@ -8,36 +8,20 @@ import pytest
 import torch
 
 import fxcost
-from helpers import flop_counter_macs
-from test_profile import _assert_same, _snapshot
+from helpers import assert_same, flop_counter_macs, snapshot
+from zoo import TIMM, build_torchvision
 
-pytestmark = pytest.mark.zoo
+pytestmark = pytest.mark.slow
 tvm = pytest.importorskip("torchvision.models")
-
-# Built as their published weights are: googlenet without its training-only aux heads,
-# inception_v3 with its aux head (in the weights; unused in eval), vit_h_14 at 518 px.
-BUILD = {"googlenet": {"aux_logits": False, "init_weights": False},
-         "inception_v3": {"aux_logits": True, "init_weights": False},
-         "vit_h_14": {"image_size": 518}}
-
-
-def _build(name):
-    try:
-        with torch.device("meta"):
-            return tvm.get_model(name, **BUILD.get(name, {})).eval(), "meta"
-    except Exception as e:  # regnet's init computes on its weights: build those on the CPU
-        print(f"{name}: cannot be built on meta ({type(e).__name__}); built on CPU")
-        return tvm.get_model(name, **BUILD.get(name, {})).eval(), "cpu"
-
 
 @pytest.mark.parametrize("name", tvm.list_models(module=tvm))
 def test_torchvision_classification_published(name):
     weights = list(tvm.get_model_weights(name))[0]
     size = weights.transforms.keywords.get("crop_size", 224)
-    model, _ = _build(name)
-    snap = _snapshot(model)
+    model, _ = build_torchvision(name)
+    snap = snapshot(model)
     r = fxcost.profile(model, (torch.empty(1, 3, size, size),))
-    _assert_same(model, snap)
+    assert_same(model, snap)
     assert r.unsupported == []
     published = weights.meta["_ops"]
     gmacs = r.total.macs / 1e9
@@ -51,7 +35,7 @@ def test_torchvision_classification_published(name):
         print(f"{name}: annotate() not checked, symbolic_trace fails: {type(e).__name__}")
     else:
         fxcost.annotate(gm, torch.empty(1, 3, size, size))
-        _assert_same(model, snap)
+        assert_same(model, snap)
 
 
 SMALL = ["resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "regnet_x_400mf"]
@@ -60,9 +44,9 @@ SMALL = ["resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5"
 @pytest.mark.parametrize("name", SMALL)
 def test_measure_leaves_real_models_as_they_were(name):
     model = tvm.get_model(name).train()  # training mode: measure() must put it back
-    snap = _snapshot(model)
+    snap = snapshot(model)
     fxcost.measure(model, (torch.randn(2, 3, 64, 64),), warmup=1, iters=2)
-    _assert_same(model, snap)
+    assert_same(model, snap)
 
 
 def test_all_80_classification_models_are_enumerated():
@@ -70,25 +54,14 @@ def test_all_80_classification_models_are_enumerated():
 
 
 timm = pytest.importorskip("timm")
-TIMM = ["vit_tiny_patch16_224", "deit_tiny_patch16_224", "swin_tiny_patch4_window7_224", "convnext_atto",
-        "efficientnet_b0", "regnety_002", "resnest14d", "coatnet_nano_rw_224", "maxvit_nano_rw_256",
-        "levit_128s", "mobilevit_xxs", "eva02_tiny_patch14_224", "beit_base_patch16_224", "cait_xxs24_224",
-        "xcit_nano_12_p16_224", "pvt_v2_b0", "poolformer_s12", "resnet18", "mobilenetv3_small_100",
-        "densenet121", "inception_v3", "efficientformer_l1", "mixer_b16_224", "resmlp_12_224",
-        "crossvit_tiny_240", "twins_svt_small", "tnt_s_patch16_224", "gcvit_xxtiny", "edgenext_xx_small",
-        "repvgg_a0", "ghostnet_100", "hrnet_w18_small", "dla34", "dpn68", "fastvit_t8", "mobileone_s0",
-        "tiny_vit_5m_224", "nfnet_l0", "cspresnet50", "rexnet_100", "volo_d1_224", "convmixer_768_32",
-        "sequencer2d_s", "hgnet_tiny"]
-
-
 @pytest.mark.parametrize("name", TIMM)
 def test_timm_matches_flop_counter(name):
     with torch.device("meta"):
         model = timm.create_model(name).eval()
     x = torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)), device="meta")
-    snap = _snapshot(model)
+    snap = snapshot(model)
     r = fxcost.profile(model, (x,))
-    _assert_same(model, snap)
+    assert_same(model, snap)
     assert r.unsupported == []
     assert r.total.macs == flop_counter_macs(model, (x,))
 

@@ -10,6 +10,7 @@ from torch import nn
 
 import fxcost
 from helpers import mystery
+from zoo import TIMM, build_torchvision
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -30,8 +31,8 @@ def _check_program(ep, eager: fxcost.Report, args=(), kwargs=None):
         assert all("fxcost" in n.meta for n in prog.graph_module.graph.nodes)  # annotate's pass
 
 
-@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v3_large", "vit_b_16", "convnext_tiny",
-                                  "efficientnet_b0", "swin_t"])
+@pytest.mark.parametrize("name", ["resnet50", *[pytest.param(n, marks=pytest.mark.slow) for n in (
+    "mobilenet_v3_large", "vit_b_16", "convnext_tiny", "efficientnet_b0", "swin_t")]])
 def test_torchvision_exported_at_every_ir_level(name):
     model = tvm.get_model(name).eval()
     x = torch.randn(1, 3, 224, 224)
@@ -45,7 +46,8 @@ def test_torchvision_exported_at_every_ir_level(name):
         [(r.path, r.params, r.cost.macs) for r in eager.by_module(2)[1:]]
 
 
-@pytest.mark.parametrize("name", ["resnet18", "deit_tiny_patch16_224", "efficientnet_b0"])
+@pytest.mark.parametrize("name", ["resnet18", *[pytest.param(n, marks=pytest.mark.slow) for n in (
+    "deit_tiny_patch16_224", "efficientnet_b0")]])
 def test_timm_exported(name):
     timm = pytest.importorskip("timm")
     model = timm.create_model(name).eval()
@@ -182,17 +184,15 @@ def _both_levels_equal_eager(model, args, kwargs=None):
         assert r.unsupported == [] and r.total.macs == eager
 
 
-@pytest.mark.zoo
+@pytest.mark.slow
 @pytest.mark.parametrize("name", tvm.list_models(module=tvm))
 def test_torchvision_zoo_exported(name):
-    from test_zoo import _build
-
-    model, device = _build(name)
+    model, device = build_torchvision(name)
     size = 299 if name == "inception_v3" else 518 if name == "vit_h_14" else 224
     _both_levels_equal_eager(model, (torch.empty(1, 3, size, size, device=device),))
 
 
-@pytest.mark.zoo
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3",
                                     "olmo2", "granite", "cohere", "starcoder2", "gpt_neox", "gptj", "falcon", "bloom",
                                     "opt", "smollm3", "stablelm", "phi", "mixtral", "qwen3_moe"])
@@ -245,8 +245,8 @@ def test_recurrent_layers_exported(module, x):
     assert core.total.macs == eager.macs and core.unsupported == []
 
 
-@pytest.mark.zoo
-@pytest.mark.parametrize("name", __import__("test_zoo").TIMM)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TIMM)
 def test_timm_zoo_exported(name):
     timm = pytest.importorskip("timm")
     with torch.device("meta"):

@@ -11,7 +11,11 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO
+
+pytestmark = pytest.mark.slow  # runs the Action end to end, pip installs included
+
+ROOT = str(REPO)
 
 GH_STUB = textwrap.dedent('''\
     #!/usr/bin/env python3

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import fxcost
-from fxcost import plot
+from fxcost.reports import plot
 
 pytest.importorskip("matplotlib")
 

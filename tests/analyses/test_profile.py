@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import fxcost
-from helpers import Fn, mystery, flop_counter_macs
+from helpers import Fn, assert_same, flop_counter_macs, mystery, snapshot
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -146,45 +146,24 @@ def test_table_renders():
 
 
 # -- the model is left as it was ---------------------------------------------------------------
-def _snapshot(model):
-    return {
-        "state": {k: v.clone() for k, v in model.state_dict().items()},
-        "ids": [id(p) for p in model.parameters()] + [id(b) for b in model.buffers()],
-        "training": [m.training for m in model.modules()],
-        "requires_grad": [p.requires_grad for p in model.parameters()],
-        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
-        "devices": [p.device for p in model.parameters()],
-    }
-
-
-def _assert_same(model, snap):
-    now = _snapshot(model)
-    assert now["ids"] == snap["ids"]
-    for k, v in snap["state"].items():
-        if v.device.type != "meta":  # meta tensors have no data to compare
-            assert torch.equal(now["state"][k], v), k
-    for key in ("training", "requires_grad", "hooks", "devices"):
-        assert now[key] == snap[key], key
-
-
 @pytest.mark.parametrize("real", [False, True])
 @pytest.mark.parametrize("capture", ["symbolic_trace", "record"])
 def test_model_unchanged(real, capture):
     model = tvm.resnet18().train()  # training mode: batch norm would update running stats
     model.layer1[0].conv1.weight.requires_grad_(False)
     model.fc.register_forward_hook(lambda *a: None)
-    snap = _snapshot(model)
+    snap = snapshot(model)
     fxcost.profile(model, (torch.randn(2, 3, 32, 32),), real=real, capture=capture)
-    _assert_same(model, snap)
+    assert_same(model, snap)
     assert torch.is_grad_enabled()
 
 
 def test_model_unchanged_when_profile_fails():
     model = tvm.resnet18().eval()
-    snap = _snapshot(model)
+    snap = snapshot(model)
     with pytest.raises(fxcost.FxcostError):
         fxcost.profile(model, (torch.randn(1, 5, 32, 32),))
-    _assert_same(model, snap)
+    assert_same(model, snap)
 
 
 # -- bad input -------------------------------------------------------------------------------

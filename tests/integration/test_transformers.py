@@ -8,6 +8,7 @@ import torch
 import fxcost
 
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow
 from hf import DECODERS, T, causal_lm, decoder_macs, linear_weights  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 

@@ -2,6 +2,7 @@
 the closest valid one, bad values and options that do not apply together FxcostErrors."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -75,3 +76,24 @@ def test_options_build_and_check_on_their_own():
     with pytest.raises(fxcost.FxcostError, match="real=True does not apply"):
         o.but(real=True)
     assert fxcost.TimingOptions(iters=5).measure_kwargs()["iters"] == 5
+
+
+def test_the_capture_method_is_one_enum_for_options_and_reports():
+    """What a user asks for (``capture=``) and what a report says ran are members of one enum,
+    and both still read as plain strings (JSON, comparisons, f-strings)."""
+    from fxcost.core.options import CAPTURES, CaptureMethod
+
+    assert CAPTURES == ("auto", "symbolic_trace", "record")
+    assert fxcost.Options(capture="record").capture is CaptureMethod.RECORD
+    model, x = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()), torch.randn(2, 4)
+    methods = {
+        "symbolic_trace": fxcost.profile(model, (x,)).capture["method"],
+        "record": fxcost.profile(model, (x,), capture="record").capture["method"],
+        "autograd": fxcost.profile(model, (x,), backward=True).capture["method"],
+        "export": fxcost.profile(torch.export.export(model, (x,))).capture["method"],
+    }
+    for value, method in methods.items():
+        assert isinstance(method, CaptureMethod) and method == value and f"{method}" == value
+    assert json.loads(fxcost.profile(model, (x,)).to_json())["capture"]["method"] == "symbolic_trace"
+    with pytest.raises(fxcost.FxcostError, match="capture='autograd' is not one of"):
+        fxcost.profile(model, (x,), capture="autograd")  # told by reports, not asked for

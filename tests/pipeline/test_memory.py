@@ -131,7 +131,8 @@ def test_memory_in_json_table_and_cli(tmp_path, capsys):
 
     r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 64, 64),), memory=True)
     back = fxcost.Report.from_json(r.to_json())
-    assert back.memory == json.loads(json.dumps(r.memory)) and "peak memory" in r.table().splitlines()[0]
+    assert back.memory == r.memory and back.memory.to_dict() == json.loads(json.dumps(r.memory.to_dict()))
+    assert "peak memory" in r.table().splitlines()[0]
     assert "at peak" in r.table(depth=1).splitlines()[2]  # each module's live bytes at the peak
     out = tmp_path / "r.json"
     assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--memory",

@@ -1,0 +1,206 @@
+"""Pipeline, its one entry point: ``count`` chooses how a model is captured, captures it, gives
+every node its value and costs every node; ``capture`` stops before the costing (``time_nodes``
+runs the graph itself). ``profile``, ``formula``, ``profile_parallel`` and ``time_nodes`` all come
+through here, so the choice is made in one place:
+
+- a training step (``backward``), or a model whose collectives must be seen at the aten level
+  (``aten=True``: DTensor, FSDP2): recorded as autograd runs it (``step.py``);
+- symbolic sizes (``formula``): recorded, without shape rules or memo (``capture.py``, ``step.py``);
+- a GraphModule whose nodes carry their values (``ep.module()``): its own graph (``programs.py``);
+- else the forward: ``symbolic_trace`` then ShapeProp (``symbolic.py``, ``shapes.py``), falling
+  back to the recording capture, which says why in ``Capture.fallback_reason``.
+
+Graphs that exist already come in through ``count_program`` (an ``ExportedProgram``) and
+``count_graph`` (a GraphModule or graph from ``torch.compile``, Inductor or the user).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .capture import Capture, record
+from .interpret import CostInterpreter
+from .memory import Memory, summary as memory_summary
+from .programs import carries_values, graph_with_values, program_capture
+from .shapes import ShapeProp
+from .step import record_step
+from .symbolic import symbolic, wrapped_without_rule
+from ..core.cost import NodeRecord
+from ..core.errors import CaptureError, FxcostError
+from ..core.guards import attributes_kept, standins, to_meta, tracing
+from ..core.naming import target_name
+from ..core.options import CaptureMethod, Options
+from ..core.walk import tensors
+from ..rules.registry import REGISTRY, Registry
+
+
+@dataclass
+class Counted:
+    """What the pipeline gives an analysis: the capture, one cost record per node, and with
+    ``Options.memory`` the peak memory."""
+
+    capture: Capture
+    records: list[NodeRecord]
+    memory: Memory | None = None
+
+
+def count(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False,
+          aten: bool = False) -> Counted:
+    """Capture ``model(*args, **kwargs)`` (see the module docstring for the path chosen), cost every
+    node with ``opts``' rules and conventions, and with ``opts.memory`` summarize the peak memory.
+    ``aten``: a model fxcost built itself on a fake process group (``profile_parallel``), run as
+    it is, without stand-ins."""
+    cap = capture(model, args, kwargs, opts, symbolic_sizes=symbolic_sizes, aten=aten)
+    records = CostInterpreter(cap.graph, cap.root, opts).run()
+    memory = None
+    if opts.memory:
+        timeline = cap.timeline
+        if timeline is None:  # the forward's own storages, recorded at the aten level without grad
+            with attributes_kept(model):
+                timeline = record_step(model, args, kwargs, _registry(opts), backward=False, memory=True).timeline
+        memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
+    return Counted(cap, records, memory)
+
+
+def capture(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False,
+            aten: bool = False) -> Capture:
+    """The captured graph of ``model(*args, **kwargs)``, every node carrying its value (on meta
+    tensors, or with ``opts.real`` on the inputs' own device)."""
+    registry = _registry(opts)
+    if aten:
+        return record_step(model, args, kwargs, registry, backward=opts.backward, memory=opts.memory, own_model=True)
+    if symbolic_sizes:
+        with attributes_kept(model):
+            if opts.backward:
+                return record_step(model, args, kwargs, registry, shortcuts=False)
+            return record(model, args, kwargs, registry, real=False, shortcuts=False)
+    if opts.backward:
+        with attributes_kept(model):
+            return record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
+    if not opts.real and opts.capture == CaptureMethod.AUTO and (cap := graph_with_values(model, args, kwargs)):
+        return cap  # ep.module() and other graphs that carry their values: costed as they are
+    if opts.real:
+        _check_devices(model, args, kwargs)
+    else:
+        args, kwargs = to_meta(args), to_meta(kwargs)
+    return _forward(model, args, kwargs, registry, opts.real, opts.capture)
+
+
+def count_program(ep: Any, opts: Options) -> tuple[Counted, dict[str, tuple[str, int]]]:
+    """An ``ExportedProgram`` costed from its own graph and values; and its module table (path ->
+    (type name, parameters in the subtree)), rebuilt from its state dict and module stacks."""
+    cap, modules = program_capture(ep)
+    return Counted(cap, CostInterpreter(cap.graph, cap.root, opts).run()), modules
+
+
+def count_graph(graph: torch.fx.Graph, root: nn.Module, opts: Options, example_inputs: tuple | None = None
+                ) -> list[NodeRecord]:
+    """The records of a graph that exists already. Its nodes' values are used where they carry
+    them (Dynamo, AOT, Inductor, export; ShapeProp's ``tensor_meta`` read as meta tensors), else
+    ``example_inputs`` are propagated through it on meta. The graph's meta is left as it was."""
+    added: list[torch.fx.Node] = []
+    if carries_values(graph):
+        for n in graph.nodes:
+            if "val" not in n.meta and "example_value" not in n.meta and "tensor_meta" in n.meta:
+                n.meta["val"] = _from_tensor_meta(n.meta["tensor_meta"])
+                added.append(n)
+    elif example_inputs is not None:
+        added = [n for n in graph.nodes if "val" not in n.meta]
+        with standins(root), torch.no_grad():
+            ShapeProp(root, graph, registry=_registry(opts)).run(*to_meta(example_inputs))
+    try:
+        return CostInterpreter(graph, root, opts).run()
+    finally:
+        for n in added:  # leave the graph's meta as we found it
+            n.meta.pop("val", None)
+
+
+def _from_tensor_meta(tm: Any) -> Any:
+    """ShapeProp's TensorMetadata -> a meta tensor of that shape and dtype."""
+    if hasattr(tm, "shape") and hasattr(tm, "dtype") and not isinstance(tm, torch.Tensor):
+        return torch.empty(tm.shape, dtype=tm.dtype, device="meta")
+    if isinstance(tm, (list, tuple)):
+        return type(tm)(_from_tensor_meta(t) for t in tm) if not hasattr(tm, "_fields") else tm
+    return tm
+
+
+def _registry(opts: Options) -> Registry:
+    return opts.registry or REGISTRY
+
+
+def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
+    """In real mode the inputs must be where the model is."""
+    first = next(model.parameters(), None)
+    for t in tensors((args, kwargs)):
+        if first is not None and t.device != first.device:
+            raise FxcostError(
+                f"the model is on {first.device} but an input is on {t.device}. "
+                f"Fix: move the inputs with x.to('{first.device}'), or profile on meta (real=False)."
+            )
+
+
+def _forward(
+    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, method: CaptureMethod
+) -> Capture:
+    """A forward captured by ``method`` (``auto``: symbolic_trace, falling back to record), every
+    node given its value."""
+    reason = None
+    with attributes_kept(model) as kept:
+        if method in (CaptureMethod.AUTO, CaptureMethod.SYMBOLIC_TRACE):
+            cap, reason = _symbolic_and_shape(model, args, kwargs, registry, real, strict=method != CaptureMethod.AUTO)
+            if cap is not None:
+                return cap
+        kept.restore()  # what the failed trace left on the model must not reach the recording
+        try:
+            cap = record(model, args, kwargs, registry, real)
+        except FxcostError as e:
+            if reason is None:
+                raise
+            raise CaptureError(f"every capture path failed. {reason}. record: {e}") from e
+    cap.fallback_reason = reason
+    return cap
+
+
+def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool,
+                        strict: bool) -> tuple[Capture | None, str | None]:
+    """The symbolic_trace path: (shaped capture, None), or (None, why it is not used). With
+    ``strict`` (capture='symbolic_trace') its failures raise instead."""
+    # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to symbolic_trace
+    # but not to the recording capture, which sees inside them: without a rule, record
+    opaque = [] if strict else wrapped_without_rule(model, registry)
+    if opaque:
+        return None, f"symbolic_trace would leave torch.fx.wrap'd calls without a rule opaque: {', '.join(opaque)}"
+    try:
+        with tracing():
+            cap = symbolic(model, args, kwargs, registry)
+    except Exception as e:  # symbolic tracing fails in many ways on real-world models
+        reason = f"symbolic_trace failed: {_line(e)}"
+        if strict:
+            raise CaptureError(f"{reason}. Fix: use capture='auto' or 'record'.") from e
+        return None, reason
+    opaque = [] if strict else _opaque_targets(cap, registry)
+    if opaque:
+        return None, f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
+    try:
+        with standins(model, real=real), torch.no_grad(), tracing():
+            ShapeProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
+    except Exception as e:
+        if strict:
+            raise
+        return None, f"symbolic_trace graph did not run: {_line(e)}"
+    return cap, None
+
+
+def _opaque_targets(cap: Capture, registry: Registry) -> list[str]:
+    """call_function/call_method targets of a traced graph that no rule covers."""
+    return sorted({target_name(n.target) for n in cap.graph.nodes
+                   if n.op in ("call_function", "call_method") and registry.node_entry(n.op, n.target) is None})
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
