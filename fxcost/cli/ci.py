@@ -26,7 +26,12 @@ MARKER = "<!-- fxcost-cost-diff -->"
 
 def _run(cmd: list[str], cwd: str | None = None, env: dict | None = None, ok: tuple[int, ...] = (0,)
          ) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    except FileNotFoundError:
+        fix = ("install the GitHub CLI (gh; GitHub's runners have it), or pass --comment false"
+               if cmd[0] == "gh" else f"install {cmd[0]}")
+        raise FxcostError(f"{cmd[0]} is not installed. Fix: {fix}.") from None
     if r.returncode not in ok:
         raise FxcostError(f"{shlex.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     return r

@@ -24,11 +24,18 @@ def write(text: str, out: str | None) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text if text.endswith("\n") else text + "\n")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a new file follows the umask
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_report(path: str):
@@ -147,12 +154,18 @@ def plot_command(args: argparse.Namespace) -> int:
     data = read_json(args.report)
     if args.kind == "generation":
         if "positions" not in data:
-            raise FxcostError(f"{args.report} is not a generation report. Fix: fxcost profile hf:NAME --prompt N "
+            from ..reports.report import json_kind
+
+            raise FxcostError(f"{args.report} is {json_kind(data)}, not a generation report. Fix: fxcost profile hf:NAME --prompt N "
                               "--new-tokens M --format json --out gen.json.")
         plot.generation_figure(data, args.metric, args.out)
         return 0
     from ..analyses.formula import Formula
+    from ..reports.report import json_kind
 
+    if not json_kind(data).startswith("a formula"):
+        raise FxcostError(f"{args.report} is {json_kind(data)}, not a formula. Fix: fxcost profile TARGET --symbolic "
+                          "B=0:0,L=0:1 --format json --out f.json.")
     if args.size is None or args.range is None:
         raise FxcostError("--kind sweep needs --size and --range. Fix: --size L --range 128:4096:128 --fix B=1.")
     fixed = {k: int(v) for k, v in pairs(args.fix, "--fix", "B=1").items()}
@@ -245,15 +258,14 @@ def _example_hint() -> str:
 
 
 def example_command(args: argparse.Namespace) -> int:
-    """``fxcost example`` (and ``fxcost profile`` without a target): the built-in example model."""
+    """``fxcost example``: the built-in example model, counted and timed."""
     from .example import example
 
     model, pos = example()
-    kwargs: dict = {}
-    if args.command == "profile" and (args.input or args.kwargs):
-        pos, kwargs = inputs(args, pos, {})
-    count(args, model, pos, kwargs)
-    if args.command == "example" and args.out is None and args.format != "json":
+    if args.time:
+        print("fxcost: timing ExampleNet on this machine, a few seconds (--no-time skips it)", file=sys.stderr)
+    count(args, model, pos, {})
+    if args.out is None and args.format != "json":
         print(_example_hint())
     return 0
 
@@ -263,8 +275,6 @@ def profile_command(args: argparse.Namespace) -> int:
     a parallel plan (``--mesh``) or generation (``--prompt``/``--new-tokens``)."""
     from .targets import load_target
 
-    if not args.target:
-        return example_command(args)
     if args.prompt is not None or args.new_tokens is not None:
         generate(args, load_target(args.target, causal_lm=True)[0])
         return 0

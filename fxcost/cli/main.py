@@ -1,5 +1,6 @@
 """The ``fxcost`` command: its arguments, and the dispatch to one handler per subcommand
-(``commands.py``). Bare ``fxcost`` runs the example.
+(``commands.py``). Bare ``fxcost`` prints the help; a misspelled option or subcommand names the
+closest one.
 
 Errors are one line on stderr, exit code 2; ``diff --fail-above`` exits 1 when the gate trips.
 """
@@ -7,20 +8,48 @@ Errors are one line on stderr, exit code 2; ``diff --fail-above`` exits 1 when t
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from .commands import COMMANDS
 from ..core.errors import FxcostError
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fxcost", description="What a PyTorch model costs.")
-    sub = p.add_subparsers(dest="command")
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a misspelled option or subcommand."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{_did_you_mean(self, message)}\n")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """The known option or subcommand closest to the one argparse did not recognize."""
+    subs = _subcommands(parser)
+    words = list(subs) + [o for p in (parser, *subs.values()) for a in p._actions for o in a.option_strings]
+    wrong = re.findall(r"unrecognized arguments: (\S+)", message) or re.findall(r"invalid choice: '([^']+)'", message)
+    close = difflib.get_close_matches(wrong[0], sorted(set(words)), n=1, cutoff=0.6) if wrong else []
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fxcost`` command's arguments."""
+    from ..core.version import __version__
+
+    p = _Parser(prog="fxcost", description="What a PyTorch model costs: FLOPs, MACs, parameters, bytes moved, "
+                "memory, latency. Start with: fxcost example, or fxcost profile torchvision:resnet50.")
+    p.add_argument("--version", action="version", version=f"fxcost {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     prof = sub.add_parser("profile", help="count (and optionally time) a model")
     prof.add_argument("target", nargs="?", help="package.module:factory, file.py:factory, torchvision:NAME, "
-                      "timm:NAME or hf:MODEL_TYPE (default: the built-in example)")
+                      "timm:NAME or hf:MODEL_TYPE")
     prof.add_argument("--input", action="append", default=[], metavar="SPEC",
                       help="input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)")
     prof.add_argument("--kwargs", default=None, metavar="JSON",
@@ -29,10 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--device", default=None, help="move the model and inputs here (for --real/--time)")
     prof.add_argument("--real", action="store_true", help="propagate shapes on real tensors")
     _output_options(prof)
-    prof.add_argument("--by", choices=["module", "operator", "node"], default="module")
-    prof.add_argument("--depth", type=int, default=2)
-    prof.add_argument("--top", type=int, default=None)
-    prof.add_argument("--flops", choices=["exact", "2mac"], default="exact")
+    _table_options(prof)
     prof.add_argument("--time", action="store_true", help="also measure latency, FPS and FLOP/s")
     prof.add_argument("--backward", action="store_true",
                       help="count a training step: forward, backward (and recompute) phases")
@@ -41,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="cost one rank of a parallel plan on this mesh, e.g. dp=8,tp=8 (with --plan)")
     prof.add_argument("--plan", default=None, choices=["tp", "fsdp", "fsdp+tp"],
                       help="built-in plan for transformers decoders: Megatron tp, FSDP2, or both")
-    prof.add_argument("--rank", type=int, default=0)
+    prof.add_argument("--rank", type=int, default=0, help="with --mesh: the rank to cost (default 0)")
     prof.add_argument("--links", default=None, metavar="DIM=LINK,...",
                       help="with --mesh: estimate the step's time, e.g. tp=nvlink4,dp=ib_ndr (or bytes/s)")
     prof.add_argument("--peak", default="H100", help="with --links: the roofline device (default H100)")
@@ -55,60 +81,79 @@ def _parser() -> argparse.ArgumentParser:
                            "loop that holds them (default: only the loss does)")
     prof.add_argument("--prompt", type=int, default=None, metavar="TOKENS",
                       help="count generation: a prefill of TOKENS, then --new-tokens decode steps")
-    prof.add_argument("--new-tokens", type=int, default=None, metavar="TOKENS")
+    prof.add_argument("--new-tokens", type=int, default=None, metavar="TOKENS",
+                      help="with --prompt: the tokens generated (decode steps + 1)")
     prof.add_argument("--batch", type=int, default=1, help="sequences generated at once (with --prompt)")
 
     ex = sub.add_parser("example", help="profile the built-in example model")
     _output_options(ex)
-    ex.add_argument("--by", choices=["module", "operator", "node"], default="module")
-    ex.add_argument("--depth", type=int, default=2)
-    ex.add_argument("--top", type=int, default=None)
-    ex.add_argument("--flops", choices=["exact", "2mac"], default="exact")
+    _table_options(ex)
     ex.add_argument("--time", action=argparse.BooleanOptionalAction, default=True,
                     help="also time it on this machine (about a second; --no-time to skip)")
 
     pl = sub.add_parser("plot", help="draw a JSON report: roofline, modules, operators, sweep, generation")
     pl.add_argument("report", help="a JSON report (profile --format json; --symbolic for sweep; --prompt for "
                                    "generation)")
-    pl.add_argument("--kind", required=True, choices=["roofline", "modules", "operators", "sweep", "generation"])
-    pl.add_argument("--out", required=True, metavar="FILE.png|.svg")
+    pl.add_argument("--kind", required=True, choices=["roofline", "modules", "operators", "sweep", "generation"],
+                    help="the picture")
+    pl.add_argument("--out", required=True, metavar="FILE.png|.svg", help="the image file to write")
     pl.add_argument("--device", default=None, help="roofline device (default: the timed one, else H100)")
-    pl.add_argument("--depth", type=int, default=None)
-    pl.add_argument("--metric", default="flops", choices=["flops", "macs", "params", "time_ms", "bytes"])
-    pl.add_argument("--top", type=int, default=20)
+    pl.add_argument("--depth", type=int, default=None, help="module depth to draw (default: the leaves)")
+    pl.add_argument("--metric", default="flops", choices=["flops", "macs", "params", "time_ms", "bytes"],
+                    help="what the bars or the sweep show")
+    pl.add_argument("--top", type=int, default=20, help="at most this many bars or labelled points")
     pl.add_argument("--size", default=None, help="sweep: the symbol on the x axis")
     pl.add_argument("--range", default=None, metavar="START:STOP[:STEP]", help="sweep: its values")
     pl.add_argument("--fix", default="", metavar="NAME=N,...", help="sweep: the other symbols' values")
 
     r = sub.add_parser("rules", help="list every cost rule: the forms it serves and its formula")
-    r.add_argument("--format", choices=["plain", "github"], default="plain")
-    r.add_argument("--out", default=None, metavar="FILE")
+    r.add_argument("--format", choices=["plain", "github"], default="plain", help="a terminal table or markdown")
+    r.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
 
     d = sub.add_parser("diff", help="compare two JSON reports")
-    d.add_argument("base")
-    d.add_argument("head")
-    d.add_argument("--format", choices=["plain", "github", "json"], default="plain")
-    d.add_argument("--units", choices=["si", "raw"], default="si")
-    d.add_argument("--depth", type=int, default=None)
+    d.add_argument("base", help="the JSON report before (fxcost profile --format json)")
+    d.add_argument("head", help="the JSON report after")
+    d.add_argument("--format", choices=["plain", "github", "json"], default="plain",
+                   help="a terminal table, markdown for a PR comment, or JSON")
+    d.add_argument("--units", choices=["si", "raw"], default="si", help="1.23 G, or exact integers")
+    d.add_argument("--depth", type=int, default=None, help="module depth compared (default: every module)")
     d.add_argument("--fail-above", type=float, default=None, metavar="PCT",
                    help="exit 1 when total FLOPs or MACs grow by more than PCT percent")
-    d.add_argument("--out", default=None, metavar="FILE")
+    d.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
     return p
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["plain", "github", "json"], default="plain")
-    p.add_argument("--units", choices=["si", "raw"], default="si")
+    p.add_argument("--format", choices=["plain", "github", "json"], default="plain",
+                   help="a terminal table, markdown for a PR comment, or the JSON report")
+    p.add_argument("--units", choices=["si", "raw"], default="si", help="1.23 G, or exact integers")
     p.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
+
+
+def _table_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--by", choices=["module", "operator", "node"], default="module", help="rows of the table")
+    p.add_argument("--depth", type=int, default=2, help="module tree depth shown (default 2)")
+    p.add_argument("--top", type=int, default=None, help="only the N costliest rows (--by operator or node)")
+    p.add_argument("--flops", choices=["exact", "2mac"], default="exact",
+                   help="exact: a dot product of n is 2n-1 FLOPs; 2mac: 2 FLOPs per MAC (MFU's convention)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fxcost`` console script."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "profile" and not args.target:
+        if len(argv if argv is not None else sys.argv[1:]) > 1:  # options given, but no model
+            print("fxcost: error: profile needs a TARGET. Fix: fxcost profile torchvision:resnet50 "
+                  "(or mypkg.models:build, file.py:make, timm:NAME, hf:MODEL_TYPE; fxcost example for the example).",
+                  file=sys.stderr)
+            return 2
+        _subcommands(parser)["profile"].print_help()
+        return 0
     try:
-        if args.command is None:
-            args = parser.parse_args(["example"])
         return COMMANDS[args.command](args)
     except FxcostError as e:
         print(f"fxcost: error: {e}", file=sys.stderr)

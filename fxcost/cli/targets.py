@@ -24,7 +24,7 @@ from ..core.errors import FxcostError
 
 def import_torchvision() -> ModuleType:
     """``import torchvision``, tolerating a torchvision built for another torch."""
-    if "torchvision" in sys.modules:
+    if sys.modules.get("torchvision") is not None:
         return sys.modules["torchvision"]
     try:
         return importlib.import_module("torchvision")
@@ -115,10 +115,13 @@ def load_target(target: str, causal_lm: bool = False) -> tuple[nn.Module, tuple 
         except Exception as e:
             raise FxcostError(f"importing '{kind}' raised {type(e).__name__}: {e}.") from e
     else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as for ``python -m`` and uvicorn: packages beside you import
         try:
             module = importlib.import_module(kind)
         except ImportError as e:
-            raise FxcostError(f"cannot import '{kind}': {e}. Fix: check the module path and PYTHONPATH.") from e
+            raise FxcostError(f"cannot import '{kind}': {e}. Fix: run fxcost from the folder that holds it, or "
+                              "add that folder to PYTHONPATH.") from e
     obj = getattr(module, name, None)
     if obj is None:
         raise FxcostError(f"'{kind}' has no attribute '{name}'.")
@@ -128,8 +131,27 @@ def load_target(target: str, causal_lm: bool = False) -> tuple[nn.Module, tuple 
     return made, None, {}
 
 
+#: How to install each optional model zoo without pulling in another torch.
+_INSTALL = {"torchvision": "pip install --no-deps torchvision  (the release made for your torch)",
+            "timm": "pip install timm torch==" + torch.__version__.split("+")[0],
+            "transformers": "pip install transformers torch==" + torch.__version__.split("+")[0]}
+
+
+def _require(package: str, kind: str) -> ModuleType:
+    """Import an optional model zoo, or say in one line how to install it."""
+    try:
+        if package == "torchvision":
+            return import_torchvision()
+        import_torchvision_if_present()
+        return importlib.import_module(package)
+    except ModuleNotFoundError as e:
+        if e.name != package:
+            raise
+        raise FxcostError(f"{kind}: targets need {package}, which is not installed. Fix: {_INSTALL[package]}.") from None
+
+
 def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
-    tv = import_torchvision()
+    tv = _require("torchvision", "torchvision")
     try:
         model = tv.models.get_model(name)
     except (ValueError, KeyError) as e:
@@ -144,8 +166,7 @@ def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
 
 
 def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
-    import_torchvision_if_present()
-    import timm
+    timm = _require("timm", "timm")
 
     try:
         model = timm.create_model(name, pretrained=False)
@@ -156,8 +177,7 @@ def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
 
 
 def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dict]:
-    import_torchvision_if_present()
-    import transformers
+    transformers = _require("transformers", "hf")
 
     try:
         config = transformers.AutoConfig.for_model(model_type)

@@ -52,7 +52,7 @@ def summary(report: Report, units: str = "si") -> str:
         f"{number(t.bytes, units, 'B')} moved",
     ]
     if report.timing:
-        parts.append(f"{report.timing['median_ms']:.3f} ms median on {report.timing['device']}")
+        parts.append(f"latency {report.timing['median_ms']:.3f} ms (median of the whole model) on {report.timing['device']}")
         if report.timing.get("fps"):
             parts.append(f"{report.timing['fps']:.1f} FPS")
         parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')} achieved")
@@ -76,7 +76,7 @@ def _rows(report: Report, by: str, depth: int | None, top: int | None, units: st
     total = report.total
     timed = report.timing is not None
     n = lambda v, u="": number(v, units, u)  # noqa: E731
-    extra_h = ["time ms", "FLOP/s"] if timed else []
+    extra_h = ["node ms", "FLOP/s"] if timed else []
 
     def extra(cost: Cost, t: float | None) -> list:
         if not timed:
@@ -151,6 +151,7 @@ def render(report: Report, by: str = "module", depth: int | None = 2, fmt: str =
     if fmt == "github":
         return _github(report, head, rows, align, units)
     lines = [summary(report, units), "", _table(rows, head, align, markdown=False)]
+    lines += _node_time_note(report)
     lines += _unsupported_lines(report)
     return "\n".join(lines)
 
@@ -168,6 +169,14 @@ def _github(report: Report, head: list, rows: list, align: tuple, units: str) ->
         out.append(table)
     out += _unsupported_lines(report)
     return "\n".join(out)
+
+
+def _node_time_note(report: Report) -> list[str]:
+    """Two latencies are shown when nodes were timed: say which is which."""
+    if report.timing is None or not any(n.time_ms is not None for n in report.nodes):
+        return []
+    return ["", "node ms: each node's median in a node-by-node run (fxcost.time_nodes), summed per row; "
+                "the latency above is the whole model's, timed as one call."]
 
 
 def _unsupported_lines(report: Report) -> list[str]:

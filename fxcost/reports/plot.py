@@ -9,6 +9,8 @@ decode position and the KV cache's size).
 
 from __future__ import annotations
 
+import os
+
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..core.errors import FxcostError
@@ -37,7 +39,13 @@ def _save(fig: Any, out: str | None) -> Any:
     if out is not None:
         if not out.endswith((".png", ".svg", ".pdf")):
             raise FxcostError(f"cannot tell the picture format of '{out}'. Fix: end it in .png, .svg or .pdf.")
-        fig.savefig(out, bbox_inches="tight")
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            raise FxcostError(f"cannot write '{out}': the directory '{folder}' does not exist. Fix: create it first.")
+        try:
+            fig.savefig(out, bbox_inches="tight")
+        except OSError as e:
+            raise FxcostError(f"cannot write '{out}': {e.strerror}. Fix: check the path and its permissions.") from e
     return fig
 
 

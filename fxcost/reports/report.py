@@ -72,6 +72,21 @@ def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
     return {p: (t, n) for p, (t, n) in table.items()}
 
 
+def json_kind(d: Any) -> str:
+    """What a JSON document fxcost wrote holds, as a phrase: "a profile report", "a formula (...)" ..."""
+    if not isinstance(d, dict):
+        return f"a JSON {type(d).__name__}"
+    if "positions" in d and "kv_cache_bytes" in d:
+        return "a generation report (fxcost profile --prompt)"
+    if "symbols" in d and "valid" in d:
+        return "a formula (fxcost profile --symbolic)"
+    if "mesh" in d and "collectives" in d:
+        return "a parallel report (fxcost profile --mesh)"
+    if "schema_version" in d or "nodes" in d:
+        return "a profile report"
+    return "not an fxcost report"
+
+
 @dataclass
 class Report:
     """What a model costs. Built by ``fxcost.profile``; read back with ``Report.from_json``."""
@@ -140,8 +155,11 @@ class Report:
         elif hasattr(peak, "flops_for"):
             peak = peak.flops_for(self.options.get("dtype", "float32"))
         if not peak or step_time_s <= 0:
-            raise FxcostError("mfu() needs the device's peak FLOP/s and a positive step time. Fix: pass "
-                              "peak=fxcost.peak_for('NVIDIA H100 80GB HBM3') or a number of FLOP/s.")
+            device = (self.timing or {}).get("device")
+            where = f"fxcost knows no peak for {device}" if device else "no device was measured"
+            raise FxcostError(f"mfu() needs the device's peak FLOP/s and a positive step time; {where}. Fix: pass "
+                              "peak= the FLOP/s of the device the step ran on (a number, or fxcost.peak_for(name) "
+                              "for a known GPU).")
         return {"mfu": self.model_flops.flops / step_time_s / peak,
                 "hfu": self.hardware_flops.flops / step_time_s / peak,
                 "step_time_s": step_time_s, "peak_flops_per_s": float(peak)}
@@ -266,6 +284,12 @@ class Report:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Report":
         version = d.get("schema_version") if isinstance(d, dict) else None
+        kind = json_kind(d)
+        if kind != "a profile report":
+            raise FxcostError(f"this is {kind}, not a profile report. Fix: pass a file written by `fxcost profile "
+                              "--format json` (without --symbolic, --prompt or --mesh) or Report.to_json()"
+                              + ("; a parallel report's own profile is under its 'report' key." if kind.startswith(
+                                  "a parallel") else "."))
         if version != SCHEMA_VERSION:
             raise FxcostError(
                 f"report has schema_version {version!r}, this fxcost reads {SCHEMA_VERSION}. "

@@ -84,6 +84,9 @@ def test_resnet50_in_batch_is_the_published_figure():
     tvm = pytest.importorskip("torchvision.models")
     f = formula(tvm.resnet50(), (torch.randn(2, 3, 224, 224),), dims={"B": [(0, 0)]})
     assert f.macs == 4_089_184_256 * f.symbols["B"]
+    table = f.table(depth=1)  # a library user's table, the same the CLI prints
+    assert table.startswith("ResNet: cost as a formula of B (example 2)")
+    assert "4089184256*B" in table.replace(" ", "") and "| (model)" in f.table(depth=0, fmt="github")
 
 
 def test_resnet50_in_height_and_width_floor_divisions():

@@ -54,6 +54,10 @@ def test_batch_dtype_and_one_new_token():
     assert gen.positions[0]["macs"] == 3 * _step_macs(model, 8)
     cfg = model.config
     assert gen.kv_cache_bytes == cfg.num_hidden_layers * 2 * 3 * cfg.num_key_value_heads * 12 * cfg.head_dim * 2
+    table = gen.table(units="raw").splitlines()
+    assert "generating 5 tokens after a 8-token prompt, batch 3" in table[0]
+    first = next(line for line in table if line.startswith("first step"))
+    assert f"{3 * _step_macs(model, 8):,}" in first or str(3 * _step_macs(model, 8)) in first
     only = fxcost.profile_generation(model, prompt_tokens=8, new_tokens=1)
     assert only.decode.total == fxcost.Cost() and only.positions == []
 

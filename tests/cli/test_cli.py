@@ -1,13 +1,17 @@
 """The real `fxcost` console script, in a subprocess, for every subcommand and error case."""
 
+import argparse
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+import fxcost
 
 FXCOST = shutil.which("fxcost") or pytest.skip("fxcost console script not installed", allow_module_level=True)
 
@@ -52,11 +56,13 @@ def test_example_and_python_m():
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ExampleNet: 239.34 k params, 1.80 G MACs")
     assert "attn" in r.stdout
-    # every seed metric at once: FLOPs, MACs, parameters, inference time, FPS, achieved FLOP/s
+    # every metric at once: FLOPs, MACs, parameters, inference time, FPS, achieved FLOP/s
     head = r.stdout.splitlines()[0]
-    assert all(s in head for s in ("params", "MACs", "FLOPs", "ms median on", "FPS", "FLOP/s achieved")), head
+    assert all(s in head for s in ("params", "MACs", "FLOPs", "latency", "ms (median of the whole model) on", "FPS",
+                                    "FLOP/s achieved")), head
     assert "fxcost plot" in r.stdout.splitlines()[-1]
-    r2 = subprocess.run([sys.executable, "-m", "fxcost", "profile"], capture_output=True, text=True)
+    assert "timing ExampleNet" in r.stderr  # what the second of silence is
+    r2 = subprocess.run([sys.executable, "-m", "fxcost", "example"], capture_output=True, text=True)
     assert r2.returncode == 0 and r2.stdout.split(" moved")[0] == head.split(" moved")[0]
 
 
@@ -162,7 +168,7 @@ def test_hf_target_and_kwargs():
 def test_time_flag(model_file):
     r = run("profile", f"{model_file}:make", "--input", "2x8", "--time")
     assert r.returncode == 0, r.stderr
-    assert "time ms" in r.stdout and "median on" in r.stdout
+    assert "node ms" in r.stdout and "median of the whole model" in r.stdout and "node-by-node run" in r.stdout
 
 
 def test_symbolic_prints_formulas_per_module_and_json(model_file):
@@ -191,3 +197,92 @@ def test_mesh_and_plan_cost_one_rank():
     assert "On NVIDIA H100 SXM: compute >=" in r.stdout
     bad = run("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
     assert bad.returncode == 2 and "--plan" in bad.stderr
+
+
+# -- behaves like the tools people know ---------------------------------------------------------
+def test_version_help_and_did_you_mean():
+    v = run("--version")
+    assert v.returncode == 0 and v.stdout.strip() == f"fxcost {fxcost.__version__}"
+    bare = run()
+    assert bare.returncode == 0 and bare.stdout.startswith("usage: fxcost") and "profile" in bare.stdout
+    assert "Start with: fxcost example" in " ".join(bare.stdout.split())
+    prof = run("profile")
+    assert prof.returncode == 0 and prof.stdout.startswith("usage: fxcost profile")
+    wrong = run("profile", "torchvision:resnet18", "--fromat", "json")
+    assert wrong.returncode == 2 and "did you mean --format?" in wrong.stderr
+    sub = run("profil", "torchvision:resnet18")
+    assert sub.returncode == 2 and "did you mean profile?" in sub.stderr
+
+
+def test_profile_without_a_target_but_with_options_is_one_line(run_in_process):
+    r = run_in_process("profile", "--input", "1x8")
+    assert r.returncode == 2 and "profile needs a TARGET. Fix:" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_option_has_help():
+    from fxcost.cli.main import build_parser
+
+    parser = build_parser()
+    subs = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in subs.items() for a in p._actions
+               if not a.help and a.dest != "help"]
+    assert not missing, missing
+
+
+def test_a_package_in_the_current_directory_imports(tmp_path):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text("from torch import nn\ndef build():\n    return nn.Linear(8, 4)\n")
+    r = run("profile", "mypkg.models:build", "--input", "2x8", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Linear: 36 params, 64 MACs")
+
+
+@pytest.mark.parametrize("target, package", [("timm:resnet18", "timm"), ("hf:llama", "transformers"),
+                                             ("torchvision:resnet18", "torchvision")])
+def test_a_missing_zoo_names_its_install(target, package, run_in_process, monkeypatch):
+    monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    r = run_in_process("profile", target)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert f"need {package}, which is not installed. Fix: pip install" in r.stderr
+
+
+def test_out_files_follow_the_umask(tmp_path, model_file):
+    old = os.umask(0o022)
+    try:
+        r = run("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(tmp_path / "r.json"))
+    finally:
+        os.umask(old)
+    assert r.returncode == 0 and stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode) == 0o644
+
+
+def test_other_kinds_of_json_are_named(tmp_path, model_file, run_in_process):
+    formula_json = tmp_path / "f.json"
+    assert run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--symbolic", "B=0:0", "--format",
+                          "json", "--out", str(formula_json)).returncode == 0
+    r = run_in_process("diff", str(formula_json), str(formula_json))
+    assert r.returncode == 2 and "this is a formula (fxcost profile --symbolic), not a profile report" in r.stderr
+    report_json = tmp_path / "r.json"
+    run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(report_json))
+    r = run_in_process("plot", str(report_json), "--kind", "generation", "--out", str(tmp_path / "g.png"))
+    assert r.returncode == 2 and "is a profile report, not a generation report" in r.stderr
+
+
+def test_plot_into_a_missing_folder_is_one_line(tmp_path, model_file, run_in_process):
+    pytest.importorskip("matplotlib")
+    report_json = tmp_path / "r.json"
+    run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(report_json))
+    r = run_in_process("plot", str(report_json), "--kind", "modules", "--out", str(tmp_path / "nope" / "m.png"))
+    assert r.returncode == 2 and "does not exist. Fix: create it first." in r.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_the_action_without_gh_is_one_line(monkeypatch, capsys):
+    from fxcost.cli.ci import post_comment
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(fxcost.FxcostError) as e:
+        post_comment("o/r", 1, "body")
+    assert "gh is not installed. Fix: install the GitHub CLI" in str(e.value)
