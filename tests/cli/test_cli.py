@@ -29,7 +29,10 @@ def run_in_process(capsys):
 
     def call(*args):
         capsys.readouterr()
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's own errors, --help, --version
+            code = e.code
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out, err)
 
@@ -82,34 +85,34 @@ def test_golden_module_table(model_file):
         """)
 
 
-def test_operator_table_raw_units_and_github(model_file):
-    r = run("profile", f"{model_file}:make", "--input", "2x8", "--by", "operator", "--units", "raw")
+def test_operator_table_raw_units_and_github(model_file, run_in_process):
+    r = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--by", "operator", "--units", "raw")
     assert r.returncode == 0
     assert "linear        1      64      128    94.1%" in r.stdout
-    g = run("profile", f"{model_file}:make", "--input", "2x8", "--format", "github")
+    g = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "github")
     assert g.stdout.startswith("**fxcost** · Sequential") and "|:---" in g.stdout and "---:|" in g.stdout
 
 
-def test_resnet50_fits_100_columns():
-    r = run("profile", "torchvision:resnet50")
+def test_resnet50_fits_100_columns(run_in_process):
+    r = run_in_process("profile", "torchvision:resnet50")
     assert r.returncode == 0, r.stderr
     assert "4.09 G" in r.stdout
     assert max(len(line) for line in r.stdout.splitlines()[1:]) <= 100
 
 
-def test_json_out_and_diff(tmp_path, model_file):
+def test_json_out_and_diff(tmp_path, model_file, run_in_process):
     base, head = tmp_path / "base.json", tmp_path / "head.json"
-    assert run("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(base)).returncode == 0
-    assert run("profile", f"{model_file}:make", "--input", "4x8", "--format", "json", "--out", str(head)).returncode == 0
+    assert run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(base)).returncode == 0
+    assert run_in_process("profile", f"{model_file}:make", "--input", "4x8", "--format", "json", "--out", str(head)).returncode == 0
     data = json.loads(base.read_text())
     assert data["schema_version"] == 1 and data["total"]["macs"] == 64
-    d = run("diff", str(base), str(head))
+    d = run_in_process("diff", str(base), str(head))
     assert d.returncode == 0 and "+100.00%" in d.stdout
-    gated = run("diff", str(base), str(head), "--fail-above", "5", "--format", "github")
+    gated = run_in_process("diff", str(base), str(head), "--fail-above", "5", "--format", "github")
     assert gated.returncode == 1 and "grew +100.00%" in gated.stderr
     assert gated.stdout.startswith("**fxcost diff**")
-    assert run("diff", str(base), str(base), "--fail-above", "0").returncode == 0
-    j = json.loads(run("diff", str(base), str(head), "--format", "json").stdout)
+    assert run_in_process("diff", str(base), str(base), "--fail-above", "0").returncode == 0
+    j = json.loads(run_in_process("diff", str(base), str(head), "--format", "json").stdout)
     assert j["total"]["macs"]["delta"] == 64
 
 
@@ -146,9 +149,9 @@ def test_malformed_and_foreign_json(tmp_path, run_in_process):
     assert r.returncode == 2 and "schema_version" in r.stderr
 
 
-def test_out_in_missing_directory_leaves_nothing(tmp_path, model_file):
+def test_out_in_missing_directory_leaves_nothing(tmp_path, model_file, run_in_process):
     target = tmp_path / "nope" / "r.json"
-    r = run("profile", f"{model_file}:make", "--input", "2x8", "--out", str(target))
+    r = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--out", str(target))
     assert r.returncode == 2 and "does not exist" in r.stderr
     assert not target.exists()
 
@@ -159,58 +162,58 @@ def test_failed_profile_leaves_no_partial_file(tmp_path, model_file):
     assert r.returncode == 2 and not out.exists() and os.listdir(tmp_path) == ["mymodel.py"]
 
 
-def test_hf_target_and_kwargs():
-    r = run("profile", "hf:bert", "--input", "1x128:int64", "--depth", "1")
+def test_hf_target_and_kwargs(run_in_process):
+    r = run_in_process("profile", "hf:bert", "--input", "1x128:int64", "--depth", "1")
     assert r.returncode == 0, r.stderr
     assert "(capture: record)" in r.stdout and "11.17 G MACs" in r.stdout
 
 
-def test_time_flag(model_file):
-    r = run("profile", f"{model_file}:make", "--input", "2x8", "--time")
+def test_time_flag(model_file, run_in_process):
+    r = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--time")
     assert r.returncode == 0, r.stderr
     assert "node ms" in r.stdout and "median of the whole model" in r.stdout and "node-by-node run" in r.stdout
 
 
-def test_symbolic_prints_formulas_per_module_and_json(model_file):
-    r = run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0", "--depth", "1")
+def test_symbolic_prints_formulas_per_module_and_json(model_file, run_in_process):
+    r = run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0", "--depth", "1")
     assert r.returncode == 0, r.stderr
     # Linear(8, 4): 4 outputs of 8 terms per row: 32*B MACs; FLOPs (15*4 + 4 bias) per row, ReLU 4
     assert "macs = 32*B" in r.stdout and "flops = 68*B" in r.stdout
-    j = json.loads(run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0",
+    j = json.loads(run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0",
                        "--format", "json").stdout)
     assert j["macs"] == "32*B" and j["modules"]["0"]["macs"] == "32*B" and j["symbols"] == {"B": 3}
-    bad = run("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0")
+    bad = run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0")
     assert bad.returncode == 2 and "NAME=INPUT:AXIS" in bad.stderr
 
 
-def test_rules_lists_every_rule():
-    r = run("rules")
+def test_rules_lists_every_rule(run_in_process):
+    r = run_in_process("rules")
     assert r.returncode == 0, r.stderr
     assert "scaled_dot_product_attention" in r.stdout and "2 per output element (max, min)" in r.stdout
 
 
-def test_mesh_and_plan_cost_one_rank():
-    r = run("profile", "hf:llama", "--input", "1x64:int64", "--backward", "--mesh", "dp=4,tp=2", "--plan", "fsdp+tp",
+def test_mesh_and_plan_cost_one_rank(run_in_process):
+    r = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--backward", "--mesh", "dp=4,tp=2", "--plan", "fsdp+tp",
             "--links", "tp=nvlink4,dp=ib_ndr", "--depth", "0")
     assert r.returncode == 0, r.stderr
     assert "rank 0 of mesh dp=4 x tp=2" in r.stdout and "reduce_scatter" in r.stdout and "all_reduce" in r.stdout
     assert "On NVIDIA H100 SXM: compute >=" in r.stdout
-    bad = run("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
+    bad = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
     assert bad.returncode == 2 and "--plan" in bad.stderr
 
 
 # -- behaves like the tools people know ---------------------------------------------------------
-def test_version_help_and_did_you_mean():
+def test_version_help_and_did_you_mean(run_in_process):
     v = run("--version")
     assert v.returncode == 0 and v.stdout.strip() == f"fxcost {fxcost.__version__}"
     bare = run()
     assert bare.returncode == 0 and bare.stdout.startswith("usage: fxcost") and "profile" in bare.stdout
     assert "Start with: fxcost example" in " ".join(bare.stdout.split())
-    prof = run("profile")
+    prof = run_in_process("profile")
     assert prof.returncode == 0 and prof.stdout.startswith("usage: fxcost profile")
-    wrong = run("profile", "torchvision:resnet18", "--fromat", "json")
+    wrong = run_in_process("profile", "torchvision:resnet18", "--fromat", "json")
     assert wrong.returncode == 2 and "did you mean --format?" in wrong.stderr
-    sub = run("profil", "torchvision:resnet18")
+    sub = run_in_process("profil", "torchvision:resnet18")
     assert sub.returncode == 2 and "did you mean profile?" in sub.stderr
 
 
@@ -249,10 +252,10 @@ def test_a_missing_zoo_names_its_install(target, package, run_in_process, monkey
     assert f"need {package}, which is not installed. Fix: pip install" in r.stderr
 
 
-def test_out_files_follow_the_umask(tmp_path, model_file):
+def test_out_files_follow_the_umask(tmp_path, model_file, run_in_process):
     old = os.umask(0o022)
     try:
-        r = run("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(tmp_path / "r.json"))
+        r = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(tmp_path / "r.json"))
     finally:
         os.umask(old)
     assert r.returncode == 0 and stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode) == 0o644
