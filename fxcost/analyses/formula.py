@@ -81,18 +81,25 @@ class Formula:
         """The cost at ``sizes`` (every symbol given). ``check``: refuse sizes outside ``valid``."""
         values = self._sizes(sizes)
         if check:
-            subs = {self.symbols[k]: v for k, v in values.items()}
-            for cond in self.valid:
-                if not bool(cond.subs(subs)):
-                    raise FxcostError(f"{_named(values)} is outside where the formula holds: {cond} is false. "
-                                      "Fix: profile() that size (or pass check=False at your own risk).")
+            self._check_valid(values)
         return Cost(**{f: self._fn(f)(*values.values()) for f in FIELDS})
 
     __call__ = evaluate
 
-    def sweep(self, **sizes: Sequence[int] | int) -> dict[str, list[int]]:
+    def _check_valid(self, values: dict[str, int]) -> None:
+        if "valid" not in self._fns:  # one compiled test per condition: a sweep checks every point
+            self._fns["valid"] = [sympy.lambdify(list(self.symbols.values()), c, modules=[_EVAL, math])
+                                  for c in self.valid]
+        row = [values[k] for k in self.symbols]
+        for cond, holds in zip(self.valid, self._fns["valid"]):
+            if not bool(holds(*row)):
+                raise FxcostError(f"{_named(values)} is outside where the formula holds: {cond} is false. "
+                                  "Fix: profile() that size (or pass check=False at your own risk).")
+
+    def sweep(self, check: bool = True, **sizes: Sequence[int] | int) -> dict[str, list[int]]:
         """The totals at many sizes: each symbol a list (all of one length) or one int; returns
-        {"flops": [...], "macs": [...], ...}, exact integers. Validity is not checked."""
+        {"flops": [...], "macs": [...], ...}, exact integers. ``check``: refuse sizes outside
+        ``valid``, as ``evaluate`` does."""
         lists = {k: (list(v) if not isinstance(v, int) else None) for k, v in sizes.items()}
         n = max((len(v) for v in lists.values() if v is not None), default=1)
         if any(v is not None and len(v) != n for v in lists.values()):
@@ -100,6 +107,9 @@ class Formula:
         columns = {k: (v if v is not None else [sizes[k]] * n) for k, v in lists.items()}
         self._sizes({k: c[0] for k, c in columns.items()} if n else {k: 0 for k in columns})
         order = [columns[k] for k in self.symbols]
+        if check:
+            for row in zip(*order):
+                self._check_valid(dict(zip(self.symbols, row)))
         return {f: [self._fn(f)(*row) for row in zip(*order)] for f in FIELDS}
 
     def by_module(self, depth: int | None = None) -> dict[str, dict[str, sympy.Expr]]:

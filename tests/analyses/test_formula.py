@@ -123,6 +123,12 @@ def test_branches_on_sizes_become_conditions_and_fixed_sizes_errors():
     f = formula(Branchy(), (torch.randn(2, 12),), dims={"N": [(0, 1)]})
     N = f.symbols["N"]
     assert f.flops == 2 * N and any(str(c) in ("N > 8", "8 < N") for c in f.valid)
+    # a sweep honours f.valid as f() does: N=4 takes the sigmoid branch, not this formula
+    assert f.sweep(N=[9, 12])["flops"] == [2 * 9, 2 * 12]
+    for outside in (lambda: f(N=4), lambda: f.sweep(N=[9, 4])):
+        with pytest.raises(fxcost.FxcostError, match="N=4 is outside where the formula holds"):
+            outside()
+    assert f.sweep(N=[4], check=False)["flops"] == [8]  # at the caller's own risk
 
     class Fixed(nn.Module):
         def forward(self, x):
