@@ -201,6 +201,10 @@ def test_measured_training_step_fills_mfu():
     assert r.timing["options"]["train"] is True and r.timing["median_ms"] > 0
     assert 0 < r.mfu()["mfu"] < 1
     assert model.a.weight.grad is g and torch.count_nonzero(g) == 0 and model.b.weight.grad is None
+    cpu = fxcost.profile(model, (torch.randn(32, 8),), backward=True, measure=True, iters=2, warmup=0)
+    with pytest.raises(fxcost.FxcostError, match="knows no peak for .*Fix: pass peak=") as e:
+        cpu.mfu()  # a CPU timing: no GPU's peak is offered in its place
+    assert "H100" not in str(e.value)
 
 
 def test_bad_profile_keyword_names_the_closest():
