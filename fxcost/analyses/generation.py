@@ -17,14 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .profile import profile
-from ..core.cost import Cost
+from ..core.cost import Cost, NodeRecord
 from ..core.errors import FxcostError
 from ..core.guards import attributes_kept, gc_paused, standins, tracing
-from ..core.cost import NodeRecord
 from ..core.options import Options
-from ..reports.report import Report
 from ..core.walk import tensors
+from ..reports.report import Report
+from .profile import profile
 
 
 @dataclass

@@ -22,7 +22,7 @@ from torch import nn
 from ..core.errors import FxcostError
 from ..core.guards import evaluated, grads_and_buffers_kept
 from ..core.inputs import check_call
-from ..core.options import CaptureMethod, Options, TimingOptions, keywords_checked
+from ..core.options import CaptureMethod, TimingOptions, keywords_checked
 from ..core.walk import backward_roots, tensors
 from ..pipeline.run import capture
 from ..reports.report import Report
@@ -301,8 +301,8 @@ def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict 
         raise FxcostError(f"time_nodes times the nodes of a forward captured by symbolic_trace or record; this "
                           f"report's graph came from {method.value}. Fix: profile the nn.Module's forward "
                           "(backward=False) and time that report.")
-    opts = (report.settings or Options()).but(real=True, capture=method, memory=False, backward=False,
-                                             optimizer=None, keep_outputs=False, timing=None)
+    opts = report.settings.but(real=True, capture=method, memory=False, backward=False, optimizer=None,
+                               keep_outputs=False, timing=None)
     cap = capture(model, args, kwargs, opts)
     gm = cap.graph_module()
     timer = NodeTimer(gm, gm.graph, device.type == "cuda")

@@ -1,4 +1,5 @@
-"""Capture, for graphs that exist already: ``torch.export`` programs, and the wrappers models come in.
+"""Pipeline, capture of graphs that exist already: ``torch.export`` programs, and GraphModules
+that carry their values.
 
 An ``ExportedProgram`` holds an aten graph whose every node carries its value (``val``) and the
 module it came from (``nn_module_stack``), its parameters and buffers lifted to placeholders.

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from ..core.cost import Cost, NodeRecord  # noqa: F401 - NodeRecord re-exported
+from ..core.cost import Cost, NodeRecord
 from ..core.errors import FxcostError, UnsupportedOpError
 from ..core.options import DEFAULT, Options
 from ..core.version import __version__

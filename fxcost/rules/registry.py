@@ -97,9 +97,7 @@ class Registry:
             for store, entries in saved.items():
                 getattr(self, store).clear()
                 getattr(self, store).update(entries)
-            self._op_cache.clear()
-            self._module_cache.clear()
-            self._python_functions = None
+            self._forget_lookups()
 
     def register(
         self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,
@@ -126,20 +124,23 @@ class Registry:
         for t in targets:
             for store in _STORES:
                 getattr(self, store).pop(t, None)
+        self._forget_lookups()
+
+    def _forget_lookups(self) -> None:
+        """Drop what lookups cached, after the rules changed: aten ops resolve to torch-level rules
+        and modules to their base class's on lookup, so both are looked up again."""
         self._op_cache.clear()
         self._module_cache.clear()
         self._python_functions = None
 
     def _add(self, target: Any, entry: Entry) -> None:
-        self._op_cache.clear()  # aten ops resolve to torch-level rules on lookup: look again
-        self._python_functions = None
+        self._forget_lookups()
         if isinstance(target, str) and "::" in target:
             self._ops[target] = entry
         elif isinstance(target, str):
             self._methods[target] = entry
         elif isinstance(target, type) and issubclass(target, nn.Module):
             self._modules[target] = entry
-            self._module_cache.clear()
         elif callable(target):
             self._functions[target] = entry
         else:
