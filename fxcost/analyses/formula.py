@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import operator
@@ -178,8 +179,10 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     ``dims`` maps a symbol name to the (input, axis) pairs it sizes; an input is a positional
     index or a keyword name, and one name may size several inputs:
     ``dims={"B": [("input_ids", 0)], "L": [("input_ids", 1), ("attention_mask", 1)]}``. The
-    example inputs give one valid point (each size at least 2: sizes 0 and 1 take other paths in
-    PyTorch). ``options`` are ``profile``'s counting options (``flops``, ``attention``,
+    example inputs give the dtypes and the other sizes; batch 1 is a fine example. The formula is
+    derived at sizes of at least 2 (PyTorch takes other paths at 1: broadcasting, squeezes) and
+    holds at 1 too where a run at 1 proves it equal (``f.valid`` says ``B >= 1``, not ``B >= 2``).
+    ``options`` are ``profile``'s counting options (``flops``, ``attention``,
     ``backward``, ``registry``, ``strict``).
     """
     opts = Options.of("formula", **options)
@@ -188,31 +191,97 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
                           "apply. Fix: drop them (profile() has them).")
     model, args, kwargs = checked(model, args, kwargs)
     pairs = _check_dims(dims, args, kwargs)
-    env = ShapeEnv(duck_shape=False)  # equal example sizes must not share a symbol
     example = {name: _example_size(name, where, args, kwargs) for name, where in pairs.items()}
-    raw = {name: env.create_symbol(v, ConstantSource(name), dynamic_dim=DimDynamic.DYNAMIC) for name, v in example.items()}
-    sizes = {name: env.create_symintnode(sym, hint=example[name], source=ConstantSource(name)) for name, sym in raw.items()}
-    symbols = {name: sympy.Symbol(name, integer=True, positive=True) for name in pairs}
+    # derived at sizes of at least 2 (PyTorch branches on 0 and 1: broadcasting, squeezes),
+    # then extended down to 1 where the formula is proven to hold there
+    general = _derive(model, args, kwargs, pairs, {n: max(v, 2) for n, v in example.items()}, opts)
+    report = Report.of_model(model, general.nodes, {**general.info, "sizes": "symbolic"}, opts.counting(), opts)
+    report.check_strict(opts.strict)
+    valid = _valid_at_one(general, model, args, kwargs, pairs, opts)
+    return Formula(general.symbols, example, general.totals, valid, report, general.convert)
+
+
+@dataclass
+class _Derived:
+    """One symbolic run: the totals and conditions in the user's symbols (sizes in ``fixed``
+    taken as those integers), the recorded nodes and their ShapeEnv-to-symbols conversion."""
+
+    hints: dict[str, int]
+    symbols: dict[str, sympy.Symbol]
+    totals: dict[str, sympy.Expr]
+    valid: list[sympy.Basic]
+    nodes: list
+    info: dict
+    convert: Any
+
+
+def _derive(model: nn.Module, args: tuple, kwargs: dict, pairs: dict, hints: dict[str, int], opts: Options,
+            fixed: dict[str, int] | None = None) -> _Derived:
+    fixed = fixed or {}
+    env = ShapeEnv(duck_shape=False)  # equal example sizes must not share a symbol
+    free = [name for name in pairs if name not in fixed]
+    raw = {name: env.create_symbol(hints[name], ConstantSource(name), dynamic_dim=DimDynamic.DYNAMIC) for name in free}
+    sizes = {name: env.create_symintnode(sym, hint=hints[name], source=ConstantSource(name)) for name, sym in raw.items()}
+    symbols = {name: sympy.Symbol(name, integer=True, positive=True) for name in free}
     ours = {sym: symbols[name] for name, sym in raw.items()}
     # plain meta tensors carry the symbolic sizes (meta kernels take SymInts; the Python
     # dispatcher gives the ops without a SymInt kernel their Python decompositions): a
     # FakeTensorMode would add nothing here and cost four times as much per op
     with enable_python_dispatcher(), _eager_decompositions():
-        sargs, skwargs = _symbolic_inputs(args, kwargs, pairs, sizes)
+        sargs, skwargs = _symbolic_inputs(args, kwargs, pairs, {**sizes, **fixed})
         try:
             counted = count(model, sargs, skwargs, opts, symbolic_sizes=True)
         except FxcostError as e:
             raise FxcostError(f"{e} (while deriving the formula in {', '.join(pairs)})") from e
-    nodes = counted.records
     _check_not_specialized(env, raw, ours)
 
     def expr(raw: sympy.Expr) -> sympy.Expr:
         return sympy.expand(env.simplify(raw).xreplace(ours))
 
-    report = Report.of_model(model, nodes, {**counted.capture.info(), "sizes": "symbolic"}, opts.counting(), opts)
-    report.check_strict(opts.strict)
-    return Formula(symbols, example, {f: expr(total) for f, total in _sums(nodes, [""])[""].items()},
-                   _valid(env, ours, symbols, model, pairs), report, expr)
+    totals = {f: expr(total) for f, total in _sums(counted.records, [""])[""].items()}
+    return _Derived(hints, symbols, totals, _valid(env, ours, symbols, model, pairs), counted.records,
+                    counted.capture.info(), expr)
+
+
+def _valid_at_one(general: _Derived, model: nn.Module, args: tuple, kwargs: dict, pairs: dict,
+                  opts: Options) -> list[sympy.Basic]:
+    """``general.valid``, with ``S >= 2`` relaxed to ``S >= 1`` for each symbol proven at 1.
+
+    For every set of symbols fixed at 1 (the rest kept symbolic) that the other conditions do not
+    already exclude, the model is run again and its formula must equal the general one with those
+    symbols at 1, under no new condition. A symbol
+    in any set that differs (a model that squeezes a size-1 batch, say) keeps ``S >= 2``: then
+    every point the relaxed conditions admit was proven. Past three symbols (15 runs and more)
+    nothing is relaxed."""
+    names = list(general.symbols)
+    if len(names) > 3:
+        return general.valid
+    floor = {name: sympy.Ge(general.symbols[name], 2) for name in names}
+    differs: set[str] = set()
+    for k in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, k):
+            if not differs.issuperset(subset) and not _holds_at_one(general, model, args, kwargs, pairs, opts,
+                                                                    subset, floor):
+                differs.update(subset)
+    relaxed = {floor[n]: sympy.Ge(general.symbols[n], 1, evaluate=False) for n in names if n not in differs}
+    return [relaxed.get(c, c) for c in general.valid]
+
+
+def _holds_at_one(general: _Derived, model: nn.Module, args: tuple, kwargs: dict, pairs: dict, opts: Options,
+                  subset: tuple[str, ...], floor: dict[str, sympy.Basic]) -> bool:
+    ones = {general.symbols[n]: 1 for n in subset}
+    kept = [c.xreplace(ones) for c in general.valid if c not in (floor[n] for n in subset)]
+    if any(c is sympy.false for c in kept):  # the other conditions exclude these sizes anyway
+        return True
+    try:
+        at_one = _derive(model, args, kwargs, pairs, general.hints, opts, fixed={n: 1 for n in subset})
+    except FxcostError:  # the model cannot run there (or fixes another size there): not proven
+        return False
+    for f in FIELDS:
+        diff = sympy.expand(general.totals[f].xreplace(ones) - at_one.totals[f])
+        if diff != 0 and sympy.simplify(diff) != 0:
+            return False
+    return all(c in kept for c in at_one.valid)
 
 
 def _raw(v: Any) -> sympy.Expr:
@@ -313,9 +382,9 @@ def _example_size(name: str, where: list, args: tuple, kwargs: dict) -> int:
         raise FxcostError(f"dims[{name!r}] sizes axes of different lengths {sorted(values)} in the example inputs. "
                           "Fix: give them one length, or use one symbol per length.")
     value = values.pop()
-    if value < 2:
-        raise FxcostError(f"dims[{name!r}] is {value} in the example inputs; a symbolic size is derived from an "
-                          "example of at least 2 (PyTorch takes other paths for 0 and 1). Fix: an example size >= 2.")
+    if value < 1:
+        raise FxcostError(f"dims[{name!r}] is {value} in the example inputs: an empty input has no cost to derive. "
+                          "Fix: an example size >= 1.")
     return value
 
 
@@ -369,7 +438,7 @@ def _valid(env: ShapeEnv, ours: dict, symbols: dict, model: nn.Module, pairs: di
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int):
         for name, where in pairs.items():
-            if any(key in ("input_ids", "inputs_embeds") and axis == 1 for key, axis in where):
+            if name in symbols and any(key in ("input_ids", "inputs_embeds") and axis == 1 for key, axis in where):
                 conds.append(sympy.Le(symbols[name], limit))
     return conds
 

@@ -89,6 +89,47 @@ def test_resnet50_in_batch_is_the_published_figure():
     assert "4089184256*B" in table.replace(" ", "") and "| (model)" in f.table(depth=0, fmt="github")
 
 
+def test_batch_one_example_gives_a_formula_that_holds_at_one():
+    """Batch 1 is the commonest example: the formula derived from it holds at B=1 and L=1
+    (proven by runs at 1) and equals profile() there and beyond."""
+    m = hf.causal_lm("llama")
+    f = formula(m, (), _ids(1, 16), dims=BL)
+    B, L = f.symbols["B"], f.symbols["L"]
+    assert sympy.Ge(B, 1, evaluate=False) in f.valid and sympy.Ge(L, 1, evaluate=False) in f.valid
+    assert f.example == {"B": 1, "L": 16}
+    for b, seq in ((1, 16), (1, 1), (2, 1), (1, 37), (3, 5)):
+        assert f(B=b, L=seq) == fxcost.profile(m, (), _ids(b, seq)).total, (b, seq)
+    assert f.sweep(B=[1, 2], L=1)["macs"] == [f(B=1, L=1).macs, f(B=2, L=1).macs]
+
+
+def test_batch_one_in_height_and_width_with_the_models_own_conditions():
+    tvm = pytest.importorskip("torchvision.models")
+    m = tvm.resnet18()
+    f = formula(m, (torch.randn(1, 3, 64, 64),), dims={"B": [(0, 0)], "H": [(0, 2)], "W": [(0, 3)]})
+    for b, h, w in ((1, 64, 64), (1, 33, 47), (3, 40, 96)):
+        assert f(B=b, H=h, W=w) == fxcost.profile(m, (torch.randn(b, 3, h, w),)).total, (b, h, w)
+    with pytest.raises(fxcost.FxcostError, match="outside where the formula holds"):
+        f(B=2, H=1, W=1)  # batch norm in training needs more than one value per channel
+
+
+def test_a_model_that_branches_at_one_keeps_its_floor():
+    class Squeezy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            h = self.lin(x)
+            return h.sum() if x.shape[0] == 1 else (h @ h.T).sum()
+
+    f = formula(Squeezy(), (torch.randn(1, 8),), dims={"B": [(0, 0)]})
+    B = f.symbols["B"]
+    assert sympy.Ge(B, 2) in f.valid  # at 1 the model takes the other branch: not this formula
+    assert f(B=3) == fxcost.profile(Squeezy(), (torch.randn(3, 8),)).total
+    with pytest.raises(fxcost.FxcostError, match="B=1 is outside where the formula holds"):
+        f(B=1)
+
+
 def test_resnet50_in_height_and_width_floor_divisions():
     tvm = pytest.importorskip("torchvision.models")
     m = tvm.resnet50()
@@ -155,7 +196,7 @@ def test_per_module_json_sweep_and_bad_dims():
     assert time.perf_counter() - t0 < 5  # the 1 s target is checked by benchmarks/formula.py
     with pytest.raises(fxcost.FxcostError, match="not a tensor input"):
         formula(m, (), _ids(2, 12), dims={"B": [("input_id", 0)]})
-    with pytest.raises(fxcost.FxcostError, match="at least 2"):
-        formula(m, (), _ids(1, 12), dims={"B": [("input_ids", 0)]})
+    with pytest.raises(fxcost.FxcostError, match="is 0 in the example inputs"):
+        formula(m, (), _ids(0, 12), dims={"B": [("input_ids", 0)]})
     with pytest.raises(TypeError, match="'flop'.*'flops'"):
         formula(m, (), _ids(2, 12), dims=BL, flop="2mac")

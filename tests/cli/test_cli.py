@@ -175,8 +175,9 @@ def test_time_flag(model_file, run_in_process):
 
 
 def test_symbolic_prints_formulas_per_module_and_json(model_file, run_in_process):
-    r = run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0", "--depth", "1")
+    r = run_in_process("profile", f"{model_file}:make", "--input", "1x8", "--symbolic", "B=0:0", "--depth", "1")
     assert r.returncode == 0, r.stderr
+    assert "(example 1)" in r.stdout and "valid where B >= 1" in r.stdout  # a batch-1 example holds at 1
     # Linear(8, 4): 4 outputs of 8 terms per row: 32*B MACs; FLOPs (15*4 + 4 bias) per row, ReLU 4
     assert "macs = 32*B" in r.stdout and "flops = 68*B" in r.stdout
     j = json.loads(run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0",
