@@ -63,7 +63,7 @@ class Generation:
         return head + "\n\n" + table
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "batch": self.batch,
+        return {"model": self.prefill.model, "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "batch": self.batch,
                 "prefill": self.prefill.total.to_dict(), "decode": self.decode.total.to_dict(),
                 "total": self.total.to_dict(), "kv_cache_bytes": self.kv_cache_bytes,
                 "positions": self.positions, "profiled_positions": self.profiled_positions,

@@ -29,7 +29,7 @@ from ..core.walk import tensors
 from ..pipeline.interpret import values_of
 from ..pipeline.run import count
 from ..reports.format import grid, number
-from ..reports.peaks import Peak, peak_for
+from ..reports.peaks import PEAKS, Peak, peak_for
 from ..reports.report import Report
 from ..reports.roofline import roofline
 
@@ -104,7 +104,8 @@ class ParallelReport:
         if isinstance(peak, str):
             found = peak_for(peak)
             if found is None:
-                raise FxcostError(f"no roofline entry for {peak!r}. Fix: a name such as 'H100', or a fxcost.Peak.")
+                raise FxcostError(f"no roofline entry for {peak!r}. Fix: one of {', '.join(k for k, _ in PEAKS)}, "
+                                  "or a fxcost.Peak of your own.")
             peak = found
         dtype = self.report.options.get("dtype", "float32")
         compute = sum(r.min_time_ms for r in roofline(self.report, peak, dtype)) / 1e3
@@ -115,14 +116,15 @@ class ParallelReport:
         return {"device": peak.name, "compute_s": compute, "communication_s": comm, "communication_by_dim_s": per_dim,
                 "step_s_serial": compute + comm, "step_s_overlapped": max(compute, comm)}
 
-    def table(self, fmt: str = "plain", units: str = "si", depth: int = 2) -> str:
-        """The rank's cost table, then its collectives."""
+    def table(self, fmt: str = "plain", units: str = "si", depth: int = 2, by: str = "module", **kw: Any) -> str:
+        """The rank's cost table (``by``: module, operator or node; ``kw``: ``Report.table``'s),
+        then its collectives."""
         rows = [[c.op, c.mesh_dim, c.module or "(model)", c.count, number(c.bytes, units, "B"),
                  number(c.bus_bytes, units, "B")] for c in self.collectives]
         head = ["collective", "mesh dim", "module", "calls", "bytes", "bus bytes"]
         mesh = " x ".join(f"{k}={v}" for k, v in self.mesh.items())
         comm = grid(rows, head, fmt)
-        return (f"rank {self.rank} of mesh {mesh}\n" + self.report.table(depth=depth, fmt=fmt, units=units)
+        return (f"rank {self.rank} of mesh {mesh}\n" + self.report.table(by=by, depth=depth, fmt=fmt, units=units, **kw)
                 + "\n\n" + comm)
 
     def to_dict(self) -> dict[str, Any]:

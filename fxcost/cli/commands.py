@@ -72,6 +72,9 @@ def parallel(args: argparse.Namespace, model, pos, kwargs) -> None:
     sizes = {k: int(v) for k, v in mesh.items()}
     if args.plan is None:
         raise FxcostError("--mesh needs --plan (tp, fsdp or fsdp+tp). Fix: --mesh dp=8,tp=8 --plan fsdp+tp.")
+    if args.links and not args.peak:
+        raise FxcostError("--links estimates the step's time, which needs the device's peak. Fix: add --peak H100 "
+                          "(or the device you run on).")
     r = fxcost.profile_parallel(lambda: model, pos, kwargs, mesh=sizes, parallelize=plan(args.plan, sizes),
                                 backward=args.backward, rank=args.rank, flops=args.flops)
     if args.format == "json":
@@ -80,7 +83,7 @@ def parallel(args: argparse.Namespace, model, pos, kwargs) -> None:
             d["estimate"] = r.estimate(args.peak, links(args.links))
         write(json.dumps(d, indent=1), args.out)
         return
-    text = r.table(fmt=args.format, units=args.units, depth=args.depth)
+    text = r.table(fmt=args.format, units=args.units, depth=args.depth, by=args.by, top=args.top)
     if args.links:
         e = r.estimate(args.peak, links(args.links))
         text += (f"\n\nOn {e['device']}: compute >= {e['compute_s'] * 1e3:.3f} ms, communication >= "

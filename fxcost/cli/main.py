@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--rank", type=int, default=0, help="with --mesh: the rank to cost (default 0)")
     prof.add_argument("--links", default=None, metavar="DIM=LINK,...",
                       help="with --mesh: estimate the step's time, e.g. tp=nvlink4,dp=ib_ndr (or bytes/s)")
-    prof.add_argument("--peak", default="H100", help="with --links: the roofline device (default H100)")
+    prof.add_argument("--peak", default=None, help="with --links: the device whose roofline bounds the compute, "
+                      "one of fxcost's table: H200, H100, A100, L40S, L4, A10G, RTX 4090, V100, T4 ...")
     prof.add_argument("--symbolic", default=None, metavar="NAME=INPUT:AXIS,...",
                       help="print the cost as a formula of input sizes, e.g. B=0:0,L=0:1 (INPUT: the "
                            "--input index or a --kwargs name; a NAME may size several axes)")
@@ -97,11 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--kind", required=True, choices=["roofline", "modules", "operators", "sweep", "generation"],
                     help="the picture")
     pl.add_argument("--out", required=True, metavar="FILE.png|.svg", help="the image file to write")
-    pl.add_argument("--device", default=None, help="roofline device (default: the timed one, else H100)")
+    pl.add_argument("--device", default=None, help="roofline device, e.g. H100 (default: the one the report was "
+                    "timed on; an untimed report needs one)")
     pl.add_argument("--depth", type=int, default=None, help="module depth to draw (default: the leaves)")
     pl.add_argument("--metric", default="flops", choices=["flops", "macs", "params", "time_ms", "bytes"],
                     help="what the bars or the sweep show")
-    pl.add_argument("--top", type=int, default=20, help="at most this many bars or labelled points")
+    pl.add_argument("--top", type=int, default=None, help="at most this many bars (default 20) or labelled "
+                    "roofline points (default 8)")
     pl.add_argument("--size", default=None, help="sweep: the symbol on the x axis")
     pl.add_argument("--range", default=None, metavar="START:STOP[:STEP]", help="sweep: its values")
     pl.add_argument("--fix", default="", metavar="NAME=N,...", help="sweep: the other symbols' values")

@@ -120,6 +120,22 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         meta = self.made_by.get(node) if node is not None else None
         return meta["nn_module_stack"] if meta is not None else {}
 
+    def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
+        """Autograd nodes this module's forward made that no op here returned (a DTensor op's
+        node sits above this mode, which sees only its local ops) belong to the module too:
+        walk back from its outputs to nodes already named (its children's, earlier modules')."""
+        if torch.is_grad_enabled() and not self.in_backward and self.paths.get(id(module)) is not None:
+            self.name_autograd_nodes()
+            meta = self._meta("forward", self.module_stack())
+            todo = [t.grad_fn for t in tensors(out) if t.grad_fn is not None]
+            while todo:
+                fn = todo.pop()
+                if fn is None or fn in self.made_by:
+                    continue
+                self.made_by[fn] = meta
+                todo.extend(next_fn for next_fn, _ in fn.next_functions)
+        super().exit(module, args, kwargs, out)
+
     def name_autograd_nodes(self) -> None:
         """Autograd sets an op's ``grad_fn`` after the op returns through this mode: map each
         new autograd node to the module of the op that made it, once the next op comes."""

@@ -13,6 +13,9 @@ from .report import Report
 _KEYS = ("macs", "flops", "params")
 
 
+_LABEL = {"macs": "MACs", "flops": "FLOPs"}
+
+
 @dataclass
 class Diff:
     """Deltas from ``base`` to ``head``."""
@@ -56,11 +59,12 @@ class Diff:
         return {"total": total, "modules": self.rows}
 
     def render(self, fmt: str = "plain", units: str = "si") -> str:
+        """The totals' change in one line, then a row per module (``fmt``: plain, github or json)."""
         if fmt == "json":
             return json.dumps(self.to_dict(), indent=1)
         d = self.to_dict()["total"]
         line = ", ".join(
-            f"{k.upper() if k != 'params' else 'params'} {number(v['base'], units)} -> {number(v['head'], units)} "
+            f"{_LABEL.get(k, k)} {number(v['base'], units)} -> {number(v['head'], units)} "
             f"({_signed(v['delta'], units)}, {_fmt_pct(v['pct'])})"
             for k, v in d.items()
         )

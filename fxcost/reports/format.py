@@ -12,7 +12,8 @@ from ..core.cost import Cost
 if TYPE_CHECKING:  # format renders reports; report.py imports this module
     from .report import Report
 
-_PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
+#: The SI prefixes, powers of 1000 from 1 to 10^24.
+PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
 
 
 def si(value: float | None, unit: str = "", digits: int = 2) -> str:
@@ -21,12 +22,12 @@ def si(value: float | None, unit: str = "", digits: int = 2) -> str:
         return "-"
     v = float(value)
     i = 0
-    while abs(v) >= 999.995 and i < len(_PREFIXES) - 1:
+    while abs(v) >= 999.995 and i < len(PREFIXES) - 1:
         v /= 1000
         i += 1
     if i == 0 and v.is_integer():
         return f"{int(v)} {unit}".rstrip()
-    return f"{v:.{digits}f} {_PREFIXES[i]}{unit}".rstrip()
+    return f"{v:.{digits}f} {PREFIXES[i]}{unit}".rstrip()
 
 
 def number(value: float | None, units: str = "si", unit: str = "") -> str:

@@ -166,3 +166,32 @@ def test_memory_per_rank_holds_its_own_shards():
     sharded = sum(p.numel() * 4 for n, p in m.named_parameters()
                   if any(k in n for k in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")))
     assert tp.report.memory["breakdown"]["params"] == (psi - sharded) + sharded // 4
+
+
+def _by_module(report, depth):
+    return {r.path: r.cost for r in report.by_module(depth)}
+
+
+@pytest.mark.parametrize("plan_name, mesh", [("tp", {"tp": 2}), ("fsdp+tp", {"dp": 2, "tp": 2}), ("fsdp", {"dp": 4})])
+def test_module_tables_add_up_forward_and_backward(plan_name, mesh):
+    """Each module's row holds its own forward and backward: the root keeps no MACs of its
+    children's, the layers hold 3x their forward (a dense decoder's step), and under FSDP alone
+    every module's step equals the unsharded model's (FSDP shards memory, not compute)."""
+    from fxcost.analyses.plans import plan
+
+    step = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan(plan_name, mesh),
+                                   backward=True)
+    fwd = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan(plan_name, mesh))
+    rows, fwd_rows = _by_module(step.report, 2), _by_module(fwd.report, 2)
+    total = step.report.total
+    assert rows["model"].macs + rows["lm_head"].macs == total.macs
+    assert rows["model.layers"].macs == 3 * fwd_rows["model.layers"].macs > 0
+    assert rows["lm_head"].macs == 3 * fwd_rows["lm_head"].macs > 0
+    for phase, cost in step.report.by_phase().items():
+        root_own = sum(n.cost.macs for n in step.report.nodes if n.phase == phase and not n.module)
+        assert root_own == 0, (phase, root_own, cost)
+    if plan_name == "fsdp":
+        plain = _by_module(fxcost.profile(build(), (), inputs(True), backward=True), 3)
+        assert {p: c.macs for p, c in _by_module(step.report, 3).items()} == {p: c.macs for p, c in plain.items()}
+    table = step.table(by="operator").splitlines()
+    assert table[3].split()[:2] == ["op", "count"] and table[5].split()[0] == "matmul"  # rows by operator

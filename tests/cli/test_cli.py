@@ -195,12 +195,16 @@ def test_rules_lists_every_rule(run_in_process):
 
 def test_mesh_and_plan_cost_one_rank(run_in_process):
     r = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--backward", "--mesh", "dp=4,tp=2", "--plan", "fsdp+tp",
-            "--links", "tp=nvlink4,dp=ib_ndr", "--depth", "0")
+            "--links", "tp=nvlink4,dp=ib_ndr", "--peak", "H100", "--by", "operator")
     assert r.returncode == 0, r.stderr
+    assert "\nmatmul " in r.stdout  # --by operator holds with --mesh
     assert "rank 0 of mesh dp=4 x tp=2" in r.stdout and "reduce_scatter" in r.stdout and "all_reduce" in r.stdout
     assert "On NVIDIA H100 SXM: compute >=" in r.stdout
     bad = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
     assert bad.returncode == 2 and "--plan" in bad.stderr
+    unchosen = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2", "--plan", "tp",
+                              "--links", "tp=nvlink4")
+    assert unchosen.returncode == 2 and "Fix: add --peak H100" in unchosen.stderr  # no device the user did not choose
 
 
 # -- behaves like the tools people know ---------------------------------------------------------
