@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,10 @@ def _normal(s: str) -> str:
 def run_page(page: Path, folder: Path, record: bool = False) -> list[str]:
     """Run a page's examples in ``folder``; returns the mismatches (empty: all as shown)."""
     text = page.read_text()
-    namespace: dict = {"__name__": "__docs__"}
+    # a page's Python runs as a script's does: in a module of its own that sys.modules holds
+    module = types.ModuleType(f"docs_{page.stem.replace('-', '_')}")
+    sys.modules[module.__name__] = module
+    namespace = module.__dict__
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     problems, edits = [], []
     here = os.getcwd()
@@ -83,6 +87,7 @@ def run_page(page: Path, folder: Path, record: bool = False) -> list[str]:
                     problems.append(f"{where}: printed\n{_normal(out)}\n--- but the page shows\n{_normal(ex.output[2])}")
     finally:
         os.chdir(here)
+        sys.modules.pop(module.__name__, None)
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     if edits:

@@ -1,6 +1,6 @@
 """Front-end: the table of every cost rule, written from the rules' own docstrings, so that the
-documentation is the code (``fxcost rules``; the README's conventions table, which a test keeps
-equal to it)."""
+documentation is the code (``fxcost rules``; the documentation's rules page, docs/pages/rules.md,
+which a test keeps equal to it)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def rule_rows(registry: Registry | None = None) -> list[list[str]]:
 
 
 def rule_table(registry: Registry | None = None, fmt: str = "github") -> str:
-    """The rules as a table: ``fmt`` "github" (unpadded markdown, the README's) or any tabulate
+    """The rules as a table: ``fmt`` "github" (unpadded markdown, the rules page's) or any tabulate
     format."""
     head = ["family", "op", "forms", "cost (the rule's docstring)"]
     rows = rule_rows(registry)
@@ -100,21 +100,21 @@ def rule_table(registry: Registry | None = None, fmt: str = "github") -> str:
     return tabulate([[c.replace("`", "") for c in r] for r in rows], head, tablefmt=fmt, disable_numparse=True)
 
 
-BEGIN, END = "<!-- rules:begin (written by `python -m fxcost.cli.docs README.md`) -->", "<!-- rules:end -->"
+BEGIN, END = "<!-- rules:begin (written by `python -m fxcost.cli.docs docs/pages/rules.md`) -->", "<!-- rules:end -->"
 
 
-def readme_block(text: str) -> str | None:
-    """The rules table as it stands in a README's text, or None without the markers."""
+def rules_block(text: str) -> str | None:
+    """The rules table as it stands in a page's text, or None without the markers."""
     if BEGIN not in text or END not in text:
         return None
     return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
 
 
-def write_readme(path: str) -> None:
+def write_rules(path: str) -> None:
     """Rewrite the rules table between the markers of ``path``."""
     with open(path) as f:
         text = f.read()
-    if readme_block(text) is None:
+    if rules_block(text) is None:
         raise SystemExit(f"{path} has no {BEGIN} ... {END} block")
     head, rest = text.split(BEGIN, 1)
     with open(path, "w") as f:
@@ -124,4 +124,4 @@ def write_readme(path: str) -> None:
 if __name__ == "__main__":
     import sys
 
-    write_readme(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    write_rules(sys.argv[1] if len(sys.argv) > 1 else "docs/pages/rules.md")

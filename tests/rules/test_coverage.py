@@ -1,4 +1,4 @@
-"""Every registered rule is exercised by a test, and the README's conventions table is the
+"""Every registered rule is exercised by a test, and the documentation's rules table is the
 rules' own docstrings."""
 
 from __future__ import annotations
@@ -7,18 +7,18 @@ import pathlib
 
 import pytest
 
-from fxcost.cli.docs import readme_block, rule_table
+from fxcost.cli.docs import rules_block, rule_table
 from fxcost.rules.registry import REGISTRY
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
-README = TESTS.parent / "README.md"
+RULES_PAGE = TESTS.parent / "docs" / "pages" / "rules.md"
 
 
 def test_readme_table_is_the_rules_docstrings():
-    pytest.importorskip("torchvision")  # its Python ops' rows are in the README's table
-    block = readme_block(README.read_text())
-    assert block is not None, "README.md lost its rules:begin/rules:end markers"
-    assert block == rule_table(), "the README's rule table is stale: run `python -m fxcost.cli.docs README.md`"
+    pytest.importorskip("torchvision")  # its Python ops' rows are in the rules page
+    block = rules_block(RULES_PAGE.read_text())
+    assert block is not None, "docs/pages/rules.md lost its rules:begin/rules:end markers"
+    assert block == rule_table(), "the rules page is stale: run `python -m fxcost.cli.docs docs/pages/rules.md`"
 
 
 @pytest.mark.coverage_last
