@@ -51,7 +51,7 @@ def profile(
         flops: ``"exact"`` (a dot product of n is 2n-1 FLOPs) or ``"2mac"`` (2 FLOPs per MAC,
             as FlopCounterMode and MFU figures count).
         attention: ``"full"`` counts causal attention's full L x S matmuls (as published
-            figures do); ``"unmasked"`` counts only the pairs a causal mask keeps.
+            figures do); ``"causal"`` counts only the pairs a causal mask lets through.
         capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
         registry: rules to use (default: the global registry, with ``register_rule`` additions).
         backward: count a training step: the forward, then the backward of the model's ``loss``

@@ -21,7 +21,10 @@ from .errors import FxcostError
 F = TypeVar("F", bound=Callable[..., Any])
 
 FLOPS_MODES = ("exact", "2mac")
-ATTENTION_MODES = ("full", "unmasked")
+#: "full": causal attention's whole L x S (as published figures and FlopCounterMode count);
+#: "causal": only the query-key pairs a causal mask lets through. ("unmasked", its name before
+#: 0.2, is read as "causal".)
+ATTENTION_MODES = ("full", "causal")
 
 
 class CaptureMethod(str, enum.Enum):
@@ -111,6 +114,8 @@ class Options:
     timing: TimingOptions | None = None
 
     def __post_init__(self) -> None:
+        if self.attention == "unmasked":
+            object.__setattr__(self, "attention", "causal")
         for name, allowed in (("flops", FLOPS_MODES), ("attention", ATTENTION_MODES), ("capture", CAPTURES)):
             if getattr(self, name) not in allowed:
                 raise FxcostError(f"{name}={getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}.")

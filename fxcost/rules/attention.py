@@ -1,7 +1,7 @@
 """Attention: scaled_dot_product_attention and nn.MultiheadAttention share one core formula.
 
 Causal attention counts the full L x S matmuls by default (as FlopCounterMode and published
-figures do); ``attention="unmasked"`` counts only the pairs a causal mask keeps. Grouped-query
+figures do); ``attention="causal"`` counts only the pairs a causal mask lets through. Grouped-query
 attention is counted per query head.
 """
 
@@ -21,7 +21,7 @@ def attention_core(
     call: OpCall, heads: int, L: int, S: int, E: int, Ev: int, masked: bool, causal: bool
 ) -> Cost:
     """softmax(Q K^T * scale [+ mask]) V for ``heads`` (batch x query heads) independent heads."""
-    if causal and call.attention == "unmasked":
+    if causal and call.attention == "causal":
         # torch's causal mask is top-left aligned: row i keeps min(i + 1, S) keys, so the first
         # m = min(L, S) rows keep 1..m and the rest S each
         m = sym_min(L, S)
@@ -43,7 +43,7 @@ def sdpa(call: OpCall) -> Cost:
     """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev], per query head (grouped-query
     attention included): MACs Hq·L·S·(E + Ev); FLOPs the QKᵀ and AV dot products, a scale per
     score, a mask add per score (with ``attn_mask``), softmax rows·(3S − 1). Causal: the full
-    L×S (default) or the kept pairs with ``attention="unmasked"``."""
+    L×S (default) or the pairs the mask lets through with ``attention="causal"``."""
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
     heads = math.prod(q.shape[:-2])
     return attention_core(

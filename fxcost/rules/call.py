@@ -69,7 +69,7 @@ class OpCall:
 
     @property
     def attention(self) -> str:
-        """``options.attention``: "full" or "unmasked"."""
+        """``options.attention``: "full" or "causal"."""
         return self.options.attention
 
     # -- tensors ---------------------------------------------------------------------------

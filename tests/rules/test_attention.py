@@ -29,12 +29,13 @@ def test_sdpa(capture):
     assert (c.flops, c.macs) == _sdpa_expected(2, 4, 6, 8, 8, mask=True)
 
 
-def test_sdpa_causal_full_and_unmasked():
+def test_sdpa_causal_full_and_only_the_pairs_the_mask_lets_through():
     q = torch.randn(1, 2, 4, 8)
     f = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True)  # noqa: E731
     assert cost(f, q, q, q).macs == 2 * 16 * 16  # full L x S by default
-    # unmasked: rows keep 1, 2, 3, 4 keys -> 10 pairs per head
-    assert cost(f, q, q, q, attention="unmasked").macs == 2 * 10 * 16
+    # causal: rows keep 1, 2, 3, 4 keys -> 10 pairs per head
+    assert cost(f, q, q, q, attention="causal").macs == 2 * 10 * 16
+    assert cost(f, q, q, q, attention="unmasked").macs == 2 * 10 * 16  # the name before 0.2, still read
 
 
 def test_sdpa_gqa_counts_query_heads():
