@@ -32,7 +32,7 @@ def test_misspelled_keyword_names_the_closest(entry, kw, closest):
 
 @pytest.mark.parametrize("kw,match", [
     ({"flops": "2macs"}, "flops='2macs' is not one of 'exact', '2mac'"),
-    ({"attention": "causal"}, "attention="),
+    ({"attention": "masked"}, "attention='masked' is not one of 'full', 'causal'"),
     ({"real": "yes"}, "real='yes' must be True or False"),
     ({"optimizer": "lion", "memory": True, "backward": True}, "optimizer='lion'"),
     ({"measure": True, "warmup": -1}, "warmup=-1"),
