@@ -26,9 +26,9 @@ from ..core.errors import FxcostError
 from ..core.guards import gc_paused
 from ..core.inputs import checked
 from ..core.options import Options
-from .derive import FIELDS, derive, input_tensor, sums, valid_at_one
 from ..reports.format import grid
 from ..reports.report import Report
+from .derive import FIELDS, derive, input_tensor, sums, valid_at_one
 
 #: What a name in ``dims`` sizes: (input, axis) pairs; an input is a positional index or a keyword.
 Dims = dict[str, Sequence[tuple[int | str, int]]]
@@ -196,6 +196,7 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     report.check_strict(opts.strict)
     valid = valid_at_one(general, model, args, kwargs, pairs, opts)
     return Formula(general.symbols, example, general.totals, valid, report, general.convert, type(model).__name__)
+
 
 def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[int | str, int]]]:
     if not isinstance(dims, dict) or not dims:

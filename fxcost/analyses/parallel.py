@@ -29,7 +29,7 @@ from ..core.walk import tensors
 from ..pipeline.interpret import values_of
 from ..pipeline.run import count
 from ..reports.format import grid, number
-from ..reports.peaks import PEAKS, Peak, peak_for
+from ..reports.peaks import Peak, named_peak
 from ..reports.report import Report
 from ..reports.roofline import roofline
 
@@ -102,11 +102,7 @@ class ParallelReport:
         collective's bus bytes over its mesh dim's link (``links``: mesh dim -> a ``LINKS`` name
         or bytes/s), and the step with and without overlapping the two."""
         if isinstance(peak, str):
-            found = peak_for(peak)
-            if found is None:
-                raise FxcostError(f"no roofline entry for {peak!r}. Fix: one of {', '.join(k for k, _ in PEAKS)}, "
-                                  "or a fxcost.Peak of your own.")
-            peak = found
+            peak = named_peak(peak)
         dtype = self.report.options.get("dtype", "float32")
         compute = sum(r.min_time_ms for r in roofline(self.report, peak, dtype)) / 1e3
         per_dim: dict[str, float] = {}

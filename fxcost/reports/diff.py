@@ -6,13 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from .format import grid, number
 from .report import Report
 
 _KEYS = ("macs", "flops", "params")
-
-
 _LABEL = {"macs": "MACs", "flops": "FLOPs"}
 
 

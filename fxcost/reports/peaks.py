@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.errors import FxcostError
+
 T = 1e12
 
 
@@ -63,3 +65,13 @@ def peak_for(device_name: str) -> Peak | None:
         if key in device_name:
             return peak
     return None
+
+
+def named_peak(name: str, fix: str = "") -> Peak:
+    """The table entry for ``name`` (as ``peak_for``), or an FxcostError listing the names the
+    table holds; ``fix`` prefixes them (a command-line flag)."""
+    found = peak_for(name)
+    if found is None:
+        raise FxcostError(f"no roofline entry for device {name!r}. Fix: {fix}one of "
+                          f"{', '.join(k for k, _ in PEAKS)} (or a fxcost.Peak of your own from Python).")
+    return found

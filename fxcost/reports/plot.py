@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..core.errors import FxcostError
 from .format import si
-from .peaks import PEAKS, Peak, peak_for
+from .peaks import Peak, named_peak, peak_for
 
 if TYPE_CHECKING:  # the report stage renders reports; report.py imports this module
     from .report import Report
@@ -73,13 +73,10 @@ def _peak(device: str | Peak | None, report: Report) -> Peak:
     if name is None:
         raise FxcostError("a roofline needs a device: this report was not timed on one. Fix: --device H100 (the "
                           "roofs of the device you mean), or profile with --time on the device.")
-    found = peak_for(name)
-    if found is None and not device:
+    if not device and peak_for(name) is None:
         raise FxcostError(f"the report was timed on {name}, which fxcost's roofline table does not hold (it holds "
                           "GPUs). Fix: from Python, report.plot('roofline', device=fxcost.Peak(...)) with its peaks.")
-    if found is None:
-        raise FxcostError(f"no roofline entry for device {name!r}. Fix: --device one of "
-                          f"{', '.join(k for k, _ in PEAKS)} (or a fxcost.Peak of your own from Python).")
+    found = named_peak(name, "--device ")
     if device and timed and report.nodes and any(n.time_ms is not None for n in report.nodes) \
             and peak_for(timed) is not found:
         raise FxcostError(f"the timings come from {timed}: under {found.name}'s roofs they would mislead. Fix: drop "
