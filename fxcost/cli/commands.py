@@ -148,7 +148,9 @@ def generate(args: argparse.Namespace, model) -> None:
 
 def plot_command(args: argparse.Namespace) -> int:
     """``fxcost plot REPORT``: a picture of a JSON report (matplotlib)."""
+    from ..analyses.formula import Formula
     from ..reports import plot
+    from ..reports.report import json_kind
 
     if args.kind in ("roofline", "modules", "operators"):
         read_report(args.report).plot(args.kind, args.out, device=args.device, depth=args.depth,
@@ -156,16 +158,11 @@ def plot_command(args: argparse.Namespace) -> int:
         return 0
     data = read_json(args.report)
     if args.kind == "generation":
-        if "positions" not in data:
-            from ..reports.report import json_kind
-
+        if not json_kind(data).startswith("a generation"):
             raise FxcostError(f"{args.report} is {json_kind(data)}, not a generation report. Fix: fxcost profile hf:NAME --prompt N "
                               "--new-tokens M --format json --out gen.json.")
         plot.generation_figure(data, args.metric, args.out)
         return 0
-    from ..analyses.formula import Formula
-    from ..reports.report import json_kind
-
     if not json_kind(data).startswith("a formula"):
         raise FxcostError(f"{args.report} is {json_kind(data)}, not a formula. Fix: fxcost profile TARGET --symbolic "
                           "B=0:0,L=0:1 --format json --out f.json.")

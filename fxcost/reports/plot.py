@@ -155,6 +155,11 @@ def _metric_of(row: Any, metric: str) -> float:
 _UNIT = {"flops": "FLOPs", "macs": "MACs", "params": "params", "time_ms": "time (ms)", "bytes": "bytes moved"}
 
 
+def _si_unit(metric: str) -> str:
+    """The unit after an SI prefix: B for bytes (moved, read, written), none for counts."""
+    return "B" if metric.startswith("bytes") else ""
+
+
 def bars_figure(report: Report, kind: str, metric: str = "flops", depth: int = 1, top: int = 20,
                 out: str | None = None) -> Any:
     """Horizontal bars of ``metric`` per module (the modules at ``depth`` and the leaves above
@@ -176,7 +181,7 @@ def bars_figure(report: Report, kind: str, metric: str = "flops", depth: int = 1
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.6))
     bars = ax.barh([r[0] or "(model)" for r in reversed(rows)], [r[1] for r in reversed(rows)])
-    unit = "" if metric in ("params", "time_ms") else "B" if metric == "bytes" else ""
+    unit = _si_unit(metric)
     fmt = (lambda v: f"{v:.3g} ms") if metric == "time_ms" else (lambda v: si(v, unit))
     ax.bar_label(bars, labels=[fmt(r[1]) for r in reversed(rows)], padding=3, fontsize=7)
     ax.margins(x=0.15)
@@ -205,7 +210,7 @@ def sweep_figure(formula: Any = None, size: str | None = None, values: Sequence[
             raise FxcostError(f"give the other symbols a value: {', '.join(sorted(missing))}. Fix: fixed={{...}}.")
         inside = [v for v in values if formula.holds(**{size: v}, **fixed)]
         if not inside:
-            raise FxcostError(f"no {size} in {values[0] if values else '?'}..{values[-1] if values else '?'} is where "
+            raise FxcostError(f"no {size} in {_span(values) if values else '?..?'} is where "
                               f"the formula holds ({', '.join(str(c) for c in formula.valid)}). Fix: another --range.")
         ys = formula.sweep(**{size: inside}, **fixed)[metric]
         xs, model, label = inside, formula.model, "exact formula"
@@ -223,7 +228,7 @@ def sweep_figure(formula: Any = None, size: str | None = None, values: Sequence[
     at = ", ".join(f"{k}={v}" for k, v in fixed.items())
     ax.set(xlabel=size or "size", ylabel=_UNIT.get(metric, metric),
            title=f"{model}: {_UNIT.get(metric, metric)} against {size or 'size'}" + (f" at {at}" if at else ""))
-    _si(ax.yaxis, "B" if metric.startswith("bytes") else "")
+    _si(ax.yaxis, _si_unit(metric))
     ax.legend(fontsize=8)
     return _save(fig, out)
 
@@ -257,10 +262,9 @@ def generation_figure(gen: Any, metric: str = "flops", out: str | None = None) -
     plt = pyplot()
     fig, (top, low) = plt.subplots(2, 1, sharex=True, figsize=(7, 5.5))
     xs = [r["position"] for r in rows]
-    unit = "B" if metric == "bytes" else ""
     top.plot(xs, [r[metric] for r in rows], color="C0")
     top.set(ylabel=f"{_UNIT.get(metric, metric)} per step", title=f"{model}: generation, per decode step")
-    _si(top.yaxis, unit)
+    _si(top.yaxis, _si_unit(metric))
     last = xs[-1] + 1
     low.plot(xs, [kv_last * (x + 1) / last for x in xs], color="C1")
     low.set(xlabel="position of the generated token", ylabel="KV cache")
