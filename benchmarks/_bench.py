@@ -13,12 +13,14 @@ from typing import Callable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def options(repeats: int | None = None) -> argparse.Namespace:
-    """``--out FILE`` (and ``--repeats N`` where the script repeats); warnings silenced, and
-    torchvision imported through fxcost's tolerant importer."""
+def options(repeats: int | None = None, models: bool = False) -> argparse.Namespace:
+    """``--out FILE`` (and ``--repeats N`` where the script repeats, ``--models a,b`` where it
+    takes a list); warnings silenced, and torchvision imported through fxcost's tolerant importer."""
     ap = argparse.ArgumentParser()
     if repeats is not None:
         ap.add_argument("--repeats", type=int, default=repeats)
+    if models:
+        ap.add_argument("--models", default=None, help="comma-separated names (default: the whole sample)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     warnings.filterwarnings("ignore")

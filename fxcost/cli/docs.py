@@ -32,6 +32,8 @@ def _form(target: Any) -> str | None:
     if isinstance(target, type) and issubclass(target, nn.Module):
         if target.__module__.startswith("torch.nn"):
             return f"nn.{target.__name__}"
+        if target.__module__.startswith("torch.ao.nn.quantized"):
+            return f"torch.ao.nn.quantized.{target.__name__}"
         return f"torchvision.ops.{target.__name__}" if target.__module__.startswith("torchvision") else target.__name__
     if isinstance(target, (torch._ops.OpOverloadPacket, torch._ops.OpOverload)):
         return f"aten.{target.__name__.split('.')[0]}" if "aten" in str(target) else str(target)

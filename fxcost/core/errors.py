@@ -35,6 +35,12 @@ def is_data_dependent(exc: BaseException) -> bool:
     )
 
 
+def is_device_mix(exc: BaseException) -> bool:
+    """Whether an error comes from a call mixing tensors on different devices."""
+    text = str(exc)
+    return "device" in text and ("same device" in text or "device meta" in text or "expected device" in text)
+
+
 def model_line(exc: BaseException) -> str | None:
     """``file:line (source)`` of the innermost frame of the failure outside torch and fxcost:
     the line of the model's own code (or its library's) that made the failing call."""
@@ -45,7 +51,8 @@ def model_line(exc: BaseException) -> str | None:
 
     import torch
 
-    skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))  # torch, and fxcost itself
+    # torch and fxcost themselves (with the separator: torchvision's files are the model's code)
+    skip = tuple(os.path.dirname(f) + os.sep for f in (torch.__file__, os.path.dirname(__file__)))
     plumbing = (contextlib.__file__, functools.__file__)
     found = None
     tb = exc.__traceback__
@@ -66,6 +73,14 @@ def explain_failure(exc: BaseException, where: str, real: bool) -> FxcostError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     line = model_line(exc)
     at = f" at {line}" if line else ""
+    if not real and is_device_mix(exc):
+        return FxcostError(
+            f"{where} mixes tensors on different devices{at}: {first}. On meta, fxcost stands meta "
+            "tensors in for the model's parameters, buffers and inputs; a tensor the forward keeps "
+            "or makes on a real device met them in a call that cannot run on meta. Fix: register "
+            "that tensor as a buffer (module.register_buffer) or make it on its input's device "
+            "(device=x.device); or profile with real tensors, fxcost.profile(model, args, real=True)."
+        )
     if not real and is_data_dependent(exc):
         return FxcostError(
             f"{where} reads tensor values, which meta tensors do not have{at}: {first}. "

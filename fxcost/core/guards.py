@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import FxcostError
-from .walk import map_tensors
+from .walk import map_tensors, tensors
 
 
 def to_meta(value: Any, grad: bool = False) -> Any:
@@ -169,6 +169,26 @@ def meta_device(real: bool) -> contextlib.AbstractContextManager:
     """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
     meta too; real runs leave devices alone."""
     return contextlib.nullcontext() if real else torch.device("meta")
+
+
+def on_meta(func: Any, args: tuple, kwargs: dict) -> Any:
+    """Run one call of a forward on meta. A call that fails mixing meta tensors with tensors on
+    a real device (a tensor the model keeps as a plain attribute, such as torchvision's default
+    boxes, meeting the meta stand-ins of its activations) runs again with those on meta too: in
+    eager all of them would be on the model's device, and so would its error, if it has one."""
+    try:
+        return func(*args, **kwargs)
+    except RuntimeError:
+        if len({t.is_meta for t in tensors((args, kwargs))}) < 2:
+            raise
+    return func(*to_meta(args), **to_meta(kwargs))
+
+
+def quantized(module: nn.Module) -> bool:
+    """Whether ``module`` is an eager-mode quantized module (``torch.ao.nn.quantized``, fused
+    ``torch.ao.nn.intrinsic.quantized``): its kernels run on real tensors only."""
+    where = type(module).__module__
+    return where.startswith("torch.ao.nn.") and ".quantized" in where
 
 
 class evaluated:

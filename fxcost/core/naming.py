@@ -6,6 +6,7 @@ import functools
 import re
 from typing import Any
 
+import torch
 import torch.fx
 from torch import nn
 
@@ -16,8 +17,14 @@ def target_name(target: Any) -> str:
         return target
     if isinstance(target, type):
         return f"{target.__module__}.{target.__qualname__}"
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return target._qualified_op_name  # quantized::conv2d_relu
+    if isinstance(target, torch._ops.OpOverload):
+        overload = target._overloadname
+        return target._schema.name + ("" if overload in ("", "default") else f".{overload}")  # aten::add.Tensor
     mod = getattr(target, "__module__", None) or ""
     name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    name = name.removeprefix("_VariableFunctionsClass.")  # torch.add's qualified name
     if mod in ("_operator", "operator"):
         mod = "operator"
     return f"{mod}.{name}" if mod else name

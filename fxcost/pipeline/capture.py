@@ -33,7 +33,7 @@ from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
 from ..core.errors import explain_failure
-from ..core.guards import meta_device, standins, tracing
+from ..core.guards import meta_device, on_meta, standins, tracing
 from ..rules.registry import Registry
 from .memo import Memo, by_shape_rule
 from ..core.walk import map_tensors
@@ -251,7 +251,7 @@ class _Recorder(ModuleStack, TorchFunctionMode):
             # around the ops that run, rather than around the forward: a mode taxes every torch
             # call, the tensor methods of shape rules and memo keys included
             with meta_device(self.memo is None):
-                out = func(*args, **kwargs)
+                out = func(*args, **kwargs) if self.memo is None else on_meta(func, args, kwargs)
             if key is not None and has_tensor(out):
                 self.memo.put(key, out)
         if self.leaf is None and has_tensor(out):

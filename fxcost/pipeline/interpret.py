@@ -94,7 +94,9 @@ class CostInterpreter:
             if not known_zero(cost.macs):
                 _check_dtypes(node, ins, mod)
             if entry.moves_data:
-                read = _nbytes(ins) + (self._module_bytes(mod) if mod is not None else 0)
+                # a rule's own bytes_read is what the call reads besides its tensor arguments
+                # (a quantized op's packed weight)
+                read = _nbytes(ins) + (self._module_bytes(mod) if mod is not None else 0) + cost.bytes_read
                 cost = Cost(cost.flops, cost.macs, read, _nbytes(outs))
         path, mtype = module_path(node, mod)
         return NodeRecord(

@@ -79,13 +79,15 @@ _SCALARS = frozenset((bool, int, float, complex, str, torch.dtype, torch.device,
 
 
 def _key_of(v: Any, symbolic: bool = False) -> Any:
-    """A hashable stand-in for an op's arguments: tensors by shape, stride, dtype and
+    """A hashable stand-in for an op's arguments: meta tensors by shape, stride, dtype and
     requires_grad; plain values by value; ``symbolic``: symbolic sizes by their expressions;
-    anything else is not keyed."""
+    anything else is not keyed (a tensor on a real device has values its output may depend on)."""
     t = type(v)
     if t in _SCALARS:
         return (t, v)
     if isinstance(v, torch.Tensor):
+        if not v.is_meta:
+            raise _Unkeyable
         if symbolic:
             return (_exprs(v.shape), _exprs(v.stride()), v.dtype, v.requires_grad)
         return (v.shape, v.stride(), v.dtype, v.requires_grad)
@@ -108,8 +110,11 @@ class _Meta(tuple):
 
 
 def _template(v: Any) -> Any:
-    """A memoized output: tensors as _Meta, in plain tuples and lists."""
+    """A memoized output: meta tensors as _Meta, in plain tuples and lists. A tensor on a real
+    device (``torch.arange(n, device="cpu")``) is not memoized: its values are real and used."""
     if isinstance(v, torch.Tensor):
+        if not v.is_meta:
+            raise _Unkeyable
         symbolic = not v.requires_grad and any(isinstance(n, torch.SymInt) for n in v.shape)
         return _Meta((v.shape, v.stride(), v.dtype, v.requires_grad, v if symbolic else None))
     t = type(v)

@@ -31,7 +31,7 @@ from .step import record_step
 from .symbolic import symbolic, wrapped_without_rule
 from ..core.cost import NodeRecord
 from ..core.errors import CaptureError, FxcostError
-from ..core.guards import attributes_kept, standins, to_meta, tracing
+from ..core.guards import attributes_kept, quantized, standins, to_meta, tracing
 from ..core.naming import target_name
 from ..core.options import CaptureMethod, Options
 from ..core.walk import tensors
@@ -78,16 +78,26 @@ def capture(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbo
             if opts.backward:
                 return record_step(model, args, kwargs, registry, shortcuts=False)
             return record(model, args, kwargs, registry, real=False, shortcuts=False)
-    if opts.backward:
-        with attributes_kept(model):
-            return record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
-    if not opts.real and opts.capture == CaptureMethod.AUTO and (cap := graph_with_values(model, args, kwargs)):
-        return cap  # ep.module() and other graphs that carry their values: costed as they are
-    if opts.real:
-        _check_devices(model, args, kwargs)
-    else:
-        args, kwargs = to_meta(args), to_meta(kwargs)
-    return _forward(model, args, kwargs, registry, opts.real, opts.capture)
+    try:
+        if opts.backward:
+            with attributes_kept(model):
+                return record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
+        if not opts.real and opts.capture == CaptureMethod.AUTO and (cap := graph_with_values(model, args, kwargs)):
+            return cap  # ep.module() and other graphs that carry their values: costed as they are
+        if opts.real:
+            _check_devices(model, args, kwargs)
+        else:
+            args, kwargs = to_meta(args), to_meta(kwargs)
+        return _forward(model, args, kwargs, registry, opts.real, opts.capture)
+    except FxcostError as e:
+        where = next((path for path, m in model.named_modules() if quantized(m)), None)
+        if opts.real or where is None:
+            raise
+        raise FxcostError(
+            f"module '{where}' ({type(model.get_submodule(where)).__name__}) is quantized: quantized "
+            "kernels run on real tensors only, and meta tensors have no values. Fix: profile with "
+            "real=True (--real on the command line); quantized models are small enough to run."
+        ) from e
 
 
 def count_program(ep: Any, opts: Options) -> tuple[Counted, dict[str, tuple[str, int]]]:

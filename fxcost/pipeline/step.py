@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_mod
 
 from .capture import Capture, GraphBuilder, ModuleStack, has_tensor, input_placeholders, tensor_names
 from ..core.errors import FxcostError, explain_failure
-from ..core.guards import standins, to_meta, tracing
+from ..core.guards import on_meta, standins, to_meta, tracing
 from .memory import Timeline
 from ..rules.registry import Registry
 from .memo import Memo, by_shape_rule
@@ -103,7 +103,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         key = Memo.key(func, (args, kwargs)) if not self.own_model and _functional(func) else None
         out = self.memo.get(key)
         if out is None:
-            out = func(*args, **kwargs)
+            out = on_meta(func, args, kwargs)
             self.memo.put(key, out)
         return out
 

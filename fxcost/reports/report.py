@@ -11,6 +11,7 @@ from torch import nn
 
 from ..core.cost import Cost, NodeRecord
 from ..core.errors import FxcostError, UnsupportedOpError
+from ..core.guards import quantized
 from ..core.options import DEFAULT, Options
 from ..core.version import __version__
 from ..pipeline.memory import Memory
@@ -62,14 +63,26 @@ def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
     """path -> (type name, parameters in its subtree), shared parameters counted once; a
     sharded (DTensor) parameter counts its local shard."""
     table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
-    for name, p in model.named_parameters():
-        parts = name.split(".")[:-1]
-        local = p.to_local() if hasattr(p, "to_local") else p  # a DTensor: this rank's shard
+    counts = [(name.split(".")[:-1], (p.to_local() if hasattr(p, "to_local") else p).numel())  # DTensor: its shard
+              for name, p in model.named_parameters()]
+    counts += [(path.split(".") if path else [], n) for path, n in _packed_weights(model)]
+    for parts, n in counts:
         for i in range(len(parts) + 1):
             row = table.get(".".join(parts[:i]))
             if row is not None:
-                row[1] += local.numel()
+                row[1] += n
     return {p: (t, n) for p, (t, n) in table.items()}
+
+
+def _packed_weights(model: nn.Module) -> list[tuple[str, int]]:
+    """(path, elements) of the weights and biases quantized modules (``torch.ao.nn.quantized``)
+    keep packed rather than as parameters: their ``weight()`` and ``bias()``."""
+    out = []
+    for path, m in model.named_modules():
+        if quantized(m) and callable(getattr(m, "weight", None)):
+            bias = m.bias() if callable(getattr(m, "bias", None)) else None
+            out.append((path, m.weight().numel() + (bias.numel() if bias is not None else 0)))
+    return out
 
 
 def json_kind(d: Any) -> str:

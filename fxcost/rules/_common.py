@@ -12,16 +12,17 @@ from .registry import OpCall, ShapeRule, method_names, register_rule
 
 
 def is_float(call: OpCall) -> bool:
-    """True when the op touches a floating-point or complex tensor: integer and boolean
-    arithmetic (index maths, masks) is not floating-point work and counts zero FLOPs."""
+    """True when the op touches a floating-point, complex or quantized tensor: integer and
+    boolean arithmetic (index maths, masks) is not floating-point work and counts zero FLOPs; a
+    quantized tensor stands for real numbers, and its ops count as their float ops."""
     for t in call.inputs:
-        if t.is_floating_point() or t.is_complex():
+        if t.is_floating_point() or t.is_complex() or t.is_quantized:
             return True
     try:
         y = call.y
     except ValueError:
         return False
-    return y.is_floating_point() or y.is_complex()
+    return y.is_floating_point() or y.is_complex() or y.is_quantized
 
 
 def attrs(owner: Any, *names: str) -> list[Any]:

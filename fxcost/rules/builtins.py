@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     loss,
     norm,
     pool,
+    quantized,
     recurrent,
     reduce,
     shape,
