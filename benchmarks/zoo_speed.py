@@ -39,8 +39,12 @@ def build(name: str) -> tuple[Any, tuple, dict]:
 
         size = 299 if model == "inception_v3" else 224
         kw = {"init_weights": False} if model in ("googlenet", "inception_v3") else {}
-        with meta:
-            return torchvision.models.get_model(model, **kw).eval(), (torch.empty(1, 3, size, size, device=meta),), {}
+        try:
+            with meta:
+                m = torchvision.models.get_model(model, **kw)
+        except NotImplementedError:  # regnet computes its widths with tensors: built on the CPU
+            m = torchvision.models.get_model(model, **kw).to(meta)
+        return m.eval(), (torch.empty(1, 3, size, size, device=meta),), {}
     if zoo == "timm":
         import timm
 
@@ -50,7 +54,8 @@ def build(name: str) -> tuple[Any, tuple, dict]:
     import transformers as T
 
     ids = torch.zeros(1, 128, dtype=torch.long, device=meta)
-    small = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=688)
+    small = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                 intermediate_size=688)
     with meta:
         if model == "bert":
             return T.BertModel(T.BertConfig()).eval(), (ids,), {}
@@ -82,8 +87,12 @@ def _flop_counter(model: Any, args: tuple, kwargs: dict) -> Callable[[], object]
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from fxcost.core.guards import tracing
+
     def run() -> int:
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        # as fxcost runs a model: with torch.compiler.is_compiling() true, so that transformers
+        # skips its value checks (which meta tensors cannot answer)
+        with tracing(), FlopCounterMode(display=False) as fc:  # grad mode on: its module tracker fails under no_grad (cait)
             model(*args, **kwargs)
         return fc.get_total_flops()
 

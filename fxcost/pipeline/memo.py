@@ -28,8 +28,9 @@ def by_shape_rule(registry: Registry, kind: str, target: Any, args: tuple, kwarg
         return entry.shape(OpCall(kind, target, args, kwargs, None, module))
     except Exception as e:
         name = getattr(entry.shape, "__qualname__", repr(entry.shape))
+        on = target_name(target) if module is None else f"{target or 'the model'} ({type(module).__name__})"
         raise FxcostError(
-            f"shape rule '{name}' failed on {target_name(target)}: {type(e).__name__}: {e}. "
+            f"shape rule '{name}' failed on {on}: {type(e).__name__}: {e}. "
             "Fix: correct the rule, or return None from it to run the op."
         ) from e
 

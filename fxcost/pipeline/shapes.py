@@ -95,9 +95,16 @@ class ShapeProp(torch.fx.Interpreter):
         return result
 
     def _by_shape_rule(self, n: torch.fx.Node, args: tuple, kwargs: dict, mod: nn.Module | None) -> Any:
-        """``mod``: the node's module if it is a plain torch.nn one (else no shortcut applies)."""
-        if self.registry is None or (n.op == "call_module" and mod is None):
+        """``mod``: the node's module if it is a plain torch.nn one. Another module's output comes
+        from a shape rule registered for exactly its class (a user's rule for a module that reads
+        values), never from one it inherits: a subclass may compute something else."""
+        if self.registry is None:
             return None
+        if n.op == "call_module" and mod is None:
+            mod = self.fetch_attr(n.target) if n.target else self.module
+            entry = self.registry.own_entry(type(mod))
+            if entry is None or entry.shape is None:
+                return None
         return by_shape_rule(self.registry, n.op, n.target, args, kwargs, mod)
 
     def _key(self, n: torch.fx.Node, args: tuple, kwargs: dict, mod: nn.Module | None) -> Any:

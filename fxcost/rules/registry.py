@@ -165,6 +165,12 @@ class Registry:
         self._module_cache[cls] = found
         return found
 
+    def own_entry(self, cls: type) -> Entry | None:
+        """The rule registered for exactly ``cls`` (not one inherited from a base class)."""
+        if self._builtins is not None:
+            self._ready()
+        return self._modules.get(cls)
+
     def leaf_entry(self, module: nn.Module) -> Entry | None:
         """The rule that costs a call of ``module`` as one node, or None to capture what it runs.
 

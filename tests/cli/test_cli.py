@@ -75,7 +75,7 @@ def test_golden_module_table(model_file):
     # Linear(8, 4) on 2x8: 64 MACs, 15*8 + 8 = 128 FLOPs; ReLU 8 FLOPs.
     # Bytes: Linear reads x (64) + params (144), writes 32; ReLU reads 32, writes 32: 304
     assert r.stdout == textwrap.dedent("""\
-        Sequential: 36 params, 64 MACs, 136 FLOPs, 304 B moved (capture: symbolic_trace)
+        Sequential: 36 params, 64 MACs, 136 FLOPs, 304 B moved (capture: record)
 
         module    type          params    MACs    FLOPs    share
         --------  ----------  --------  ------  -------  -------

@@ -87,13 +87,13 @@ def test_the_capture_method_is_one_enum_for_options_and_reports():
     assert fxcost.Options(capture="record").capture is CaptureMethod.RECORD
     model, x = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()), torch.randn(2, 4)
     methods = {
-        "symbolic_trace": fxcost.profile(model, (x,)).capture["method"],
+        "symbolic_trace": fxcost.profile(model, (x,), capture="symbolic_trace").capture["method"],
         "record": fxcost.profile(model, (x,), capture="record").capture["method"],
         "autograd": fxcost.profile(model, (x,), backward=True).capture["method"],
         "export": fxcost.profile(torch.export.export(model, (x,))).capture["method"],
     }
     for value, method in methods.items():
         assert isinstance(method, CaptureMethod) and method == value and f"{method}" == value
-    assert json.loads(fxcost.profile(model, (x,)).to_json())["capture"]["method"] == "symbolic_trace"
+    assert json.loads(fxcost.profile(model, (x,)).to_json())["capture"]["method"] == "record"
     with pytest.raises(fxcost.FxcostError, match="capture='autograd' is not one of"):
         fxcost.profile(model, (x,), capture="autograd")  # told by reports, not asked for

@@ -3,6 +3,7 @@ that every analysis comes through it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -24,15 +25,42 @@ class Branchy(nn.Module):
         return x
 
 
+class Peek(nn.Module):
+    """Reads a value in forward; a rule with a shape rule makes it countable without running it."""
+
+    def forward(self, x):
+        return x[: int(x.sum().item() > 0) + 1]
+
+
+class UsesPeek(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.peek, self.lin = Peek(), nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.lin(self.peek(x))
+
+
 def test_the_path_chosen_for_each_kind_of_call():
     lin, x = nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(2, 8)
-    assert capture(lin, (x,), {}, Options()).method is CaptureMethod.SYMBOLIC_TRACE
-    assert capture(lin, (x,), {}, Options(capture="record")).method is CaptureMethod.RECORD
+    assert capture(lin, (x,), {}, Options()).method is CaptureMethod.RECORD
+    assert capture(lin, (x,), {}, Options(capture="symbolic_trace")).method is CaptureMethod.SYMBOLIC_TRACE
     assert capture(lin, (x,), {}, Options(backward=True)).method is CaptureMethod.AUTOGRAD
     gm = torch.export.export(lin, (x,)).module()
     assert capture(gm, (x,), {}, Options()).method is CaptureMethod.FX  # its own graph, values and all
     cap = capture(Branchy(), (x,), {}, Options(real=True))
-    assert cap.method is CaptureMethod.RECORD and "symbolic_trace failed" in cap.fallback_reason
+    assert cap.method is CaptureMethod.RECORD and cap.fallback_reason is None
+    # a module the recording cannot run on meta (it reads a value), whose rule gives its output
+    # shape: symbolic_trace keeps it as one node and never runs it
+    with pytest.raises(fxcost.CaptureError, match="record: .*reads tensor values"):
+        fxcost.profile(UsesPeek(), (x,))
+    fxcost.register_rule(Peek, shape=lambda call: torch.empty(2, 8, device="meta"))(lambda call: fxcost.Cost())
+    try:
+        cap = capture(UsesPeek(), (x,), {}, Options())
+        assert cap.method is CaptureMethod.SYMBOLIC_TRACE and "reads tensor values" in cap.fallback_reason
+        assert fxcost.profile(UsesPeek(), (x,)).total.macs == 2 * 8 * 8
+    finally:
+        fxcost.REGISTRY.unregister(Peek)
 
 
 def test_count_gives_records_and_memory_as_profile_reports_them():

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import fxcost
 from fxcost.rules.registry import REGISTRY
@@ -174,18 +175,24 @@ def test_bad_inputs_still_raise_the_kernels_error(model, x):
 
 
 def test_shape_rules_cut_the_kernels_out_of_a_convnet(monkeypatch):
-    """On a plain conv/bn/relu/linear network no meta kernel runs for a rule-bearing op."""
-    calls = []
-    real = F.conv2d
+    """On a plain conv/bn/relu/linear network no meta kernel runs for a rule-bearing op, on either
+    capture path."""
 
-    def spy(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
+    class Kernels(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ran = []
 
-    monkeypatch.setattr(F, "conv2d", spy)
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ran.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4))
-    r = fxcost.profile(model, (torch.randn(1, 3, 8, 8),))
-    assert calls == [] and r.total.macs == 8 * 36 * 27 + 4 * 288
+    for capture in ("record", "symbolic_trace"):
+        with Kernels() as k:
+            r = fxcost.profile(model, (torch.randn(1, 3, 8, 8),), capture=capture)
+        assert r.total.macs == 8 * 36 * 27 + 4 * 288
+        assert not {"convolution", "native_batch_norm", "relu", "addmm", "linear"} & set(k.ran), (capture, k.ran)
 
 
 def test_a_failing_user_shape_rule_is_named():
@@ -198,8 +205,10 @@ def test_a_failing_user_shape_rule_is_named():
 
     registry = fxcost.Registry()
     registry.register(Block, shape=bad_shape)(lambda call: fxcost.Cost())
-    # a user class is not torch.nn's own: module shape rules apply to torch.nn classes only, so
-    # the rule is used where the target is a function
+    # the recording runs a module's forward (its rule's shape is used where the trace propagates
+    # shapes); a function's shape rule is used on either path
+    with pytest.raises(fxcost.FxcostError, match=r"shape rule '.*bad_shape' failed on the model \(Block\)"):
+        fxcost.profile(Block(), (torch.randn(2),), registry=registry, capture="symbolic_trace")
     registry.register(torch.sigmoid, shape=bad_shape)(lambda call: fxcost.Cost())
 
     class Net(nn.Module):
