@@ -23,6 +23,7 @@ from .reports.report import Report
 from .reports.peaks import Peak, peak_for
 from .reports.roofline import roofline
 from .analyses.timing import Timing, measure, time_nodes
+from .cli.sweep import sweep
 
 REGISTRY.load()  # the built-in rules, now: a first count then pays nothing for them
 
@@ -40,6 +41,7 @@ __all__ = [
     "inductor_pass",
     "measure",
     "time_nodes",
+    "sweep",
     "Timing",
     "roofline",
     "Peak",

@@ -16,11 +16,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import torch
 import torch.fx
 
+from ..core.concurrency import per_model
 from ..core.cost import Cost, NodeRecord
 from ..core.inputs import is_program
 from ..core.options import DEFAULT, CaptureMethod, Options, keywords_checked
@@ -29,6 +31,7 @@ from ..reports.report import Report
 from ..rules.registry import Registry
 
 
+@per_model
 @keywords_checked
 def annotate(
     gm: torch.fx.GraphModule,
@@ -60,11 +63,13 @@ class CostBackend:
         self.on_graph = on_graph
         self.options = options
         self.graphs: list[Report] = []
+        self._lock = threading.Lock()
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
         report = annotate(gm, *example_inputs, options=self.options)
-        report.capture = {"method": CaptureMethod.DYNAMO, "fallback_reason": None, "graph": len(self.graphs)}
-        self.graphs.append(report)
+        with self._lock:  # graphs compiled by several threads at once get distinct numbers
+            report.capture = {"method": CaptureMethod.DYNAMO, "fallback_reason": None, "graph": len(self.graphs)}
+            self.graphs.append(report)
         if self.on_graph is not None:
             self.on_graph(report)
         if callable(self.inner):
@@ -96,13 +101,15 @@ class InductorPass:
     def __init__(self, on_graph: Callable[[Report], None] | None = None, options: Options = DEFAULT) -> None:
         self.on_graph, self.options = on_graph, options
         self.graphs: list[Report] = []
+        self._lock = threading.Lock()
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         records = count_graph(graph, graph.owning_module or torch.nn.Module(), self.options)
-        report = Report(model="inductor", params=0, nodes=records, modules={},
-                        capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
-                        options=self.options.counting(), settings=self.options)
-        self.graphs.append(report)
+        with self._lock:
+            report = Report(model="inductor", params=0, nodes=records, modules={},
+                            capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
+                            options=self.options.counting(), settings=self.options)
+            self.graphs.append(report)
         if self.on_graph is not None:
             self.on_graph(report)
 

@@ -21,6 +21,7 @@ import sympy
 from torch import nn
 from torch.utils._sympy.functions import CeilDiv, FloorDiv
 
+from ..core.concurrency import per_model
 from ..core.cost import Cost
 from ..core.errors import FxcostError
 from ..core.guards import gc_paused
@@ -168,6 +169,7 @@ def _named(values: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
+@per_model
 @gc_paused()
 def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims: Dims | None = None,
             **options: Any) -> Formula:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.concurrency import per_model
 from ..core.cost import Cost, NodeRecord
 from ..core.errors import FxcostError
 from ..core.guards import attributes_kept, gc_paused, standins, tracing
@@ -70,6 +71,7 @@ class Generation:
                 **({"memory": self.memory} if self.memory is not None else {})}
 
 
+@per_model
 def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, batch: int = 1,
                        **options: Any) -> Generation:
     """Count ``generate``: a prefill of ``prompt_tokens`` and ``new_tokens - 1`` decode steps.

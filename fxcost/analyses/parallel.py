@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..core.concurrency import serialised
 from ..core.errors import FxcostError
 from ..core.guards import gc_paused, to_meta
 from ..core.inputs import check_call
@@ -131,6 +132,7 @@ class ParallelReport:
         return json.dumps(self.to_dict(), indent=indent)
 
 
+@serialised  # the fake process group is the process's default group while it runs
 @gc_paused()
 def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: dict | None = None, *,
                      mesh: dict[str, int], parallelize: Callable[[nn.Module, Any], Any] | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.concurrency import per_model
 from ..core.errors import FxcostError
 from ..core.guards import gc_paused
 from ..core.inputs import checked, is_program, refuse_sharded_step
@@ -19,6 +20,7 @@ from ..rules.registry import Registry
 from .timing import measure as _measure
 
 
+@per_model
 @gc_paused()
 def profile(
     model: nn.Module,

@@ -19,6 +19,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from ..core.concurrency import per_model
 from ..core.errors import FxcostError
 from ..core.guards import evaluated, grads_and_buffers_kept
 from ..core.inputs import check_call
@@ -139,6 +140,7 @@ class _Progress:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 
+@per_model
 @keywords_checked
 def measure(
     model: nn.Module,
@@ -288,6 +290,7 @@ class NodeTimer(torch.fx.Interpreter):
         return {k: statistics.median(v) for k, v in self.samples.items()}
 
 
+@per_model
 @keywords_checked
 def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
                repeats: int = 5, warmup: int = 2) -> dict[str, float]:

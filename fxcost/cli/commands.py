@@ -293,18 +293,59 @@ def rules_command(args: argparse.Namespace) -> int:
 
 
 def diff_command(args: argparse.Namespace) -> int:
-    """``fxcost diff BASE HEAD``: 1 when ``--fail-above`` trips."""
-    from ..reports.diff import Diff
+    """``fxcost diff BASE HEAD``: two JSON reports, or two sweeps' JSON lines (model by model);
+    1 when ``--fail-above`` trips."""
+    from ..reports.diff import Diff, SweepDiff
+    from .sweep import read_rows
 
-    diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
+    if all(p.endswith(".jsonl") for p in (args.base, args.head)):
+        for p in (args.base, args.head):
+            if not os.path.exists(p):
+                raise FxcostError(f"cannot read sweep '{p}': no such file. Fix: check the path.")
+        diff = SweepDiff.of(list(read_rows(args.base).values()), list(read_rows(args.head).values()))
+    else:
+        diff = Diff.of(read_report(args.base), read_report(args.head), depth=args.depth)
     write(diff.render(args.format, args.units), args.out)
     if args.fail_above is not None and diff.growth_pct() > args.fail_above:
-        print(f"fxcost: total FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
+        what = "a model's" if isinstance(diff, SweepDiff) else "total"
+        print(f"fxcost: {what} FLOPs/MACs grew {diff.growth_pct():+.2f}%, above --fail-above "
               f"{args.fail_above}%", file=sys.stderr)
         return 1
     return 0
 
 
+def sweep_command(args: argparse.Namespace) -> int:
+    """``fxcost sweep TARGET... --out FILE``: 1 when a row failed (error, timeout, crash)."""
+    from .sweep import sweep
+
+    targets = list(args.targets)
+    if args.from_file:
+        try:
+            with open(args.from_file) as f:
+                targets += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except OSError as e:
+            raise FxcostError(f"cannot read '{args.from_file}': {e.strerror}. Fix: check the path.") from e
+    if not targets:
+        raise FxcostError("sweep needs targets. Fix: fxcost sweep 'torchvision:resnet*' --out results.jsonl.")
+    kwargs = None
+    if args.kwargs:
+        try:
+            kwargs = json.loads(args.kwargs)
+        except json.JSONDecodeError as e:
+            raise FxcostError(f"--kwargs is not valid JSON ({e}).") from e
+    tty = sys.stderr.isatty()
+    rows = sweep(targets, out=args.out, csv_out=args.csv, jobs=args.jobs, timeout=args.timeout,
+                 retry_failed=args.retry_failed, inputs=args.input, kwargs=kwargs, dtype=args.dtype,
+                 real=args.real, backward=args.backward, memory=args.memory, flops=args.flops,
+                 progress=(lambda line: print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)) if tty else None)
+    if tty:
+        print(file=sys.stderr)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "error", "timeout", "crashed")}
+    print(f"fxcost: {len(rows)} targets: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+          + f"; rows in {args.out}" + (f", table in {args.csv}" if args.csv else ""), file=sys.stderr)
+    return 0 if counts["ok"] == len(rows) else 1
+
+
 #: subcommand -> handler (returns the exit code)
 COMMANDS = {"example": example_command, "profile": profile_command, "plot": plot_command,
-            "rules": rules_command, "diff": diff_command}
+            "rules": rules_command, "diff": diff_command, "sweep": sweep_command}

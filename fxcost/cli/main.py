@@ -109,13 +109,31 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--range", default=None, metavar="START:STOP[:STEP]", help="sweep: its values")
     pl.add_argument("--fix", default="", metavar="NAME=N,...", help="sweep: the other symbols' values")
 
+    sw = sub.add_parser("sweep", help="count many models, each in its own process: a zoo's cost table")
+    sw.add_argument("targets", nargs="*", metavar="TARGET", help="as for profile, with globs over the zoos: "
+                    "'timm:resnet*', 'torchvision:*', 'hf:*'")
+    sw.add_argument("--from", dest="from_file", default=None, metavar="FILE", help="more targets, one per line")
+    sw.add_argument("--out", required=True, metavar="RESULTS.jsonl",
+                    help="one JSON line per target, appended as each finishes; a re-run skips those recorded")
+    sw.add_argument("--csv", default=None, metavar="TABLE.csv", help="also a table: model, input, params, GMACs...")
+    sw.add_argument("--jobs", type=int, default=1, help="worker processes at once (default 1)")
+    sw.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds per model (default 600)")
+    sw.add_argument("--retry-failed", action="store_true", help="run recorded targets that failed again")
+    sw.add_argument("--input", action="append", default=[], metavar="SPEC", help="as for profile")
+    sw.add_argument("--kwargs", default=None, metavar="JSON", help="as for profile")
+    sw.add_argument("--dtype", default="float32", help="as for profile")
+    sw.add_argument("--real", action="store_true", help="as for profile")
+    sw.add_argument("--backward", action="store_true", help="as for profile")
+    sw.add_argument("--memory", action="store_true", help="as for profile")
+    sw.add_argument("--flops", choices=["exact", "2mac"], default="exact", help="as for profile")
+
     r = sub.add_parser("rules", help="list every cost rule: the forms it serves and its formula")
     r.add_argument("--format", choices=["plain", "github"], default="plain", help="a terminal table or markdown")
     r.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
 
-    d = sub.add_parser("diff", help="compare two JSON reports")
-    d.add_argument("base", help="the JSON report before (fxcost profile --format json)")
-    d.add_argument("head", help="the JSON report after")
+    d = sub.add_parser("diff", help="compare two JSON reports, or two sweeps model by model")
+    d.add_argument("base", help="the JSON report before (fxcost profile --format json), or a sweep's .jsonl")
+    d.add_argument("head", help="the JSON report after, or a sweep's .jsonl")
     d.add_argument("--format", choices=["plain", "github", "json"], default="plain",
                    help="a terminal table, markdown for a PR comment, or JSON")
     d.add_argument("--units", choices=["si", "raw"], default="si", help="1.23 G, or exact integers")

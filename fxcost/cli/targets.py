@@ -90,19 +90,28 @@ def _call_factory(obj: Any, what: str) -> nn.Module:
     return model
 
 
-def load_target(target: str, causal_lm: bool = False) -> tuple[nn.Module, tuple | None, dict]:
+def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tuple[nn.Module, tuple | None, dict]:
     """Resolve a command-line TARGET to a model and, where known, a default input; ``causal_lm``
-    builds an hf target with its language-model head (for generation)."""
+    builds an hf target with its language-model head (for generation); ``meta`` builds a
+    torchvision or timm model on the meta device where its constructor allows (no weights are
+    made: a sweep of a zoo), else as usual."""
     kind, _, name = target.partition(":")
     if not name:
         raise FxcostError(
             f"bad target '{target}'. Fix: use package.module:factory, path/to/file.py:factory, "
             "torchvision:NAME, timm:NAME or hf:MODEL_TYPE."
         )
-    if kind == "torchvision":
-        return _torchvision(name)
-    if kind == "timm":
-        return _timm(name)
+    if kind in ("torchvision", "timm"):
+        build = _torchvision if kind == "torchvision" else _timm
+        if meta:
+            try:
+                with torch.device("meta"):
+                    return build(name)
+            except FxcostError:
+                raise
+            except Exception:  # a constructor that computes with tensors (regnet's widths)
+                pass
+        return build(name)
     if kind == "hf":
         return _hf(name, causal_lm)
     if kind.endswith(".py"):
@@ -137,8 +146,8 @@ _INSTALL = {"torchvision": "pip install --no-deps torchvision  (the release made
             "transformers": "pip install transformers torch==" + torch.__version__.split("+")[0]}
 
 
-def _require(package: str, kind: str) -> ModuleType:
-    """Import an optional model zoo, or say in one line how to install it."""
+def require(package: str, kind: str) -> ModuleType:
+    """Import an optional model zoo (torchvision tolerantly), or say in one line how to install it."""
     try:
         if package == "torchvision":
             return import_torchvision()
@@ -151,7 +160,7 @@ def _require(package: str, kind: str) -> ModuleType:
 
 
 def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
-    tv = _require("torchvision", "torchvision")
+    tv = require("torchvision", "torchvision")
     try:
         model = tv.models.get_model(name)
     except (ValueError, KeyError) as e:
@@ -162,22 +171,22 @@ def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
         size = weights.transforms.keywords.get("crop_size", 224)
     except Exception:
         pass
-    return model.eval(), (torch.zeros(1, 3, size, size),), {}
+    return model.eval(), (torch.zeros(1, 3, size, size, device="cpu"),), {}
 
 
 def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
-    timm = _require("timm", "timm")
+    timm = require("timm", "timm")
 
     try:
         model = timm.create_model(name, pretrained=False)
     except RuntimeError as e:
         raise FxcostError(f"timm has no model '{name}'. Fix: see timm.list_models().") from e
     size = model.pretrained_cfg.get("input_size", (3, 224, 224))
-    return model.eval(), (torch.zeros(1, *size),), {}
+    return model.eval(), (torch.zeros(1, *size, device="cpu"),), {}
 
 
 def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dict]:
-    transformers = _require("transformers", "hf")
+    transformers = require("transformers", "hf")
 
     try:
         config = transformers.AutoConfig.for_model(model_type)

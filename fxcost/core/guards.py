@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from .concurrency import Switch
 from .errors import FxcostError
 from .walk import map_tensors, tensors
 
@@ -115,29 +116,25 @@ class attributes_kept:
         self.restore()
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def _pause_gc() -> bool:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return was_enabled
+
+
+_GC = Switch(_pause_gc, lambda was_enabled: gc.enable() if was_enabled else None)
+
+
+def gc_paused() -> contextlib.AbstractContextManager:
     """Defer Python's cyclic garbage collector while a count runs. Capture allocates thousands
     of short-lived objects, and each full collection it triggers walks every object the process
     holds (torch, transformers, the model): 30 ms a time on mobilenet_v3, most of the count's
-    cost. Collection resumes (if it was on) when the block exits."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    cost. Collection resumes (if it was on) when the last count running in any thread exits.
+    Usable as a decorator."""
+    return _GC.held()
 
 
-@contextlib.contextmanager
-def tracing() -> Iterator[None]:
-    """Run the model as torch.compile and torch.export's non-strict tracing do: with
-    ``torch.compiler.is_compiling()`` true. Libraries check it to take their trace-friendly
-    paths instead of reading tensor values, which stand-ins do not have (transformers' mask and
-    packed-sequence checks: ``torch.all(mask == 1)`` on a meta tensor cannot be answered).
-    Value assertions on meta tensors (``torch._check_tensor_all``: a compiler makes them runtime
-    asserts) are skipped: there is no value to check, and they compute nothing."""
+def _compiling_on() -> tuple[Any, dict[str, Any]]:
     compiler = torch.compiler
     before = getattr(compiler, "_is_compiling_flag", None)
     checks = {name: getattr(torch, name) for name in ("_check_tensor_all", "_check_tensor_all_with")
@@ -146,13 +143,29 @@ def tracing() -> Iterator[None]:
         compiler._is_compiling_flag = True
     for name, check in checks.items():
         setattr(torch, name, _unless_meta(check))
-    try:
-        yield
-    finally:
-        for name, check in checks.items():
-            setattr(torch, name, check)
-        if before is not None:
-            compiler._is_compiling_flag = before
+    return before, checks
+
+
+def _compiling_off(saved: tuple[Any, dict[str, Any]]) -> None:
+    before, checks = saved
+    for name, check in checks.items():
+        setattr(torch, name, check)
+    if before is not None:
+        torch.compiler._is_compiling_flag = before
+
+
+_COMPILING = Switch(_compiling_on, _compiling_off)
+
+
+def tracing() -> contextlib.AbstractContextManager:
+    """Run the model as torch.compile and torch.export's non-strict tracing do: with
+    ``torch.compiler.is_compiling()`` true. Libraries check it to take their trace-friendly
+    paths instead of reading tensor values, which stand-ins do not have (transformers' mask and
+    packed-sequence checks: ``torch.all(mask == 1)`` on a meta tensor cannot be answered).
+    Value assertions on meta tensors (``torch._check_tensor_all``: a compiler makes them runtime
+    asserts) are skipped: there is no value to check, and they compute nothing. Both are
+    process-wide: on while any thread counts, restored when the last count exits."""
+    return _COMPILING.held()
 
 
 def _unless_meta(check: Any) -> Any:

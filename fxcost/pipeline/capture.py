@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import sys
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -32,6 +33,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
+from ..core.concurrency import GLOBAL
 from ..core.errors import explain_failure
 from ..core.guards import meta_device, on_meta, standins, tracing
 from ..rules.registry import Registry
@@ -83,6 +85,13 @@ def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[Non
     if not functions:
         yield
         return
+    with GLOBAL:  # module globals are process-wide: no other count may run with them patched
+        with _patched(model, functions, wrap):
+            yield
+
+
+@contextlib.contextmanager
+def _patched(model: nn.Module, functions: list[Any], wrap: Any) -> Iterator[None]:
     spaces = {id(vars(m)): vars(m) for m in (sys.modules.get(type(sub).__module__) for sub in model.modules())
               if m is not None}
     spaces.update({id(vars(m)): vars(m) for m in (sys.modules.get(f.__module__) for f in functions) if m is not None})
@@ -204,9 +213,20 @@ class ModuleStack:
 
     @contextlib.contextmanager
     def hooked(self) -> Iterator[None]:
-        """Global forward hooks calling ``enter`` and ``exit`` while the block runs."""
-        h1 = _module_hooks.register_module_forward_pre_hook(self.enter)
-        h2 = _module_hooks.register_module_forward_hook(self.exit, with_kwargs=True)
+        """Global forward hooks calling ``enter`` and ``exit`` while the block runs, for modules
+        run by this thread (another thread's count, or its user's code, has hooks of its own)."""
+        thread = threading.get_ident()
+
+        def enter(module: nn.Module, args: tuple) -> None:
+            if threading.get_ident() == thread:
+                self.enter(module, args)
+
+        def exit(module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
+            if threading.get_ident() == thread:
+                self.exit(module, args, kwargs, out)
+
+        h1 = _module_hooks.register_module_forward_pre_hook(enter)
+        h2 = _module_hooks.register_module_forward_hook(exit, with_kwargs=True)
         try:
             yield
         finally:
@@ -261,8 +281,11 @@ class _Recorder(ModuleStack, TorchFunctionMode):
     def whole(self, fn: Any) -> Any:
         """``fn`` (a Python function with a rule of its own) recorded as one node: the calls it
         makes are its own, as a rule-bearing module's are."""
+        thread = threading.get_ident()
+
         def recorded(*args: Any, **kwargs: Any) -> Any:
-            if self.leaf is not None:  # inside a leaf module or another such function
+            # inside a leaf module or another such function, or called by another thread
+            if self.leaf is not None or threading.get_ident() != thread:
                 return fn(*args, **kwargs)
             self.leaf = fn
             try:

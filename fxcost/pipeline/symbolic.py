@@ -11,6 +11,7 @@ import dis
 import functools
 import inspect
 import sys
+import threading
 import types
 from typing import Any, Iterator
 
@@ -19,6 +20,7 @@ import torch.fx
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..core.concurrency import GLOBAL
 from .capture import TENSOR_METHODS, Capture, classify, has_tensor, whole_calls
 from ..core.naming import target_name
 from ..rules.registry import OpCall, Registry
@@ -73,16 +75,24 @@ class _LeafTracer(torch.fx.Tracer):
         super().__init__()
         self.registry = registry
         self._names: dict[int, str] | None = None
+        self._thread = threading.get_ident()
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return self.registry.leaf_entry(m) is not None
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
+        # fx patches nn.Module.__call__ process-wide while it traces: a module another thread
+        # runs meanwhile (another count, the user's own code) runs as it would untraced
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, torch.fx.Proxy]) -> Any:
         """fx's ``getattr`` (a parameter or buffer read in a traced forward becomes a ``get_attr``
         node), with the tensor's name found in a table built once: fx searches every parameter
         of the model for each read, quadratic in the model's size (a third of tracing timm's
         EvoNorm models, which read their weights in forward)."""
-        if not isinstance(attr_val, torch.Tensor):
+        if not isinstance(attr_val, torch.Tensor) or threading.get_ident() != self._thread:
             return attr_val
         if self._names is None:
             self._names = {}
@@ -176,7 +186,8 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
     concrete = {k: v for k, v in bound.arguments.items() if not isinstance(v, torch.Tensor)}
     before = set(model.__dict__)
     watch = _FoldWatch(registry)
-    with whole_calls(model, registry, _traced_call), watch:
+    # fx patches functions in module globals while it traces: one trace in the process at a time
+    with GLOBAL, whole_calls(model, registry, _traced_call), watch:
         graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
     if watch.folded:  # (the caller puts the model back as it was, the tracer's constants included)
         raise FoldedError(f"symbolic_trace would fold work on tensors that are not inputs into constants: "

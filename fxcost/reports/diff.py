@@ -98,3 +98,46 @@ def _signed(v: float, units: str) -> str:
     if v == 0:
         return "0"
     return ("+" if v > 0 else "-") + number(abs(v), units)
+
+
+@dataclass
+class SweepDiff:
+    """Deltas between two sweeps' rows (``fxcost sweep`` JSON lines), model by model: what two
+    fxcost versions, or two versions of a zoo, say each model costs."""
+
+    rows: list[dict[str, Any]]
+
+    @staticmethod
+    def of(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> "SweepDiff":
+        b, h = {r["target"]: r for r in base}, {r["target"]: r for r in head}
+        rows = []
+        for target in list(b) + [t for t in h if t not in b]:
+            old, new = b.get(target, {}), h.get(target, {})
+            row: dict[str, Any] = {"model": target, "base": old.get("status", "absent"),
+                                   "head": new.get("status", "absent")}
+            for k in _KEYS:
+                o, n = old.get(k) or 0, new.get(k) or 0
+                row[k] = {"base": o, "head": n, "delta": n - o, "pct": _pct(o, n)}
+            if row["base"] != row["head"] or any(row[k]["delta"] for k in _KEYS):
+                rows.append(row)
+        return SweepDiff(rows)
+
+    def growth_pct(self) -> float:
+        """The largest relative growth of any model's MACs or FLOPs, in percent (0 if none)."""
+        grow = [g for r in self.rows if r["base"] == r["head"] == "ok" for g in (r["macs"]["pct"], r["flops"]["pct"])]
+        return max([0.0] + [float("inf") if g is None else g for g in grow])
+
+    def render(self, fmt: str = "plain", units: str = "si") -> str:
+        """A row per model whose status or figures changed (``fmt``: plain, github or json)."""
+        if fmt == "json":
+            return json.dumps({"models": self.rows}, indent=1)
+        if not self.rows:
+            return "No model changed."
+        head = ["model", "status", "MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams"]
+        rows = [[r["model"], r["head"] if r["base"] == r["head"] else f"{r['base']} -> {r['head']}",
+                 number(r["macs"]["head"], units), _signed(r["macs"]["delta"], units),
+                 number(r["flops"]["head"], units), _signed(r["flops"]["delta"], units),
+                 _fmt_pct(r["flops"]["pct"]), number(r["params"]["head"], units),
+                 _signed(r["params"]["delta"], units)] for r in self.rows]
+        line = f"{len(self.rows)} model(s) changed"
+        return line + "\n\n" + grid(rows, head, "github" if fmt == "github" else "plain", ("left", "left") + ("right",) * 7)

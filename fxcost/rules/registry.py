@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+import threading
 import types
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
@@ -63,6 +64,12 @@ class Registry:
         self._ready()
 
     def _ready(self) -> None:
+        if self._builtins is None:
+            return
+        with _LOADING:  # the first use may come from several threads at once
+            self._load()
+
+    def _load(self) -> None:
         if self._builtins is None:
             return
         if not self._imported:
@@ -257,6 +264,7 @@ class Registry:
 
 
 _STORES = ("_modules", "_functions", "_methods", "_ops")
+_LOADING = threading.RLock()  # re-entrant: loading the built-ins registers rules, which asks again
 #: The sets ``watch_rules`` blocks are filling.
 _WATCHING: list[set[Rule]] = []
 
