@@ -2,8 +2,10 @@
 
     python -m fxcost.ci --targets "mypkg.models:build" --inputs "1x3x224x224" --fail-above 1
 
-For each target: ``fxcost profile`` on the base ref (a git worktree) and on the checkout, then
-``fxcost diff --format github``. The diffs go to the job summary (``$GITHUB_STEP_SUMMARY``) and,
+For each target: ``fxcost profile`` on the checkout and on the base ref (a git worktree, its own
+sources first on the path, in the same environment), then ``fxcost diff --format github``. A
+target the base cannot profile (it does not exist there yet) is reported as new, with its cost
+at the head; one the head cannot profile fails the job. The diffs go to the job summary (``$GITHUB_STEP_SUMMARY``) and,
 on a pull request, into ONE comment, found again by a hidden marker and updated in place
 (``gh api``); the exit code is 1 when total FLOPs or MACs grow by more than ``--fail-above``
 percent.
@@ -47,10 +49,22 @@ def _base_checkout(base: str, where: str) -> None:
 
 
 def _profile(target: str, inputs: list[str], options: list[str], cwd: str, out: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [cwd, os.environ.get("PYTHONPATH")]))}
+    # the checkout's own sources first (a src/ layout too), ahead of an installed copy of the head
+    own = [cwd] + [os.path.join(cwd, "src")] * os.path.isdir(os.path.join(cwd, "src"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*own, os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", "fxcost", "profile", target, *[a for i in inputs for a in ("--input", i)],
            *options, "--format", "json", "--out", out]
     _run(cmd, cwd=cwd, env=env)
+
+
+def _new_target(target: str, base: str, error: str, head_json: str) -> str:
+    """The section of a target the base could not profile: its cost at the head."""
+    from .commands import read_report
+
+    why = error.strip().splitlines()[-1].split("fxcost: error: ")[-1][:300]  # the profile's own message
+    table = read_report(head_json).table(fmt="github", depth=1)
+    return (f"### `{target}`\n\n**New target**: `{base}` could not profile it ({why}). "
+            f"Its cost in this pull request:\n\n{table}")
 
 
 def _pull_request() -> tuple[str, int] | None:
@@ -102,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for i, target in enumerate(targets):
                     paths = [os.path.join(tmp, f"{side}{i}.json") for side in ("base", "head")]
-                    _profile(target, inputs, options, worktree, paths[0])
-                    _profile(target, inputs, options, os.getcwd(), paths[1])
+                    _profile(target, inputs, options, os.getcwd(), paths[1])  # the head's failure is the PR's
+                    try:
+                        _profile(target, inputs, options, worktree, paths[0])
+                    except FxcostError as e:
+                        sections.append(_new_target(target, base, str(e), paths[1]))
+                        continue
                     gate = ["--fail-above", a.fail_above] if a.fail_above else []
                     # exit 1: above --fail-above, a result rather than a failure
                     diff = _run([sys.executable, "-m", "fxcost", "diff", *paths, "--format", "github", *gate], ok=(0, 1))

@@ -41,15 +41,36 @@ GH_STUB = textwrap.dedent('''\
 ''')
 
 
-def _step(name: str) -> str:
-    """The `run` text of the action's step ``name``, as YAML folds it."""
+def _block(name: str) -> str:
     text = open(os.path.join(ROOT, "action.yml")).read()
-    block = text.split(f"- name: {name}", 1)[1].split("\n    - name:", 1)[0]
-    run = block.split("run:", 1)[1]
+    return text.split(f"- name: {name}", 1)[1].split("\n    - name:", 1)[0]
+
+
+def _step(name: str) -> str:
+    """The `run` text of the action's step ``name``, as YAML folds (>) or keeps (|) it."""
+    run = _block(name).split("run:", 1)[1]
+    lines = run.split("\n")[1:]
     if run.lstrip().startswith(">"):
-        lines = [ln.strip() for ln in run.split("\n")[1:] if ln.strip()]
-        return " ".join(lines)
-    return run.strip()
+        return " ".join(ln.strip() for ln in lines if ln.strip())
+    indent = min(len(ln) - len(ln.lstrip()) for ln in lines if ln.strip())
+    return "\n".join(ln[indent:] for ln in lines) + "\n"
+
+
+def _step_env(name: str, values: dict[str, str]) -> dict[str, str]:
+    """The step's `env:` with the action's inputs (and github.action_path) substituted."""
+    env_text = _block(name).split("env:", 1)[1].split("run:", 1)[0]
+    env = {}
+    for line in env_text.strip().splitlines():
+        key, _, value = line.strip().partition(": ")
+        env[key] = re.sub(r"\$\{\{ (?:inputs\.([\w-]+)|github\.(\w+)) \}\}",
+                          lambda m: values[m.group(1) or m.group(2)], value)
+    return env
+
+
+def _defaults() -> dict[str, str]:
+    """Every input's default, as action.yml declares it."""
+    text = open(os.path.join(ROOT, "action.yml")).read().split("runs:", 1)[0]
+    return {m.group(1): m.group(2) for m in re.finditer(r"\n  ([\w-]+):\n(?:    .*\n)*?    default: \"(.*)\"", text)}
 
 
 def _git(repo, *args):
@@ -83,16 +104,16 @@ def pr(tmp_path):
 
 
 def _cost_diff(repo, env, **inputs):
-    values = {"targets": "mymodel.py:build", "inputs": "2x8", "options": "", "base-ref": "", "fail-above": "",
-              "comment": "true", **inputs}
-    script = re.sub(r"\$\{\{ inputs\.([\w-]+) \}\}", lambda m: values[m.group(1)], _step("Cost diff"))
-    return subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    values = {**_defaults(), "targets": "mymodel.py:build", "inputs": "2x8", "token": "", **inputs}
+    step_env = {**env, **_step_env("Cost diff", values)}
+    return subprocess.run(["bash", "-c", _step("Cost diff")], cwd=repo, env=step_env, capture_output=True, text=True,
+                          timeout=600)
 
 
 def test_action_comments_once_updates_in_place_and_gates(pr):
     repo, env, tmp = pr
-    install = _step("Install fxcost")
-    assert "torch==${{ inputs.torch }}" in install and "${{ github.action_path }}" in install
+    defaults = _defaults()
+    assert defaults["torch-index"] == "https://download.pytorch.org/whl/cpu" and defaults["torch"] == "2.13.0"
 
     first = _cost_diff(repo, env, **{"fail-above": "1"})
     assert first.returncode == 1, first.stderr  # MACs grew 300 %, above 1 %
@@ -120,3 +141,69 @@ def test_action_without_a_base_says_so(pr):
     repo, env, _ = pr
     r = _cost_diff(repo, {**env, "GITHUB_BASE_REF": ""})
     assert r.returncode == 2 and "no base ref" in r.stderr
+
+
+THIRDPARTY = {
+    "vendor/thirdparty/pyproject.toml": '[project]\nname = "thirdparty"\nversion = "1.0"\n',
+    "vendor/thirdparty/thirdparty.py": "import torch.nn as nn\n\ndef block(n):\n    return nn.Linear(8, n)\n",
+}
+
+
+def test_action_installs_what_targets_import_and_reports_new_targets(tmp_path):
+    """On a runner: torch from the CPU index (torchvision with it for a torchvision target), fxcost,
+    then the ``install`` input; a target importing a package only ``install`` provides is diffed,
+    and a target only the head has is reported as new, not as a failure."""
+    repo = tmp_path / "repo"
+    for path, text in THIRDPARTY.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    model = "import torch.nn as nn\nimport thirdparty\n\ndef build():\n    return nn.Sequential(thirdparty.block({}), nn.ReLU())\n"
+    (repo / "mymodel.py").write_text(model.format(4))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "base")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "mymodel.py").write_text(model.format(8))
+    (repo / "newmodel.py").write_text("import torch.nn as nn\n\ndef build():\n    return nn.Linear(8, 2)\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "head")
+    # a fresh environment that sees this one's torch (a .pth), as a runner's sees the torch just installed
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    torch_site = os.path.dirname(os.path.dirname(__import__("torch").__file__))
+    (site / "runner_torch.pth").write_text(torch_site + "\n")
+    # `python` records its calls; PyTorch's wheel index is not reachable here, so that one call is only recorded
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "python.log"
+    (bin_dir / "python").write_text(f'#!/bin/bash\necho "$*" >> {log}\n'
+                                    f'if [[ "$*" == *--index-url* ]]; then exit 0; fi\nexec {venv}/bin/python "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), str(venv / "bin"), os.environ["PATH"]])}
+    env.pop("PYTHONPATH", None)
+    values = {**_defaults(), "targets": "mymodel.py:build\ntorchvision:resnet18", "action_path": ROOT,
+              "install": "pip install ./vendor/thirdparty"}
+    r = subprocess.run(["bash", "-c", _step("Install fxcost")], cwd=repo, env={**env, **_step_env("Install fxcost", values)},
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    calls = log.read_text().splitlines()
+    assert calls[0] == "-m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 torchvision==0.28.0"
+    assert calls[1] == f"-m pip install {ROOT}"
+    probe = "import fxcost, thirdparty; print(fxcost.__file__)"
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert where.returncode == 0 and where.stdout.startswith(str(site)), where.stderr  # installed, not this checkout
+
+    diff = _cost_diff(repo, {**env, "GITHUB_BASE_REF": "main"}, targets="mymodel.py:build newmodel.py:build",
+                      comment="false")
+    assert diff.returncode == 0, diff.stderr
+    assert "### `mymodel.py:build`" in diff.stdout and "+100.00%" in diff.stdout  # Linear(8, 4) -> (8, 8)
+    new = diff.stdout.split("### `newmodel.py:build`", 1)[1]
+    assert "**New target**: `main` could not profile it (no such file: 'newmodel.py'." in new
+    assert "Linear: 18 params, 32 MACs, 64 FLOPs" in new and "| Linear" in new  # its cost at the head, a table
+    # with torch: skip nothing is installed from the torch index
+    log.write_text("")
+    skip = subprocess.run(["bash", "-c", _step("Install fxcost")], cwd=repo,
+                          env={**env, **_step_env("Install fxcost", {**values, "torch": "skip", "install": ""})},
+                          capture_output=True, text=True, timeout=900)
+    assert skip.returncode == 0 and "--index-url" not in log.read_text()
