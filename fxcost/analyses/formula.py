@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import sympy
+import torch
 from torch import nn
 from torch.utils._sympy.functions import CeilDiv, FloorDiv
 
@@ -161,8 +162,18 @@ class Formula:
 
     def _fn(self, name: str) -> Any:
         if name not in self._fns:
-            self._fns[name] = sympy.lambdify(list(self.symbols.values()), self.totals[name], modules=[_EVAL, math])
+            self._fns[name] = self.function(self.totals[name])
         return self._fns[name]
+
+    def expression(self, value: Any) -> sympy.Expr:
+        """A count read off ``self.report`` (``report.model_flops.macs``: a symbolic size of the
+        derivation) as an expression in the formula's symbols."""
+        return self.convert(value.node.expr) if isinstance(value, torch.SymInt) else sympy.Integer(value)
+
+    def function(self, expr: sympy.Expr) -> Any:
+        """``expr`` (in the formula's symbols) compiled to a fast function of their values, in the
+        order of ``self.symbols``: a training loop evaluates it per batch."""
+        return sympy.lambdify(list(self.symbols.values()), expr, modules=[_EVAL, math])
 
 
 def _named(values: dict[str, int]) -> str:
