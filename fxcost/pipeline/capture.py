@@ -1,18 +1,19 @@
 """Pipeline, capture: Turn a model and its inputs into a torch.fx graph of torch-level calls.
 
-Two paths, tried in order:
+Two paths, tried in order (``pipeline/run.py`` chooses):
 
+``record`` (this module)
+    Run one forward pass on meta stand-ins under a ``TorchFunctionMode`` that records each
+    top-level torch call as a graph node with its output in ``node.meta["val"]``: the graph and
+    its shapes in one pass, on any model (symbolic tracing fails on every transformers 5.x model:
+    item assignment on proxies, ``co_varnames`` errors, data-dependent Python control flow).
+    Module context comes from global module hooks (the user's model gets no hook of its own), in
+    Dynamo's ``nn_module_stack`` format. It yields the same torch-level graph as a Dynamo
+    capture, in a single eager pass on meta tensors: ~10x cheaper than compiling.
 ``symbolic_trace``
     ``torch.fx`` symbolic tracing, keeping every module type that has a cost rule as a leaf
-    (``call_module``): ``fxcost.symbolic``. Shapes come from the next stage.
-``record``
-    For models symbolic tracing cannot handle (every transformers 5.x model: item assignment on
-    proxies, ``co_varnames`` errors, data-dependent Python control flow), run one forward pass on
-    meta stand-ins under a ``TorchFunctionMode`` that records each top-level torch call as a graph
-    node with its output in ``node.meta["val"]``. Module context comes from global module hooks
-    (the user's model gets no hook of its own), in Dynamo's ``nn_module_stack`` format. It yields
-    the same torch-level graph as a Dynamo capture, in a single eager pass on meta tensors:
-    ~10x cheaper than compiling.
+    (``call_module``): ``fxcost.pipeline.symbolic``, shapes from ShapeProp. For a model the
+    recording cannot run (a module that reads values, with a rule that gives its output shape).
 """
 
 from __future__ import annotations
