@@ -54,6 +54,11 @@ def annotate(
     return Report.of_model(gm, records, {"method": CaptureMethod.FX, "fallback_reason": None}, opts.counting(), opts)
 
 
+#: Numbers the graphs a backend or pass is handed from several threads at once (module-level:
+#: Inductor pickles its custom passes into its cache key, and a lock does not pickle).
+_NUMBERING = threading.Lock()
+
+
 class CostBackend:
     """A ``torch.compile`` backend that costs each graph, then compiles it with ``inner``."""
 
@@ -63,11 +68,10 @@ class CostBackend:
         self.on_graph = on_graph
         self.options = options
         self.graphs: list[Report] = []
-        self._lock = threading.Lock()
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
         report = annotate(gm, *example_inputs, options=self.options)
-        with self._lock:  # graphs compiled by several threads at once get distinct numbers
+        with _NUMBERING:  # graphs compiled by several threads at once get distinct numbers
             report.capture = {"method": CaptureMethod.DYNAMO, "fallback_reason": None, "graph": len(self.graphs)}
             self.graphs.append(report)
         if self.on_graph is not None:
@@ -101,11 +105,10 @@ class InductorPass:
     def __init__(self, on_graph: Callable[[Report], None] | None = None, options: Options = DEFAULT) -> None:
         self.on_graph, self.options = on_graph, options
         self.graphs: list[Report] = []
-        self._lock = threading.Lock()
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         records = count_graph(graph, graph.owning_module or torch.nn.Module(), self.options)
-        with self._lock:
+        with _NUMBERING:
             report = Report(model="inductor", params=0, nodes=records, modules={},
                             capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
                             options=self.options.counting(), settings=self.options)

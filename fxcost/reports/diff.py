@@ -111,7 +111,7 @@ class SweepDiff:
     def of(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> "SweepDiff":
         b, h = {r["target"]: r for r in base}, {r["target"]: r for r in head}
         rows = []
-        for target in list(b) + [t for t in h if t not in b]:
+        for target in sorted(b.keys() | h.keys()):  # a sweep's rows are in the order they finished
             old, new = b.get(target, {}), h.get(target, {})
             row: dict[str, Any] = {"model": target, "base": old.get("status", "absent"),
                                    "head": new.get("status", "absent")}
