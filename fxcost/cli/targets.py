@@ -196,8 +196,12 @@ def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dic
         try:
             model = (transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel).from_config(config)
         except ValueError as e:
-            raise FxcostError(f"transformers has no causal language model for '{model_type}'. "
-                              "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...).") from e
+            if causal_lm:
+                raise FxcostError(f"transformers has no causal language model for '{model_type}'. "
+                                  "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...).") from e
+            raise FxcostError(f"transformers builds no model from the '{model_type}' config alone (a part of "
+                              "another model's config?). Fix: profile the model it belongs to, or build it "
+                              "yourself and pass file.py:factory.") from e
     main = getattr(model, "main_input_name", "input_ids")
     if main == "pixel_values":
         size = getattr(config, "image_size", 224)

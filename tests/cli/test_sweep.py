@@ -117,3 +117,12 @@ def test_globs_rows_and_table(tmp_path):
     write_csv(list(rows.values()), str(tmp_path / "t.csv"))
     assert (tmp_path / "t.csv").read_text().splitlines()[1] == "a,1x3,3.000,2.0000,4.0000,1.0000,ok,,"
     assert not os.path.exists(tmp_path / "missing.jsonl") and read_rows(str(tmp_path / "missing.jsonl")) == {}
+
+
+def test_a_config_that_builds_no_model_alone_says_so():
+    from fxcost.cli.targets import load_target
+
+    with pytest.raises(fxcost.FxcostError, match="builds no model from the 'align_text_model' config alone"):
+        load_target("hf:align_text_model")
+    with pytest.raises(fxcost.FxcostError, match="no causal language model for 'vit'"):
+        load_target("hf:vit", causal_lm=True)
