@@ -96,6 +96,10 @@ def sweep(targets: Iterable[str], *, out: str | None = None, csv_out: str | None
         raise FxcostError(f"sweep() got unknown options {sorted(unknown)}. Fix: use {', '.join(PROFILE_OPTIONS)}.")
     if jobs < 1 or timeout <= 0:
         raise FxcostError("jobs must be at least 1 and timeout positive. Fix: --jobs 2 --timeout 600.")
+    for path in (out, csv_out):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise FxcostError(f"cannot write '{path}': no folder '{folder}'. Fix: create it, or write elsewhere.")
     names = expand(targets)
     done = read_rows(out)
     todo = [t for t in names if t not in done or (retry_failed and done[t].get("status") != "ok")]

@@ -109,6 +109,8 @@ def test_globs_rows_and_table(tmp_path):
         expand(["mypkg:*"])
     with pytest.raises(fxcost.FxcostError, match="unknown options"):
         fxcost.sweep(["torchvision:alexnet"], stric=True)
+    with pytest.raises(fxcost.FxcostError, match="cannot write .*no folder"):
+        fxcost.sweep(["torchvision:alexnet"], out=str(tmp_path / "missing" / "rows.jsonl"))
     path = tmp_path / "rows.jsonl"
     path.write_text('{"target": "a", "status": "error", "error": "x"}\n{"target": "a", "status": "ok", '
                     '"macs": 2e9, "flops": 4e9, "bytes": 1e9, "params": 3e6, "input": ["1x3"]}\n{"target": "b", "sta')
