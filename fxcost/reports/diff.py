@@ -34,8 +34,7 @@ class Diff:
             status = "removed" if new is None else "added" if old is None else "changed"
             row: dict[str, Any] = {"module": path or "(model)", "status": status}
             for k in _KEYS:
-                o, n = (old or {}).get(k, 0), (new or {}).get(k, 0)
-                row[k] = {"base": o, "head": n, "delta": n - o, "pct": _pct(o, n)}
+                row[k] = _delta((old or {}).get(k, 0), (new or {}).get(k, 0))
             if status != "changed" or any(row[k]["delta"] for k in _KEYS):
                 rows.append(row)
         return Diff(base, head, rows)
@@ -48,11 +47,8 @@ class Diff:
 
     def to_dict(self) -> dict[str, Any]:
         b, h = self.base.total, self.head.total
-        total = {k: {"base": getattr(b, k), "head": getattr(h, k), "delta": getattr(h, k) - getattr(b, k),
-                     "pct": _pct(getattr(b, k), getattr(h, k))} for k in ("macs", "flops")}
-        total["params"] = {"base": self.base.params, "head": self.head.params,
-                           "delta": self.head.params - self.base.params,
-                           "pct": _pct(self.base.params, self.head.params)}
+        total = {k: _delta(getattr(b, k), getattr(h, k)) for k in ("macs", "flops")}
+        total["params"] = _delta(self.base.params, self.head.params)
         return {"total": total, "modules": self.rows}
 
     def render(self, fmt: str = "plain", units: str = "si") -> str:
@@ -65,12 +61,9 @@ class Diff:
             f"({_signed(v['delta'], units)}, {_fmt_pct(v['pct'])})"
             for k, v in d.items()
         )
-        head = ["module", "status", "MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams"]
-        rows = [[r["module"], r["status"], number(r["macs"]["head"], units), _signed(r["macs"]["delta"], units),
-                 number(r["flops"]["head"], units), _signed(r["flops"]["delta"], units),
-                 _fmt_pct(r["flops"]["pct"]), number(r["params"]["head"], units),
-                 _signed(r["params"]["delta"], units)] for r in self.rows]
-        align = ("left", "left") + ("right",) * 7
+        head = ["module", "status", *_COLUMNS]
+        rows = [[r["module"], r["status"], *_cells(r, units)] for r in self.rows]
+        align = ("left", "left") + ("right",) * len(_COLUMNS)
         if fmt == "github":
             table = grid(rows, head, "github", align)
             body = ["**fxcost diff** · " + line, ""]
@@ -82,6 +75,21 @@ class Diff:
         if not rows:
             return line + "\n\nNo module changed."
         return line + "\n\n" + grid(rows, head, "plain", align)
+
+
+_COLUMNS = ("MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams")
+
+
+def _cells(row: dict[str, Any], units: str) -> list[str]:
+    """The ``_COLUMNS`` of a row of deltas (a module's, or a model's in a sweep)."""
+    macs, flops, params = row["macs"], row["flops"], row["params"]
+    return [number(macs["head"], units), _signed(macs["delta"], units), number(flops["head"], units),
+            _signed(flops["delta"], units), _fmt_pct(flops["pct"]), number(params["head"], units),
+            _signed(params["delta"], units)]
+
+
+def _delta(old: float, new: float) -> dict[str, Any]:
+    return {"base": old, "head": new, "delta": new - old, "pct": _pct(old, new)}
 
 
 def _pct(old: float, new: float) -> float | None:
@@ -116,8 +124,7 @@ class SweepDiff:
             row: dict[str, Any] = {"model": target, "base": old.get("status", "absent"),
                                    "head": new.get("status", "absent")}
             for k in _KEYS:
-                o, n = old.get(k) or 0, new.get(k) or 0
-                row[k] = {"base": o, "head": n, "delta": n - o, "pct": _pct(o, n)}
+                row[k] = _delta(old.get(k) or 0, new.get(k) or 0)
             if row["base"] != row["head"] or any(row[k]["delta"] for k in _KEYS):
                 rows.append(row)
         return SweepDiff(rows)
@@ -133,11 +140,8 @@ class SweepDiff:
             return json.dumps({"models": self.rows}, indent=1)
         if not self.rows:
             return "No model changed."
-        head = ["model", "status", "MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams"]
-        rows = [[r["model"], r["head"] if r["base"] == r["head"] else f"{r['base']} -> {r['head']}",
-                 number(r["macs"]["head"], units), _signed(r["macs"]["delta"], units),
-                 number(r["flops"]["head"], units), _signed(r["flops"]["delta"], units),
-                 _fmt_pct(r["flops"]["pct"]), number(r["params"]["head"], units),
-                 _signed(r["params"]["delta"], units)] for r in self.rows]
-        line = f"{len(self.rows)} model(s) changed"
-        return line + "\n\n" + grid(rows, head, "github" if fmt == "github" else "plain", ("left", "left") + ("right",) * 7)
+        rows = [[r["model"], r["head"] if r["base"] == r["head"] else f"{r['base']} -> {r['head']}", *_cells(r, units)]
+                for r in self.rows]
+        table = grid(rows, ["model", "status", *_COLUMNS], "github" if fmt == "github" else "plain",
+                     ("left", "left") + ("right",) * len(_COLUMNS))
+        return f"{len(self.rows)} model(s) changed\n\n{table}"
