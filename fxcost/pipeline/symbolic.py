@@ -21,7 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..core.concurrency import GLOBAL
-from .capture import TENSOR_METHODS, Capture, classify, has_tensor, whole_calls
+from .capture import TENSOR_METHODS, Capture, classify, has_tensor, tensor_names, whole_calls
 from ..core.naming import target_name
 from ..rules.registry import OpCall, Registry
 from ..core.walk import leaves
@@ -95,9 +95,7 @@ class _LeafTracer(torch.fx.Tracer):
         if not isinstance(attr_val, torch.Tensor) or threading.get_ident() != self._thread:
             return attr_val
         if self._names is None:
-            self._names = {}
-            for name, t in (*self.root.named_buffers(), *self.root.named_parameters()):
-                self._names[id(t)] = name  # a parameter's name wins, as fx searches parameters first
+            self._names = tensor_names(self.root)
         name = self._names.get(id(attr_val))
         if name is None or (not isinstance(attr_val, nn.Parameter) and not self.proxy_buffer_attributes):
             return attr_val
