@@ -184,6 +184,17 @@ def read_json(path: str) -> dict:
         raise FxcostError(f"'{path}' is not JSON ({e}).") from e
 
 
+def json_kwargs(text: str) -> dict:
+    """``--kwargs``: a JSON object of keyword inputs (shapes as strings, other values as given)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FxcostError(f"--kwargs is not valid JSON ({e}). Fix: --kwargs '{{\"input_ids\": \"1x128:int64\"}}'.") from e
+    if not isinstance(raw, dict):
+        raise FxcostError("--kwargs must be a JSON object. Fix: --kwargs '{\"input_ids\": \"1x128:int64\"}'.")
+    return raw
+
+
 def inputs(args: argparse.Namespace, default_args, default_kwargs):
     import torch
 
@@ -193,13 +204,7 @@ def inputs(args: argparse.Namespace, default_args, default_kwargs):
     pos = tuple(parse_input(s, dtype) for s in args.input)
     kwargs = {}
     if args.kwargs:
-        try:
-            raw = json.loads(args.kwargs)
-        except json.JSONDecodeError as e:
-            raise FxcostError(f"--kwargs is not valid JSON ({e}). Fix: --kwargs '{{\"input_ids\": \"1x128:int64\"}}'.") from e
-        if not isinstance(raw, dict):
-            raise FxcostError("--kwargs must be a JSON object. Fix: --kwargs '{\"input_ids\": \"1x128:int64\"}'.")
-        kwargs = {k: parse_input(v, dtype) if isinstance(v, str) else v for k, v in raw.items()}
+        kwargs = {k: parse_input(v, dtype) if isinstance(v, str) else v for k, v in json_kwargs(args.kwargs).items()}
     if not pos and not kwargs:
         if default_args is None and not default_kwargs:
             raise FxcostError("no input given. Fix: pass --input 1x3x224x224 (repeat for several inputs).")
@@ -327,12 +332,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             raise FxcostError(f"cannot read '{args.from_file}': {e.strerror}. Fix: check the path.") from e
     if not targets:
         raise FxcostError("sweep needs targets. Fix: fxcost sweep 'torchvision:resnet*' --out results.jsonl.")
-    kwargs = None
-    if args.kwargs:
-        try:
-            kwargs = json.loads(args.kwargs)
-        except json.JSONDecodeError as e:
-            raise FxcostError(f"--kwargs is not valid JSON ({e}).") from e
+    kwargs = json_kwargs(args.kwargs) if args.kwargs else None
     tty = sys.stderr.isatty()
     rows = sweep(targets, out=args.out, csv_out=args.csv, jobs=args.jobs, timeout=args.timeout,
                  retry_failed=args.retry_failed, inputs=args.input, kwargs=kwargs, dtype=args.dtype,
