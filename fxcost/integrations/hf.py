@@ -120,13 +120,11 @@ class FxcostCallback(transformers.TrainerCallback):
     def _summed(self) -> float:
         """The exact FLOPs of every process's batches so far."""
         if self._world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            total = torch.tensor([float(self._total)], dtype=torch.float64, device=self._device())
+            device = next(self._model.parameters()).device
+            total = torch.tensor([float(self._total)], dtype=torch.float64, device=device)
             torch.distributed.all_reduce(total)
             return total.item()
         return float(self._total)
-
-    def _device(self) -> torch.device:
-        return next(self._model.parameters()).device if self._model is not None else torch.device("cpu")
 
     # -- the count -------------------------------------------------------------------------------
     def _forward(self, module: Any, args: tuple, kwargs: dict) -> None:
@@ -150,19 +148,20 @@ class FxcostCallback(transformers.TrainerCallback):
         x = tensors[main]
         sizes = {"B": x.shape[0], **({"L": x.shape[1]} if x.dim() == 2 else {})}
         if self._formula is None:
-            self._derive(tensors, main)
+            self._derive(batch, _dims(tensors, main))
         if self._fns is not None and set(sizes) == set(self._formula.symbols) and self._formula.holds(**sizes):
             values = [sizes[k] for k in self._formula.symbols]
             return int(self._fns[0](*values)), int(self._fns[1](*values))
         key = tuple((k, tuple(t.shape), t.dtype) for k, t in tensors.items())
         if key not in self._by_shape:  # outside the formula: this shape counted on its own, once
-            r = profile(self._model, (), {**batch}, backward=True)
+            r = profile(self._model, (), dict(batch), backward=True)
             self._by_shape[key] = (int(r.model_flops.macs), int(r.hardware_flops.macs))
         return self._by_shape[key]
 
-    def _derive(self, tensors: dict[str, torch.Tensor], main: str) -> None:
+    def _derive(self, batch: dict[str, Any], dims: dict[str, list[tuple[str, int]]]) -> None:
+        """The step's formula, from the model called with this batch as the Trainer calls it."""
         try:
-            f = formula(self._model, (), tensors, dims=_dims(tensors, main), backward=True)
+            f = formula(self._model, (), dict(batch), dims=dims, backward=True)
         except FxcostError as e:  # counted per shape instead
             logger.warning("fxcost: no formula for this model (%s); each batch shape is counted once", e)
             self._formula = False
