@@ -90,11 +90,11 @@ def capture(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbo
             args, kwargs = to_meta(args), to_meta(kwargs)
         return _forward(model, args, kwargs, registry, opts.real, opts.capture)
     except FxcostError as e:
-        where = next((path for path, m in model.named_modules() if quantized(m)), None)
-        if opts.real or where is None:
+        found = next(((path, m) for path, m in model.named_modules() if quantized(m)), None)
+        if opts.real or found is None:
             raise
         raise FxcostError(
-            f"module '{where}' ({type(model.get_submodule(where)).__name__}) is quantized: quantized "
+            f"module '{found[0]}' ({type(found[1]).__name__}) is quantized: quantized "
             "kernels run on real tensors only, and meta tensors have no values. Fix: profile with "
             "real=True (--real on the command line); quantized models are small enough to run."
         ) from e
