@@ -321,7 +321,7 @@ def diff_command(args: argparse.Namespace) -> int:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """``fxcost sweep TARGET... --out FILE``: 1 when a row failed (error, timeout, crash)."""
-    from .sweep import sweep
+    from .sweep import STATUSES, sweep
 
     targets = list(args.targets)
     if args.from_file:
@@ -340,7 +340,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                  progress=(lambda line: print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)) if tty else None)
     if tty:
         print(file=sys.stderr)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "error", "timeout", "crashed")}
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     print(f"fxcost: {len(rows)} targets: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
           + f"; rows in {args.out}" + (f", table in {args.csv}" if args.csv else ""), file=sys.stderr)
     return 0 if counts["ok"] == len(rows) else 1
