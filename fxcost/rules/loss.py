@@ -131,25 +131,29 @@ def multi_margin_loss(call: OpCall) -> Cost:
     return Cost(flops=per * elements + rows)
 
 
-def distance_flops(pairs: int, features: int, p: float = 2.0) -> int:
-    """A p-norm distance over ``features``: a subtract, a power (abs for p = 1) and an add per
-    feature, a root per pair (none for p = 1): 3·features (+ 1)."""
-    return pairs * (3 * features + (0 if p in (1, 1.0) else 1))
+def distance(call: OpCall, pairs: int, features: int, p: float = 2.0) -> Cost:
+    """``pairs`` p-norm distances over ``features``. p = 2 is a dot product of the difference with
+    itself (torch computes cdist's with a matmul on large inputs): a subtract per feature, the
+    dot product's ``pairs·features`` MACs and a root per pair, 3·features FLOPs. Other p: a
+    subtract, a power (abs for p = 1) and an add per feature, a root per pair (none for p = 1)."""
+    if p in (2, 2.0):
+        return call.dots(pairs * features, pairs) + Cost(flops=pairs * features + pairs)
+    return Cost(flops=pairs * (3 * features + (0 if p in (1, 1.0) else 1)))
 
 
 @register_rule(nn.PairwiseDistance, F.pairwise_distance, torch.pairwise_distance)
 def pairwise_distance(call: OpCall) -> Cost:
-    """A p-norm distance per row: 3·features + 1 (see ``distance_flops``)."""
+    """A p-norm distance per row (see ``distance``: p = 2 is a dot product, 3·features)."""
     x = call.x
-    return Cost(flops=distance_flops(call.y.numel(), x.shape[-1] if x.dim() else 1, call.arg("p", 2.0)))
+    return distance(call, call.y.numel(), x.shape[-1] if x.dim() else 1, call.arg("p", 2.0))
 
 
 @register_rule(torch.cdist, torch.functional.cdist, "cdist", F.pdist, torch.pdist)
 def cdist(call: OpCall) -> Cost:
-    """A p-norm distance for every output pair (pdist: every pair of rows): 3·features + 1.
-    (torch computes p = 2 with a matmul on large inputs: the same multiply-adds.)"""
+    """A p-norm distance for every output pair (pdist: every pair of rows; see ``distance``):
+    p = 2 is features MACs per pair (torch computes it with a matmul on large inputs)."""
     x = call.x
-    return Cost(flops=distance_flops(call.y.numel(), x.shape[-1], call.arg("p", 2.0)))
+    return distance(call, call.y.numel(), x.shape[-1], call.arg("p", 2.0))
 
 
 @register_rule(nn.CosineSimilarity, F.cosine_similarity, torch.cosine_similarity)
@@ -181,7 +185,7 @@ def triplet_margin_loss(call: OpCall) -> Cost:
     x = call.x
     rows = x.numel() // x.shape[-1] if x.dim() > 1 else 1
     distances = 3 if call.arg("swap", False) else 2
-    return Cost(flops=distance_flops(distances * rows, x.shape[-1], call.arg("p", 2.0)) + 4 * rows)
+    return distance(call, distances * rows, x.shape[-1], call.arg("p", 2.0)) + Cost(flops=4 * rows)
 
 
 @register_rule(nn.CTCLoss, F.ctc_loss)

@@ -1,9 +1,11 @@
-"""Normalisation layers.
+"""Normalisation layers, one convention for every norm, in training and in eval.
 
-Batch norm is 4 FLOPs per element (subtract mean, divide by std, scale, shift), in eval and
-training alike. Layer, group and instance norm compute their statistics: 5 per element (sum for
-the mean, subtract, square, sum for the variance, normalise) plus 2 with an affine scale/shift.
-RMS norm: 3 per element (square, sum, normalise) plus 1 with a weight.
+Per element: 2 FLOPs to normalise with statistics it is given (subtract the mean, multiply by
+1/std: batch norm in eval, instance norm with running statistics); 3 more where it computes the
+statistics itself (a sum for the mean; a square and a sum for the variance: batch norm in
+training, layer, group and instance norm); 2 more with an affine scale and shift. RMS norm: 3 per
+element (square, sum, scale by 1/rms) plus 1 with a weight. The per-channel work (a root, a
+divide) is left out: it does not grow with the input.
 """
 
 from __future__ import annotations
@@ -39,14 +41,34 @@ def _batch_norm_shape(call: OpCall) -> torch.Tensor | None:
     return like_input(call)
 
 
+def norm_flops(call: OpCall, statistics: bool, affine: bool) -> Cost:
+    """The one norm convention (module docstring): 2 per element, + 3 computing the statistics,
+    + 2 with an affine scale and shift."""
+    return Cost(flops=(2 + 3 * statistics + 2 * affine) * call.x.numel())
+
+
+#: aten's batch-norm kernels that say in their name whether they compute the batch statistics
+_TRAINING_BY_NAME = {"_native_batch_norm_legit_no_training": False, "_batch_norm_no_update": False,
+                     "_batch_norm_with_update": True, "batch_norm_with_update": True}
+
+
+def _batch_statistics(call: OpCall) -> bool:
+    """Whether batch norm computes the batch's statistics: the module in training (or keeping
+    no running statistics, as ``_BatchNorm.forward`` decides), else the call's ``training``."""
+    mod = call.module
+    if isinstance(mod, _BatchNorm):
+        return bool(mod.training or (mod.running_mean is None and mod.running_var is None))
+    name = getattr(call.target, "__name__", "").split(".")[0]
+    if name in _TRAINING_BY_NAME:
+        return _TRAINING_BY_NAME[name]
+    return bool(call.arg("training", False))
+
+
 @register_rule(_BatchNorm, nn.SyncBatchNorm, F.batch_norm, torch.batch_norm, shape=_batch_norm_shape)
 def batch_norm(call: OpCall) -> Cost:
-    """4 * numel (subtract the mean, divide by the std, scale, shift)."""
-    return Cost(flops=4 * call.x.numel())
-
-
-def _stat_norm(call: OpCall, affine: bool) -> Cost:
-    return Cost(flops=(5 + (2 if affine else 0)) * call.x.numel())
+    """Eval: 2 * numel (subtract the mean, multiply by 1/std); training: + 3 * numel for the
+    batch statistics; + 2 * numel with an affine scale and shift."""
+    return norm_flops(call, _batch_statistics(call), call.arg("weight") is not None)
 
 
 def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
@@ -63,20 +85,26 @@ def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
 
 @register_rule(nn.LayerNorm, F.layer_norm, torch.layer_norm, shape=_layer_norm_shape)
 def layer_norm(call: OpCall) -> Cost:
-    """5 * numel, + 2 * numel with elementwise affine."""
-    return _stat_norm(call, call.arg("weight") is not None)
+    """5 * numel (statistics and normalisation), + 2 * numel with elementwise affine."""
+    return norm_flops(call, True, call.arg("weight") is not None)
 
 
 @register_rule(nn.GroupNorm, F.group_norm, torch.group_norm)
 def group_norm(call: OpCall) -> Cost:
-    """5 * numel, + 2 * numel with affine."""
-    return _stat_norm(call, call.arg("weight") is not None)
+    """5 * numel (statistics and normalisation), + 2 * numel with affine."""
+    return norm_flops(call, True, call.arg("weight") is not None)
 
 
 @register_rule(_InstanceNorm, F.instance_norm, torch.instance_norm)
 def instance_norm(call: OpCall) -> Cost:
-    """5 * numel, + 2 * numel with affine."""
-    return _stat_norm(call, call.arg("weight") is not None)
+    """5 * numel (statistics and normalisation; 2 with running statistics in eval), + 2 * numel
+    with affine."""
+    mod = call.module
+    if isinstance(mod, _InstanceNorm):  # InstanceNorm.forward: input statistics unless eval with running ones
+        statistics = mod.training or not mod.track_running_stats
+    else:
+        statistics = call.arg("use_input_stats", True)
+    return norm_flops(call, bool(statistics), call.arg("weight") is not None)
 
 
 @register_rule(*attrs(nn, "RMSNorm"), *attrs(F, "rms_norm"), *attrs(torch, "rms_norm"))

@@ -60,19 +60,28 @@ def test_margin_and_soft_margin_losses():
 
 
 def test_distances():
-    # pairwise p=2 over 8 features: 3*8 + 1 per row, 5 rows
-    assert cost(F.pairwise_distance, torch.randn(5, 8), torch.randn(5, 8)).flops == 5 * 25
-    # cdist (3, 8) x (4, 8): 12 pairs; p=1 has no root
-    assert cost(torch.cdist, torch.randn(3, 8), torch.randn(4, 8)).flops == 12 * 25
-    assert cost(lambda a, b: torch.cdist(a, b, p=1.0), torch.randn(3, 8), torch.randn(4, 8)).flops == 12 * 24
-    assert cost(F.pdist, torch.randn(4, 8)).flops == 6 * 25  # 4*3/2 pairs
+    # p=2 is a dot product of the difference with itself: per pair 8 subtracts, 8 MACs (15
+    # FLOPs) and a root: 24. pairwise over 8 features, 5 rows
+    c = cost(F.pairwise_distance, torch.randn(5, 8), torch.randn(5, 8))
+    assert (c.flops, c.macs) == (5 * 24, 5 * 8)
+    # cdist (3, 8) x (4, 8): 12 pairs, 96 MACs (torch runs it as a matmul above 25 rows: the
+    # same dot products); p=1 (subtract, abs, add per feature) has no root and no MACs
+    c = cost(torch.cdist, torch.randn(3, 8), torch.randn(4, 8))
+    assert (c.flops, c.macs) == (12 * 24, 12 * 8)
+    c = cost(torch.cdist, torch.randn(2, 30, 8), torch.randn(2, 40, 8))  # the mm path: 2400 pairs
+    assert (c.flops, c.macs) == (2400 * 24, 2400 * 8)
+    c = cost(lambda a, b: torch.cdist(a, b, p=1.0), torch.randn(3, 8), torch.randn(4, 8))
+    assert (c.flops, c.macs) == (12 * 24, 0)
+    assert cost(lambda a, b: torch.cdist(a, b, p=3.0), torch.randn(3, 8), torch.randn(4, 8)).flops == 12 * 25
+    c = cost(F.pdist, torch.randn(4, 8))  # 4*3/2 pairs
+    assert (c.flops, c.macs) == (6 * 24, 6 * 8)
     # cosine similarity of 5 rows of 8: three dot products of 8 per row (MACs 120, FLOPs 3*5*15)
     # and 5 more per row (two roots, a multiply, a max, a divide)
     c = cost(F.cosine_similarity, torch.randn(5, 8), torch.randn(5, 8))
     assert (c.flops, c.macs) == (225 + 25, 120)
     # triplet: two distances per row + 4
     t = torch.randn(5, 8)
-    assert cost(F.triplet_margin_loss, t, t, t).flops == 2 * 5 * 25 + 20
+    assert cost(F.triplet_margin_loss, t, t, t).flops == 2 * 5 * 24 + 20
 
 
 def test_ctc_loss():

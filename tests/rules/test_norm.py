@@ -1,20 +1,49 @@
-"""fxcost/rules/norm.py: batch norm (seed: 4 per element), layer/group/instance norm (5, +2 with
-an affine), rms norm (3, +1 with a weight), local response norm, F.normalize."""
+"""fxcost/rules/norm.py: one convention for every norm (2 per element to normalise, +3 computing
+the statistics, +2 with an affine): batch norm 4 in eval and 7 in training with affine, layer,
+group and instance norm 5 (+2), rms norm (3, +1 with a weight), local response norm, F.normalize."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import fxcost
 from helpers import cost
 
 
 def test_batch_norm_eval_training_and_functional():
     x = torch.randn(2, 3, 4, 4)  # 96 elements
+    # eval: subtract the running mean, multiply by 1/std (2), scale and shift (2)
     assert cost(nn.BatchNorm2d(3).eval(), x).flops == 4 * 96
-    assert cost(nn.BatchNorm2d(3).train(), x).flops == 4 * 96
+    assert cost(nn.BatchNorm2d(3, affine=False).eval(), x).flops == 2 * 96
+    # training: the batch's mean and variance first (a sum; a square and a sum: 3 more)
+    assert cost(nn.BatchNorm2d(3).train(), x).flops == 7 * 96
+    assert cost(nn.BatchNorm2d(3, affine=False).train(), x).flops == 5 * 96
+    # no running statistics: the batch's, in eval too (as _BatchNorm.forward decides)
+    assert cost(nn.BatchNorm2d(3, track_running_stats=False).eval(), x).flops == 7 * 96
     rm, rv = torch.zeros(3), torch.ones(3)
     assert cost(lambda a: F.batch_norm(a, rm, rv, weight=torch.ones(3), training=False), x).flops == 4 * 96
+    assert cost(lambda a: F.batch_norm(a, rm, rv, weight=torch.ones(3), bias=torch.zeros(3)), x).flops == 4 * 96
+    assert cost(lambda a: F.batch_norm(a, rm, rv), x).flops == 2 * 96
+    assert cost(lambda a: F.batch_norm(a, rm, rv, training=True), x).flops == 5 * 96
+    assert cost(lambda a: F.batch_norm(a, None, None, torch.ones(3), torch.zeros(3), True), x).flops == 7 * 96
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_batch_norm_in_a_training_step_follows_the_mode(train):
+    """aten's kernels (``_native_batch_norm_legit`` / ``_no_training``) take the same convention."""
+    m = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)).train(train)
+    r = fxcost.profile(m, (torch.randn(8, 4),), backward=True)
+    (bn,) = [n for n in r.nodes if n.op == "batch_norm"]
+    assert bn.cost.flops == (7 if train else 4) * 32
+
+
+def test_instance_norm_with_running_statistics():
+    x = torch.randn(2, 4, 8)  # 64 elements
+    m = nn.InstanceNorm1d(4, track_running_stats=True, affine=True)
+    assert cost(m.train(), x).flops == 7 * 64
+    assert cost(m.eval(), x).flops == 4 * 64
+    assert cost(lambda a: F.instance_norm(a, torch.zeros(4), torch.ones(4), use_input_stats=False), x).flops == 2 * 64
 
 
 def test_layer_group_instance_rms_norm():
