@@ -35,7 +35,15 @@ def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
             f"an input of layout {t.layout} (shape {list(t.shape)}) has no meta stand-in: fxcost counts on meta "
             "tensors with strides. Fix: profile with real=True, or pass x.to_dense() to count the dense op.")
     out = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-    return out.requires_grad_() if grad and t.requires_grad and (t.is_floating_point() or t.is_complex()) else out
+    if not (grad and t.requires_grad and (t.is_floating_point() or t.is_complex())):
+        return out
+    out.requires_grad_()
+    if t.is_leaf:
+        return out
+    # the input is the result of an op (``x.clone()``): so is its stand-in, since the model may
+    # write to it in place (``relu_``), which autograd allows on a non-leaf alone
+    with torch.enable_grad():
+        return out.clone()
 
 
 @contextlib.contextmanager
@@ -99,8 +107,12 @@ class attributes_kept:
             for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
                               (m._modules, modules)):
                 if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
-                    now.clear()
-                    now.update(then)
+                    if isinstance(now, dict):
+                        now.clear()
+                        now.update(then)
+                    else:  # a scripted module's slots (a fixed set of C++ attributes)
+                        for k, v in then.items():
+                            now[k] = v
             for now, then in hooks:
                 if then is None:
                     if now:

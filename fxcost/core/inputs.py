@@ -1,7 +1,7 @@
 """Core: what every entry point checks first, the model and its inputs (the options: ``options.py``),
 so that a bad call is a clear FxcostError before anything runs: the wrappers a model comes in
 (``torch.compile``, DataParallel, DDP) are taken off, and what cannot be costed from outside
-(TorchScript, FSDP1, an FSDP2 module's training step) is refused with the fix."""
+(FSDP1, an FSDP2 module's training step) is refused with the fix."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ def checked(model: Any, args: Any, kwargs: Any) -> tuple[nn.Module, tuple, dict]
 
 def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
     """Validate the model and inputs of any fxcost entry point; return (args, kwargs)."""
-    refuse_torchscript(model)
     if not isinstance(model, nn.Module):
         raise FxcostError(
             f"expected an nn.Module, got {type(model).__name__}. "
@@ -43,15 +42,6 @@ def check_call(model: Any, args: Any, kwargs: Any) -> tuple[tuple, dict]:
             "Fix: fxcost.profile(model, (), {'input_ids': ids})."
         )
     return args, kwargs
-
-
-def refuse_torchscript(model: Any) -> None:
-    """TorchScript modules are nn.Modules whose forward fxcost cannot run or read: say so."""
-    if isinstance(model, torch.jit.ScriptModule):
-        raise FxcostError(
-            f"{type(model).__name__} is a TorchScript module, whose graph fxcost does not read. "
-            "Fix: pass the original nn.Module (before torch.jit.script/trace), or torch.export it."
-        )
 
 
 def unwrap(model: Any) -> Any:

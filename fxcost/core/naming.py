@@ -52,3 +52,36 @@ def clean_path(path: str) -> str:
     path = re.sub(r"\[(\d+)\]", r".\1", path)
     path = re.sub(r"\['([^']+)'\]", r".\1", path)
     return path.replace("._modules", "").strip(".")
+
+
+class CallPaths:
+    """The module path of each call: the caller's path and the module's name under the caller,
+    so that a module shared by two parents is charged under the one that called it (fvcore's
+    "owner" attribution). A module its caller does not hold (called through a method of a
+    sibling, or the model's first call) takes its first name in ``named_modules()``, as does a
+    module held under two names in one parent."""
+
+    def __init__(self, model: nn.Module) -> None:
+        #: id -> (first name, type), as ``named_modules()`` (duplicates removed) gives them
+        self.first = {id(m): (name, type(m)) for name, m in model.named_modules()}
+        seen: set[int] = set()
+        #: modules reachable through more than one path: only these need their caller's view
+        self.aliased: set[int] = set()
+        for _, m in model.named_modules(remove_duplicate=False):
+            (self.aliased if id(m) in seen else seen).add(id(m))
+        self._modules = {id(m): m for m in model.modules()}
+        self._under: dict[int, dict[int, str]] = {}
+
+    def of(self, module: nn.Module, caller: nn.Module | None, caller_path: str) -> tuple[str, type] | None:
+        """(path, type) of ``module`` called by ``caller`` (at ``caller_path``), or None for a
+        module outside the model."""
+        first = self.first.get(id(module))
+        if first is None or caller is None or id(module) not in self.aliased:
+            return first
+        under = self._under.get(id(caller))
+        if under is None:
+            under = self._under[id(caller)] = {id(m): n for n, m in caller.named_modules() if n}
+        name = under.get(id(module))
+        if name is None:
+            return first
+        return (f"{caller_path}.{name}" if caller_path else name), type(module)

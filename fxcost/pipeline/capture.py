@@ -9,7 +9,8 @@ Two paths, tried in order (``pipeline/run.py`` chooses):
     item assignment on proxies, ``co_varnames`` errors, data-dependent Python control flow).
     Module context comes from global module hooks (the user's model gets no hook of its own), in
     Dynamo's ``nn_module_stack`` format. It yields the same torch-level graph as a Dynamo
-    capture, in a single eager pass on meta tensors: ~10x cheaper than compiling.
+    capture, in a single eager pass on meta tensors: ~10x cheaper than compiling. TorchScript
+    code the forward runs, which the mode cannot see, is recorded op by op (``calls.py``).
 ``symbolic_trace``
     ``torch.fx`` symbolic tracing, keeping every module type that has a cost rule as a leaf
     (``call_module``): ``fxcost.pipeline.symbolic``, shapes from ShapeProp. For a model the
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -34,11 +34,12 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
-from ..core.concurrency import GLOBAL
 from ..core.errors import explain_failure
+from ..core.naming import CallPaths
 from ..core.guards import meta_device, on_meta, standins, tracing
 from ..rules.registry import Registry
 from .memo import Memo, by_shape_rule
+from .calls import SCRIPT_CALL, ScriptedOps, has_tensor, script_calls, whole_calls
 from ..core.walk import map_tensors
 from ..core.options import CaptureMethod
 
@@ -73,41 +74,6 @@ class Capture:
             for name, t in self.constants.items():
                 root.register_buffer(name, t, persistent=False)
         return torch.fx.GraphModule(root, self.graph)
-
-
-@contextlib.contextmanager
-def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[None]:
-    """While the block runs, the plain Python functions that have a rule of their own are
-    replaced by ``wrap(fn)`` wherever the model's code can name them: the globals of each of
-    its modules' source files and the function's own module (``helpers.fn(x)``), as
-    ``torch.fx.wrap`` does. The capture then keeps each call as one node that the function's
-    rule costs, instead of tracing through it."""
-    functions = registry.python_functions()
-    if not functions:
-        yield
-        return
-    with GLOBAL:  # module globals are process-wide: no other count may run with them patched
-        with _patched(model, functions, wrap):
-            yield
-
-
-@contextlib.contextmanager
-def _patched(model: nn.Module, functions: list[Any], wrap: Any) -> Iterator[None]:
-    spaces = {id(vars(m)): vars(m) for m in (sys.modules.get(type(sub).__module__) for sub in model.modules())
-              if m is not None}
-    spaces.update({id(vars(m)): vars(m) for m in (sys.modules.get(f.__module__) for f in functions) if m is not None})
-    wanted = {id(f): f for f in functions}
-    patched: list[tuple[dict, str, Any]] = []
-    try:
-        for space in spaces.values():
-            for name, value in list(space.items()):
-                if id(value) in wanted and value is wanted[id(value)]:
-                    patched.append((space, name, value))
-                    space[name] = wrap(value)
-        yield
-    finally:
-        for space, name, value in reversed(patched):
-            space[name] = value
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,11 +152,14 @@ class GraphBuilder:
 
 class ModuleStack:
     """The modules running now, from global module hooks (the user's model gets no hook of its
-    own), as Dynamo's ``nn_module_stack``. Subclasses add to ``enter`` and ``exit``."""
+    own), as Dynamo's ``nn_module_stack``; each call is named by the path it was called
+    through (``CallPaths``). Subclasses add to ``enter`` and ``exit``."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.paths = {id(m): (name, type(m)) for name, m in model.named_modules(remove_duplicate=False)}
+        self.calls = CallPaths(model)
+        self.paths = self.calls.first  # id -> (first name, type): the model's modules
         self.stack: list[tuple[str, type]] = []
+        self.running: list[nn.Module] = []  # the module of each stack entry
         self._stack_meta: dict[str, tuple[str, type]] | None = None
 
     def module_stack(self) -> dict[str, tuple[str, type]]:
@@ -201,15 +170,17 @@ class ModuleStack:
         return self._stack_meta
 
     def enter(self, module: nn.Module, args: tuple) -> None:
-        path = self.paths.get(id(module))
+        caller, caller_path = (self.running[-1], self.stack[-1][0]) if self.running else (None, "")
+        path = self.calls.of(module, caller, caller_path)
         if path is not None:
             self.stack.append(path)
+            self.running.append(module)
             self._stack_meta = None
 
     def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
-        path = self.paths.get(id(module))
-        if path is not None and self.stack and self.stack[-1] == path:
+        if self.running and self.running[-1] is module:
             self.stack.pop()
+            self.running.pop()
             self._stack_meta = None
 
     @contextlib.contextmanager
@@ -247,6 +218,7 @@ class _Recorder(ModuleStack, TorchFunctionMode):
         self.registry = registry
         self.builder = GraphBuilder()
         self.leaf: Any = None  # the rule-bearing module (or Python function) being run, if any
+        self.scripted = ScriptedOps(self.emit)  # records the aten ops of TorchScript code
 
     def emit(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> None:
         self.builder.emit(op, target, args, kwargs, out, {"nn_module_stack": self.module_stack()})
@@ -299,17 +271,32 @@ class _Recorder(ModuleStack, TorchFunctionMode):
 
         return recorded
 
+    def run_scripted(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        """A TorchScript function's call (``script_calls``), recorded op by op."""
+        self.leaf = fn
+        try:
+            with self.scripted:
+                return SCRIPT_CALL(fn, *args, **kwargs)
+        finally:
+            self.leaf = None
+
     # -- module hooks ---------------------------------------------------------------------------
     def enter(self, module: nn.Module, args: tuple) -> None:
         if self.leaf is None:
             super().enter(module, args)
             if self.registry.leaf_entry(module) is not None and id(module) in self.paths:
                 self.leaf = module
+            elif isinstance(module, torch.jit.ScriptModule):
+                self.leaf = module
+                self.scripted.__enter__()
 
     def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
         if self.leaf is module:
             self.leaf = None
-            self.emit("call_module", self.paths[id(module)][0], args, kwargs, out)
+            if isinstance(module, torch.jit.ScriptModule):
+                self.scripted.close()
+            else:
+                self.emit("call_module", self.stack[-1][0], args, kwargs, out)
         if self.leaf is None:
             super().exit(module, args, kwargs, out)
 
@@ -327,15 +314,6 @@ def _unchanged_input(args: tuple, out: Any) -> torch.Tensor | None:
             out.shape, out.stride(), out.dtype):
         return x
     return None
-
-
-def has_tensor(value: Any) -> bool:
-    """Whether a call's result holds a tensor (tuples and lists of them included)."""
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(has_tensor(v) for v in value)
-    return False
 
 
 TENSOR_METHODS = {id(getattr(torch.Tensor, n)): n for n in dir(torch.Tensor) if callable(getattr(torch.Tensor, n, None))}
@@ -362,7 +340,8 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
     try:
         with standins(model, real=real):
             builder.attrs.update(tensor_names(model))
-            with rec.hooked(), torch.no_grad(), tracing(), whole_calls(model, registry, rec.whole), rec:
+            with rec.hooked(), torch.no_grad(), tracing(), whole_calls(model, registry, rec.whole), \
+                    script_calls(rec), rec:
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")

@@ -28,10 +28,11 @@ import torch.fx
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
-from .capture import Capture, GraphBuilder, ModuleStack, has_tensor, input_placeholders, tensor_names
+from .calls import has_tensor
+from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
 from ..core.errors import FxcostError, explain_failure
 from ..core.guards import on_meta, standins, to_meta, tracing
-from .memory import Timeline
+from .memory import Timeline, resizes
 from ..rules.registry import Registry
 from .memo import Memo, by_shape_rule
 from ..core.walk import backward_roots, local, tensors
@@ -179,7 +180,7 @@ def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry,
             builder.attrs.update(tensor_names(model))
             if memory:
                 rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
-            with rec.hooked(), torch.set_grad_enabled(backward), tracing(), rec:
+            with rec.hooked(), torch.set_grad_enabled(backward), tracing(), resizes(rec.timeline), rec:
                 out = model(*args, **kwargs)
                 outputs = builder.to_args(tensors(out))  # named now: a freed output leaves the builder
                 held = tensors(out)

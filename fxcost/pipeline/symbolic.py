@@ -21,8 +21,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..core.concurrency import GLOBAL
-from .capture import TENSOR_METHODS, Capture, classify, has_tensor, tensor_names, whole_calls
-from ..core.naming import target_name
+from .calls import has_tensor, whole_calls
+from .capture import TENSOR_METHODS, Capture, classify, tensor_names
+from ..core.naming import CallPaths, target_name
 from ..rules.registry import OpCall, Registry
 from ..core.walk import leaves
 from ..core.options import CaptureMethod
@@ -76,6 +77,8 @@ class _LeafTracer(torch.fx.Tracer):
         self.registry = registry
         self._names: dict[int, str] | None = None
         self._thread = threading.get_ident()
+        self._calls: CallPaths | None = None
+        self._running: list[tuple[nn.Module, str]] = []  # (module, path) of each call under way
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return self.registry.leaf_entry(m) is not None
@@ -85,7 +88,24 @@ class _LeafTracer(torch.fx.Tracer):
         # runs meanwhile (another count, the user's own code) runs as it would untraced
         if threading.get_ident() != self._thread:
             return forward(*args, **kwargs)
-        return super().call_module(m, forward, args, kwargs)
+        if self._calls is None:
+            self._calls = CallPaths(self.root)
+        caller, caller_path = self._running[-1] if self._running else (None, "")
+        path = self._calls.of(m, caller, caller_path)
+        if path is None:  # not the model's: fx names it (or says it is not a submodule)
+            return super().call_module(m, forward, args, kwargs)
+        self._running.append((m, path[0]))
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        finally:
+            self._running.pop()
+
+    def path_of_module(self, mod: nn.Module) -> str:
+        """The path the module is being called through (``CallPaths``): fx would give a module
+        shared by two parents the first one's name for both calls."""
+        if self._running and self._running[-1][0] is mod:
+            return self._running[-1][1]
+        return super().path_of_module(mod)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, torch.fx.Proxy]) -> Any:
         """fx's ``getattr`` (a parameter or buffer read in a traced forward becomes a ``get_attr``

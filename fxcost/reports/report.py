@@ -60,9 +60,11 @@ class OperatorRow:
 
 
 def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
-    """path -> (type name, parameters in its subtree), shared parameters counted once; a
-    sharded (DTensor) parameter counts its local shard."""
-    table = {p: [type(m).__name__, 0] for p, m in model.named_modules()}
+    """path -> (type name, parameters in its subtree), shared parameters counted once (under
+    their first name); a module held under several paths has a row for each, since each call is
+    charged to the path it was called through; a sharded (DTensor) parameter counts its local
+    shard."""
+    table = {p: [type(m).__name__, 0] for p, m in model.named_modules(remove_duplicate=False)}
     counts = [(name.split(".")[:-1], (p.to_local() if hasattr(p, "to_local") else p).numel())  # DTensor: its shard
               for name, p in model.named_parameters()]
     counts += [(path.split(".") if path else [], n) for path, n in _packed_weights(model)]

@@ -148,11 +148,13 @@ class Registry:
             self._methods[target] = entry
         elif isinstance(target, type) and issubclass(target, nn.Module):
             self._modules[target] = entry
+        elif isinstance(target, type) and issubclass(target, torch.autograd.Function):
+            self._functions[target.apply] = entry  # the call the capture sees: MyFunction.apply(x)
         elif callable(target):
             self._functions[target] = entry
         else:
             raise TypeError(
-                f"cannot register a rule for {target!r}: a target is an nn.Module subclass, a "
+                f"cannot register a rule for {target!r}: a target is an nn.Module or autograd.Function subclass, a "
                 "callable or a tensor-method name"
             )
 
@@ -246,8 +248,10 @@ class Registry:
         the capture keeps each call of one as a single node instead of tracing into it."""
         self._ready()
         if self._python_functions is None:  # asked on every capture: kept until a registration
-            self._python_functions = [f for f in self._functions if isinstance(f, types.FunctionType)
-                                      and not (getattr(f, "__module__", None) or "").startswith(("torch", "torchvision"))]
+            self._python_functions = [
+                f for f in self._functions
+                if (isinstance(f, types.FunctionType) or autograd_function(f))
+                and not (getattr(autograd_function(f) or f, "__module__", None) or "").startswith("torch")]
         return self._python_functions
 
     def targets(self) -> Iterable[Any]:
@@ -261,6 +265,16 @@ class Registry:
         self._ready()
         for store in _STORES:
             yield from getattr(self, store).values()
+
+
+def autograd_function(f: Any) -> type | None:
+    """The ``torch.autograd.Function`` whose ``apply`` ``f`` is (a rule registered for the
+    class is kept under its ``apply``), or None."""
+    owner = getattr(f, "__self__", None)
+    if getattr(f, "__name__", None) == "apply" and isinstance(owner, type) and issubclass(
+            owner, torch.autograd.Function):
+        return owner
+    return None
 
 
 _STORES = ("_modules", "_functions", "_methods", "_ops")

@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from torch.utils.flop_counter import FlopCounterMode
+
 import fxcost
 from helpers import mystery
 from zoo import TIMM, build_torchvision
@@ -95,13 +97,43 @@ def test_data_parallel_wrapper():
     assert fxcost.profile(nn.DataParallel(model), (x,)).total == fxcost.profile(model, (x,)).total
 
 
-@pytest.mark.parametrize("how", ["script", "trace"])
-def test_torchscript_is_refused_clearly(how):
-    model = nn.Linear(4, 3)
-    x = torch.randn(2, 4)
-    scripted = torch.jit.script(model) if how == "script" else torch.jit.trace(model, (x,))
-    with pytest.raises(fxcost.FxcostError, match="TorchScript.*original nn.Module"):
-        fxcost.profile(scripted, (x,))
+class _ScriptedInside(nn.Module):
+    """A scripted submodule and a script function called in a plain forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = torch.jit.script(nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8)))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(_scripted_gram(self.block(x)) @ x)
+
+
+@torch.jit.script
+def _scripted_gram(y: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(y @ y.t(), dim=-1)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "step"])
+@pytest.mark.parametrize("how", ["script", "trace", "inside"])
+def test_torchscript_costs_what_it_runs(how, backward):
+    # FlopCounterMode sees the aten ops TorchScript's interpreter runs (torch's own
+    # test_torchscript: a scripted function counts as the same function unscripted)
+    torch.manual_seed(0)
+    x = torch.randn(5, 8)
+    plain = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8))
+    model = {"script": lambda: torch.jit.script(plain), "trace": lambda: torch.jit.trace(plain, (x,)),
+             "inside": _ScriptedInside}[how]()
+    with FlopCounterMode(display=False) as fc:
+        out = model(x.requires_grad_(False))
+        if backward:
+            out.sum().backward()
+    report = fxcost.profile(model, (x,), flops="2mac", backward=backward, strict=True)
+    assert report.total.flops >= report.total.macs * 2 == fc.get_total_flops() > 0
+    if how != "inside":
+        assert report.total.macs == fxcost.profile(plain, (x,), backward=backward).total.macs
+    else:
+        assert {r.name for r in report.by_module() if r.cost.macs} >= {"block", "head"}
 
 
 def test_incomplete_counts_say_so_where_they_are_read():
