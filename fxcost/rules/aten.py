@@ -8,6 +8,7 @@ backward of elementwise ops and norms (documented estimates; MACs are exact).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -55,37 +56,79 @@ _SDPA_BACKWARD = _packets("_scaled_dot_product_flash_attention_backward",
                           "_scaled_dot_product_efficient_attention_backward",
                           "_scaled_dot_product_cudnn_attention_backward",
                           "_scaled_dot_product_fused_attention_overrideable_backward")
+# the kernels under them, (batch, seq, heads, dim), with variable-length (packed) batches
+_VARLEN = _packets("_flash_attention_forward", "_efficient_attention_forward")
+_VARLEN_BACKWARD = _packets("_flash_attention_backward", "_efficient_attention_backward")
+
+Segment = tuple[Any, Any, Any, Any, Any]  # (heads, L, S, E, Ev) of one independent attention
 
 
-def _qkv(call: OpCall) -> tuple[int, int, int, int, int]:
+def sequence_lengths(offsets: torch.Tensor, longest: Any) -> list[Any]:
+    """The lengths of a packed batch's sequences from its offsets (``cum_seq_q``, a jagged
+    tensor's ``offsets()``); on meta, where offsets hold no values, each is ``longest`` (the
+    kernel's max_seqlen argument): an upper bound, as FlopCounterMode counts fake tensors."""
+    if offsets.device.type == "meta" or isinstance(offsets, torch._subclasses.FakeTensor):
+        return [longest] * (offsets.shape[0] - 1)
+    return offsets.diff().tolist()
+
+
+def _segments(call: OpCall) -> list[Segment]:
+    """The attentions an SDPA kernel computes: one over (..., heads, L, E) for the
+    ``_scaled_dot_product_*`` kernels; for ``_flash_attention_*`` and ``_efficient_attention_*``
+    (batch, L, heads, E), or with ``cum_seq_q``/``cu_seqlens_q`` one per sequence of a packed
+    batch ((total, heads, E) for flash, (1, total, heads, E) for efficient)."""
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
-    return math.prod(q.shape[:-2]), q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    packet = getattr(call.target, "overloadpacket", call.target)
+    if packet not in _VARLEN + _VARLEN_BACKWARD:
+        return [(math.prod(q.shape[:-2]), q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1])]
+    flash = packet.__name__.startswith("_flash")
+    cum_q = call.arg("cum_seq_q") if flash else call.arg("cu_seqlens_q")
+    cum_k = call.arg("cum_seq_k") if flash else call.arg("cu_seqlens_k")
+    heads, E, Ev = q.shape[-2], q.shape[-1], v.shape[-1]
+    if cum_q is None or cum_q.numel() == 0:  # dense: (batch, L, heads, E)
+        return [(q.shape[0] * heads, q.shape[1], k.shape[1], E, Ev)]
+    longest_q = call.arg("max_q") if flash else call.arg("max_seqlen_q")
+    longest_k = call.arg("max_k") if flash else call.arg("max_seqlen_k")
+    return [(heads, L, S, E, Ev) for L, S in zip(sequence_lengths(cum_q, longest_q),
+                                                 sequence_lengths(cum_k, longest_k))]
 
 
-@register_rule(*_SDPA)
+def _causal(call: OpCall) -> bool:
+    # the efficient kernel's custom_mask_type: 0 none, 1 causal from the top left, 2 bottom right
+    return bool(call.arg("is_causal", False)) or bool(call.arg("custom_mask_type", 0))
+
+
+@register_rule(*_SDPA, *_VARLEN)
 def sdpa_kernel(call: OpCall) -> Cost:
-    """The fused kernels behind scaled_dot_product_attention: as ``sdpa`` (no mask add)."""
-    heads, L, S, E, Ev = _qkv(call)
-    return attention_core(call, heads, L, S, E, Ev, masked=False, causal=bool(call.arg("is_causal", False)))
+    """The fused kernels behind scaled_dot_product_attention: as ``sdpa`` (no mask add), summed
+    over the sequences of a packed (variable-length) batch."""
+    causal = _causal(call)
+    return sum((attention_core(call, h, L, S, E, Ev, masked=False, causal=causal)
+                for h, L, S, E, Ev in _segments(call)), Cost())
 
 
 def _flash_recompute(call: OpCall) -> Cost:
     """Fused (flash, memory-efficient, cuDNN) backward kernels keep no attention matrix: they
     recompute QKᵀ (heads·L·S·E MACs) and its softmax before the gradients (FlopCounterMode's
     3.5x forward for flash forward + backward). Hardware FLOPs, phase recompute."""
-    heads, L, S, E, _ = _qkv(call)
-    pairs = heads * L * S
-    return call.dots(pairs * E, pairs) + Cost(flops=pairs + 3 * pairs - heads * L)
+    cost = Cost()
+    for heads, L, S, E, _ in _segments(call):
+        pairs = heads * L * S
+        cost = cost + call.dots(pairs * E, pairs) + Cost(flops=pairs + 3 * pairs - heads * L)
+    return cost
 
 
-@register_rule(*_SDPA_BACKWARD, recompute=_flash_recompute)
+@register_rule(*_SDPA_BACKWARD, *_VARLEN_BACKWARD, recompute=_flash_recompute)
 def sdpa_backward(call: OpCall) -> Cost:
     """dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: MACs heads·L·S·(2E + 2Ev); softmax
-    backward 4 per score."""
-    heads, L, S, E, Ev = _qkv(call)
-    pairs = heads * L * S
-    return (call.dots(pairs * Ev, heads * S * Ev) + call.dots(pairs * Ev, pairs)
-            + call.dots(pairs * E, heads * L * E) + call.dots(pairs * E, heads * S * E) + Cost(flops=4 * pairs))
+    backward 4 per score; per sequence of a packed batch."""
+    cost = Cost()
+    for heads, L, S, E, Ev in _segments(call):
+        pairs = heads * L * S
+        cost = cost + (call.dots(pairs * Ev, heads * S * Ev) + call.dots(pairs * Ev, pairs)
+                       + call.dots(pairs * E, heads * L * E) + call.dots(pairs * E, heads * S * E)
+                       + Cost(flops=4 * pairs))
+    return cost
 
 
 def _backward(name: str, per_element: int, packets: list) -> None:

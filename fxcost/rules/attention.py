@@ -8,6 +8,7 @@ attention is counted per query head.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch.nn.functional as F
 from torch import nn
@@ -43,19 +44,21 @@ def sdpa(call: OpCall) -> Cost:
     """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev], per query head (grouped-query
     attention included): MACs Hq·L·S·(E + Ev); FLOPs the QKᵀ and AV dot products, a scale per
     score, a mask add per score (with ``attn_mask``), softmax rows·(3S − 1). Causal: the full
-    L×S (default) or the pairs the mask lets through with ``attention="causal"``."""
+    L×S (default) or the pairs the mask lets through with ``attention="causal"``. Jagged nested
+    inputs (B, H, j, E): the sum over the batch's sequences, each of its own length."""
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
+    masked, causal = call.arg("attn_mask") is not None, bool(call.arg("is_causal", False))
+    if q.is_nested:  # jagged (B, H, j, E): one attention per sequence, of its own length
+        lengths = zip(_jagged_lengths(q), _jagged_lengths(k))
+        return sum((attention_core(call, q.shape[1], L, S, q.shape[-1], v.shape[-1], masked, causal)
+                    for L, S in lengths), Cost())
     heads = math.prod(q.shape[:-2])
-    return attention_core(
-        call,
-        heads,
-        q.shape[-2],
-        k.shape[-2],
-        q.shape[-1],
-        v.shape[-1],
-        masked=call.arg("attn_mask") is not None,
-        causal=bool(call.arg("is_causal", False)),
-    )
+    return attention_core(call, heads, q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], masked, causal)
+
+
+def _jagged_lengths(t: Any) -> list[int]:
+    """The sequence lengths of a jagged nested tensor (its ragged dimension's sizes)."""
+    return t.offsets().diff().tolist()
 
 
 def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_first: bool,
