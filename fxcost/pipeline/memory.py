@@ -11,13 +11,19 @@ checkpointing drops them, and the timeline sees that too).
 
     peak = parameters + buffers + optimizer state + max over ops of the live storages
 
-split at the peak into gradients, activations (made in the forward) and temporaries (made in
-the backward). Not counted: the caller's inputs, allocator rounding and fragmentation, the CUDA
+split at the peak into gradients, activations (made in the forward), temporaries (made in the
+backward) and gathered parameters: storages grown in place with ``UntypedStorage.resize_``, which
+is how FSDP2 allocates each group's unsharded parameters before its forward and frees them after
+(``reshard_after_forward``) and again around its backward. A resize is no op, so the timeline
+is told of it while it records (``resizes``): resizing to 0 ends the storage's life there, and
+growing it again starts a new one. Not counted: the caller's inputs, allocator rounding and fragmentation, the CUDA
 context, cuBLAS/cuDNN workspaces.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
@@ -25,6 +31,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from ..core.concurrency import Switch
 from ..core.options import OPTIMIZER_STATES
 from ..core.walk import local
 
@@ -37,12 +44,13 @@ def _key(t: torch.Tensor) -> int:
 
 
 class _Storage:
-    __slots__ = ("first", "last", "dead", "nbytes", "kind", "module", "refs")
+    __slots__ = ("first", "last", "dead", "nbytes", "kind", "module", "refs", "resized")
 
     def __init__(self, step: int, nbytes: int, kind: str, module: str) -> None:
         self.first = self.last = step
         self.dead: int | None = None  # the step at which Python let go of its last tensor
         self.nbytes, self.kind, self.module, self.refs = nbytes, kind, module, 0
+        self.resized = False  # its life was ended by a resize to 0, not by Python
 
     @property
     def end(self) -> int:
@@ -83,9 +91,21 @@ class Timeline:
     def _released(self, key: int, rec: _Storage) -> None:
         rec.refs -= 1
         if rec.refs == 0:
-            rec.dead = len(self.names) - 1
+            if not rec.resized:
+                rec.dead = len(self.names) - 1
             if self.active.get(key) is rec:
                 del self.active[key]
+
+    def resized(self, key: int, nbytes: int) -> None:
+        """A storage was resized in place to ``nbytes``: to 0, its life ends after the last op
+        so far; grown, a new life of ``nbytes`` starts with the next op."""
+        rec = self.active.pop(key, None)
+        if rec is not None and not rec.resized:
+            rec.dead, rec.resized = max(len(self.names) - 1, rec.first), True
+        if nbytes:
+            grown = self.active[key] = _Storage(len(self.names), nbytes, "gathered", rec.module if rec else "")
+            grown.refs = 1 << 30  # its life ends with the next resize to 0 (or the run), not with a view
+            self.storages.append(grown)
 
     def held_to_end(self, ts: Iterable[torch.Tensor], kind: str | None = None) -> None:
         """Tensors the run leaves behind (its outputs, the gradients in .grad)."""
@@ -118,10 +138,43 @@ class Timeline:
         return [rec for rec in self.storages if rec.first <= step <= rec.end]
 
 
+_TIMELINES = threading.local()  # .stack: this thread's timelines recording now, innermost last
+_RESIZE = torch.UntypedStorage.resize_
+
+
+def _resize(storage: torch.UntypedStorage, size: int) -> Any:
+    out = _RESIZE(storage, size)
+    for timeline in getattr(_TIMELINES, "stack", ()):
+        timeline.resized(storage._cdata, storage.nbytes())
+    return out
+
+
+def _set_resize(fn: Any) -> None:
+    torch.UntypedStorage.resize_ = fn
+
+
+#: ``UntypedStorage.resize_`` is process-wide: patched while any thread records, restored by the last
+_RESIZES = Switch(lambda: _set_resize(_resize), lambda _: _set_resize(_RESIZE))
+
+
+@contextlib.contextmanager
+def resizes(timeline: Timeline | None) -> Any:
+    """While the block runs, storages this thread resizes in place are told to ``timeline``."""
+    if timeline is None:
+        yield
+        return
+    with _RESIZES.held():
+        _TIMELINES.__dict__.setdefault("stack", []).append(timeline)
+        try:
+            yield
+        finally:
+            _TIMELINES.stack.pop()
+
+
 @dataclass
 class Memory:
     """``report.memory``: the peak (bytes), its ``breakdown`` (params, buffers, gradients,
-    optimizer, activations, temporary), the node where it happens, the optimizer counted, and
+    optimizer, activations, temporary, gathered), the node where it happens, the optimizer counted, and
     each module's activations and temporaries live then (``modules``, largest first).
     ``memory["peak_bytes"]`` reads a field too, as the JSON does."""
 
@@ -152,12 +205,13 @@ def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backwar
     buffer_bytes = sum(b.numel() * b.element_size() for b in {id(b): local(b) for b in model.buffers()}.values())
     step, live = timeline.peak()
     breakdown = {"params": param_bytes, "buffers": buffer_bytes, "gradients": 0,
-                 "optimizer": OPTIMIZER_STATES[optimizer] * trainable, "activations": 0, "temporary": 0}
+                 "optimizer": OPTIMIZER_STATES[optimizer] * trainable, "activations": 0, "temporary": 0,
+                 "gathered": 0}
     modules: dict[str, int] = {}
     for rec in timeline.live_at(step) if live else []:
-        slot = "gradients" if rec.kind == "gradient" else "activations" if rec.kind == "forward" else "temporary"
+        slot = {"gradient": "gradients", "forward": "activations", "gathered": "gathered"}.get(rec.kind, "temporary")
         breakdown[slot] += rec.nbytes
-        if slot != "gradients":
+        if slot in ("activations", "temporary"):
             modules[rec.module] = modules.get(rec.module, 0) + rec.nbytes
     return Memory(sum(breakdown.values()), breakdown, timeline.names[step] if timeline.names else None, optimizer,
                   dict(sorted(modules.items(), key=lambda kv: -kv[1])))

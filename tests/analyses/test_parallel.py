@@ -195,3 +195,92 @@ def test_module_tables_add_up_forward_and_backward(plan_name, mesh):
         assert {p: c.macs for p, c in _by_module(step.report, 3).items()} == {p: c.macs for p, c in plain.items()}
     table = step.table(by="operator").splitlines()
     assert table[3].split()[:2] == ["op", "count"] and table[5].split()[0] == "matmul"  # rows by operator
+
+
+def _fsdp_with(reshard, tp=False):
+    """FSDP2 on "dp" with ``reshard_after_forward=reshard`` (after tensor parallelism on "tp")."""
+    from torch.distributed.fsdp import fully_shard
+
+    def plan(model, mesh):
+        if tp:
+            megatron(model, mesh)
+        for layer in model.model.layers:
+            fully_shard(layer, mesh=mesh["dp"], reshard_after_forward=reshard)
+        fully_shard(model, mesh=mesh["dp"], reshard_after_forward=reshard)
+
+    return plan
+
+
+def _tracker_peak(mesh: dict, plan, batch: dict) -> int:
+    """FSDPMemTracker's peak for one training step of the same plan, on real CPU tensors and
+    the fake process group."""
+    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    world = 1
+    for n in mesh.values():
+        world *= n
+    dist.init_process_group("fake", rank=0, world_size=world, store=FakeStore())
+    try:
+        model = _sharded_lm(device="cpu")
+        plan(model, init_device_mesh("cpu", tuple(mesh.values()), mesh_dim_names=tuple(mesh)))
+        tracker = FSDPMemTracker(model)
+        tracker.track_inputs((batch["input_ids"],))
+        with tracker:
+            model(**batch).loss.backward()
+        snapshot = tracker.get_tracker_snapshot("peak")
+        return next(iter(snapshot.values()))["Total"]
+    finally:
+        dist.destroy_process_group()
+
+
+def _sharded_lm(device="meta"):
+    # four layers of a Llama shape, wide enough that the gathered weights of a layer outweigh
+    # its activations, as in real models
+    torch.manual_seed(0)
+    return hf.causal_lm("llama", device=device, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                        num_attention_heads=8, num_key_value_heads=8, head_dim=32, vocab_size=1000)
+
+
+FSDP_CASES = [({"dp": dp}, reshard, False) for dp in (2, 4, 8) for reshard in (True, False)] + [
+    ({"dp": 4}, 2, False), ({"dp": 8}, 4, False), ({"dp": 2, "tp": 2}, True, True), ({"dp": 2, "tp": 2}, False, True)]
+
+
+@pytest.mark.parametrize("mesh, reshard, tp", FSDP_CASES, ids=str)
+def test_fsdp2_peak_per_rank_matches_fsdp_mem_tracker(mesh, reshard, tp):
+    """Within 10 % of FSDPMemTracker (PyTorch's own per-rank memory tracker for FSDP2), for each
+    reshard_after_forward setting (True frees each layer's gathered weights after its forward
+    and gathers them again for the backward; False keeps them; an int keeps them sharded over
+    that many ranks), and under FSDP + TP."""
+    ids = torch.randint(0, 1000, (2, 64))
+    batch = {"input_ids": ids, "labels": ids, "use_cache": False}
+    plan = _fsdp_with(reshard, tp)
+    reference = _tracker_peak(mesh, plan, batch)
+    r = fxcost.profile_parallel(_sharded_lm, (), batch, mesh=mesh, parallelize=plan, backward=True, memory=True)
+    assert abs(r.report.memory.peak_bytes / reference - 1) < 0.10, (r.report.memory.breakdown, reference)
+
+
+def test_fsdp2_seven_b_activations_are_not_gathered_weights():
+    """A Llama-7B shape at dp=8 in bf16: at the peak the gathered (unsharded) weights are at
+    most the root's and two layers' (the one computing and the one prefetched), not every
+    layer's, and the activations are what the step keeps: at most what the same step keeps
+    without FSDP."""
+    cfg = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, head_dim=128, vocab_size=32000)
+
+    def seven_b():
+        return hf.causal_lm("llama", dtype=torch.bfloat16, **cfg)
+
+    ids = torch.zeros(1, 256, dtype=torch.long)
+    batch = {"input_ids": ids, "labels": ids, "use_cache": False}
+    r = fxcost.profile_parallel(seven_b, (), batch, mesh={"dp": 8}, parallelize=_fsdp, backward=True, memory=True)
+    mem = r.report.memory.breakdown
+    m = seven_b()
+    layer = sum(p.numel() * 2 for p in m.model.layers[0].parameters())
+    assert layer == 404_766_720  # 404.8 MB
+    root = sum(p.numel() * 2 for p in m.parameters()) - 32 * layer
+    assert layer <= mem["gathered"] <= root + 2 * layer
+    hidden_state = 256 * 4096 * 2
+    assert 32 * hidden_state < mem["activations"] < 32 * 40 * hidden_state
+    assert mem["activations"] < 32 * layer // 2  # not every layer's gathered weights, as it once held
