@@ -61,6 +61,10 @@ class Generation:
         table = grid(rows, ["phase", "", "MACs", "FLOPs", "moved"], fmt, ("left", "left", "right", "right", "right"))
         head = (f"{self.prefill.model}: generating {self.new_tokens} tokens after a {self.prompt_tokens}-token prompt, "
                 f"batch {self.batch}; KV cache {n(self.kv_cache_bytes, 'B')} after the last step")
+        if self.memory is not None:
+            m = self.memory
+            head += (f"\npeak memory {n(m['peak_bytes'], 'B')} (prefill {n(m['prefill_peak_bytes'], 'B')}, "
+                     f"last decode step {n(m['last_step_peak_bytes'], 'B')}; weights and KV cache included)")
         return head + "\n\n" + table
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +105,10 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     pieces = steps.pieces(first, last)
     decode = replace(steps.report(first), nodes=_summed_nodes(pieces, steps), timing=None, memory=None)
     positions = [{"position": p, **_row(_at(pieces, steps, p))} for p in range(first, last + 1)]
-    return Generation(prefill, decode, positions, steps.kv_after_last, prompt_tokens, new_tokens, batch,
+    # the cache after the last step, from a forward of its length: a step's own report cannot
+    # say (profile may run a forward more than once, and each appends to the cache it is given)
+    kv_after = _cache_bytes(steps.cache_after(last + 1))
+    return Generation(prefill, decode, positions, kv_after, prompt_tokens, new_tokens, batch,
                       sorted(steps.reports), _peaks(prefill, steps.report(last), steps.cache_in.get(last, 0)))
 
 
@@ -121,7 +128,6 @@ class _Steps:
         self.reports: dict[int, Report] = {}
         self.totals: dict[int, Cost] = {}
         self.cache_in: dict[int, int] = {}  # bytes of the cache each profiled step is handed
-        self.kv_after_last = 0
         # transformers 5.x names the cache argument ``cache``; earlier releases ``past_key_values``
         params = inspect.signature(model.forward).parameters
         self.cache_name = "cache" if "cache" in params else "past_key_values"
@@ -147,8 +153,6 @@ class _Steps:
                                             self.cache_name: cache, "use_cache": True, **self.extra},
                            **self.options)
             self.reports[position] = step
-            if position == max(self.reports):  # the cache now holds position + 1 tokens
-                self.kv_after_last = _cache_bytes(cache)
         return self.reports[position]
 
     def total(self, position: int) -> Cost:

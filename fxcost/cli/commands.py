@@ -135,11 +135,16 @@ def generate(args: argparse.Namespace, model) -> None:
 
     if args.prompt is None or args.new_tokens is None:
         raise FxcostError("generation needs both --prompt and --new-tokens. Fix: --prompt 2048 --new-tokens 256.")
+    ignored = [flag for flag, on in (("--time", args.time), ("--backward", args.backward), ("--real", args.real),
+                                     ("--mesh", args.mesh), ("--symbolic", args.symbolic)) if on]
+    if ignored:
+        raise FxcostError(f"generation (--prompt/--new-tokens) counts inference on meta tensors: {', '.join(ignored)} "
+                          "does not apply. Fix: drop it, or profile one forward without --prompt.")
     dtype = parse_dtype(args.dtype)
     if dtype.is_floating_point and dtype != torch.float32:
         model = model.to(dtype)
     gen = fxcost.profile_generation(model, prompt_tokens=args.prompt, new_tokens=args.new_tokens, batch=args.batch,
-                                    flops=args.flops)
+                                    flops=args.flops, memory=args.memory)
     if args.format == "json":
         write(json.dumps({"model": type(model).__name__, **gen.to_dict()}, indent=1), args.out)
         return

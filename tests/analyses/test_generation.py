@@ -93,3 +93,21 @@ def test_generation_memory_includes_the_kv_cache():
     assert mem["last_step_peak_bytes"] >= params + cache_in + gen.kv_cache_bytes // (P + G - 1)
     assert gen.prefill.memory["peak_bytes"] > params + cfg.num_hidden_layers * 2 * 2 * P * 16 * 4
     assert json.loads(json.dumps(gen.to_dict()))["memory"] == mem
+    # the KV cache after the last step does not depend on memory being asked for
+    cache = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * (P + G - 1) * cfg.head_dim * 4
+    assert gen.kv_cache_bytes == fxcost.profile_generation(model, prompt_tokens=P, new_tokens=G).kv_cache_bytes == cache
+
+
+def test_cli_generation_memory_and_flags_that_do_not_apply(capsys):
+    from fxcost.cli.main import main
+
+    assert main(["profile", "hf:llama", "--prompt", "64", "--new-tokens", "8", "--memory", "--units", "raw"]) == 0
+    head = capsys.readouterr().out.splitlines()
+    assert head[1].startswith("peak memory ") and "last decode step" in head[1]
+    assert main(["profile", "hf:llama", "--prompt", "64", "--new-tokens", "8", "--memory", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["memory"]["peak_bytes"] > 0
+    assert f"{data['memory']['peak_bytes']:,}" in head[1] or str(data["memory"]["peak_bytes"]) in head[1]
+    for flag in ("--time", "--backward", "--real"):
+        assert main(["profile", "hf:llama", "--prompt", "64", "--new-tokens", "8", flag]) == 2
+        assert f"{flag} does not apply" in capsys.readouterr().err
