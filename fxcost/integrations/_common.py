@@ -13,13 +13,17 @@ from ..core.errors import FxcostError
 from ..reports.peaks import Peak, named_peak, peak_for
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module``, or raise an ImportError saying which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise ImportError(f"fxcost.integrations.{extra} needs {module.split('.')[0]}, which is not installed. "
-                          f"Fix: pip install 'fxcost[{extra}]'.") from e
+def require(module: str, extra: str, *alternatives: str) -> ModuleType:
+    """Import ``module`` (or the first of ``alternatives`` that imports: the same library under
+    another package name), or raise an ImportError saying which extra installs it."""
+    for name in (module, *alternatives):
+        try:
+            return importlib.import_module(name)
+        except ImportError as e:
+            error = e
+    names = " or ".join(n.split(".")[0] for n in (module, *alternatives))
+    raise ImportError(f"fxcost.integrations.{extra} needs {names}, which is not installed. "
+                      f"Fix: pip install 'fxcost[{extra}]'.") from error
 
 
 def peak_flops(peak: Any, device: torch.device, dtype: torch.dtype) -> tuple[float | None, str]:

@@ -1,5 +1,6 @@
 """Lightning: a drop-in for ``lightning.fabric.utilities.throughput.measure_flops``, the
-``flops_per_batch`` of Lightning's ``ThroughputMonitor``.
+``flops_per_batch`` of Lightning's ``ThroughputMonitor``, with either package: ``lightning`` or
+``pytorch_lightning``.
 
     from fxcost.integrations.lightning import measure_flops
     with torch.device("meta"):
@@ -26,7 +27,8 @@ from ..analyses.profile import profile
 from ..core.errors import FxcostError
 from ._common import require
 
-require("lightning", "lightning")
+# Lightning ships as ``lightning`` and, still the common install, as ``pytorch_lightning``
+require("lightning", "lightning", "pytorch_lightning")
 
 
 def measure_flops(model: nn.Module, forward_fn: Callable[[], Any],

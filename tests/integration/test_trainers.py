@@ -178,11 +178,56 @@ def test_lightning_fit_with_throughput_monitor(tmp_path):
     assert logged["train/device/flops_per_sec"] > 0
 
 
+_PL_ALONE = """
+import sys
+sys.modules["lightning"] = None  # only pytorch_lightning is installed, as in many environments
+from fxcost.cli.targets import import_torchvision
+import_torchvision()
+import torch
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ThroughputMonitor
+from fxcost.integrations.lightning import measure_flops
+
+class Module(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(32, 16)
+
+    def setup(self, stage):
+        self.flops_per_batch = measure_flops(self.net, lambda: self.net(torch.randn(8, 32)), torch.Tensor.sum)
+
+    def training_step(self, batch, i):
+        return self.net(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(32, 32)), batch_size=8)
+trainer = pl.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False,
+                     callbacks=[ThroughputMonitor(batch_size_fn=lambda b: b[0].shape[0])])
+module = Module()
+trainer.fit(module, data)
+print(module.flops_per_batch)
+"""
+
+
+def test_measure_flops_with_pytorch_lightning_alone(tmp_path):
+    """``pytorch_lightning`` without ``lightning``: the integration imports and counts a fit's
+    batch (forward 8·32·16 MACs, backward: the weight's gradient, the input needs none)."""
+    pytest.importorskip("pytorch_lightning")
+    done = subprocess.run([sys.executable, "-c", _PL_ALONE], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == 2 * (8 * 32 * 16) * 2
+
+
 def test_integrations_are_optional():
     from fxcost.integrations._common import require
 
     with pytest.raises(ImportError, match=r"needs no_such_trainer, which is not installed. Fix: pip install 'fxcost\[hf\]'"):
         require("no_such_trainer", "hf")
+    with pytest.raises(ImportError, match=r"needs no_such or also_not, which is not installed"):
+        require("no_such", "lightning", "also_not")
     probe = "import sys, fxcost; print(sorted(m for m in ('transformers', 'lightning') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
 
