@@ -34,11 +34,12 @@ def test_layers_are_folders_and_files_stay_small():
 
 
 def test_tests_mirror_the_layers_and_stand_alone():
-    """Tests live in the folder of the layer they test; none imports another test file (shared
+    """Tests live in the folder of the layer they test (integration: whole models and tools;
+    peers: other counters' own test suites, ported); none imports another test file (shared
     code is in helpers.py, hf.py, zoo.py ...) or sets fxcost's private names."""
     tests = ROOT / "tests"
     folders = {p.parent.name for p in tests.rglob("test_*.py")} - {"tests"}
-    assert folders <= {"core", "rules", "pipeline", "reports", "analyses", "cli", "integration"}, folders
+    assert folders <= {"core", "rules", "pipeline", "reports", "analyses", "cli", "integration", "peers"}, folders
     for p in tests.rglob("test_*.py"):
         text = p.read_text()
         assert not re.search(r"^\s*(from|import) test_\w+", text, re.M), f"{p.name} imports another test file"
