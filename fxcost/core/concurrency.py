@@ -9,7 +9,9 @@ Three kinds of state are shared between threads, each guarded as narrowly as it 
   models run concurrently.
 - **process-wide switches** every count turns on and back off (``torch.compiler.is_compiling()``,
   the paused garbage collector): a ``Switch`` is turned on by the first count that enters and
-  back by the last that leaves, so that no count turns it off under another.
+  back by the last that leaves, so that no count turns it off under another; a ``Patch`` does the
+  same for a class attribute fxcost replaces while it records (``ScriptFunction.__call__``,
+  ``UntypedStorage.resize_``), serving each thread's own recording.
 - **PyTorch machinery that is process-global**: ``torch.fx``'s tracer patches functions in
   module globals for the length of a trace, fxcost's own ``whole_calls`` does the same for
   functions with rules of their own, and a fake process group is the default group while a
@@ -86,6 +88,31 @@ class Switch:
                 self._inside -= 1
                 if self._inside == 0:
                     self._off(self._saved)
+
+
+class Patch:
+    """``owner.name`` replaced by ``replacement`` while any thread is inside ``held(item)`` (a
+    class attribute is process-wide: the first thread in patches it, the last out restores it).
+    ``items()`` are this thread's, innermost last: the replacement serves them, and calls
+    ``original`` for any other thread or when there are none."""
+
+    def __init__(self, owner: Any, name: str, replacement: Callable[..., Any]) -> None:
+        self.original = getattr(owner, name)
+        self._local = threading.local()
+        self._switch = Switch(lambda: setattr(owner, name, replacement),
+                              lambda _: setattr(owner, name, self.original))
+
+    def items(self) -> list[Any]:
+        return getattr(self._local, "items", [])
+
+    @contextlib.contextmanager
+    def held(self, item: Any) -> Iterator[None]:
+        with self._switch.held():
+            self._local.__dict__.setdefault("items", []).append(item)
+            try:
+                yield
+            finally:
+                self._local.items.pop()
 
 
 def serialised(fn: F) -> F:

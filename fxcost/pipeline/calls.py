@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..core.concurrency import GLOBAL, Switch
+from ..core.concurrency import GLOBAL, Patch
 from ..rules.registry import Registry, autograd_function
 
 
@@ -81,11 +80,6 @@ def has_tensor(value: Any) -> bool:
         return any(has_tensor(v) for v in value)
     return False
 
-#: ``ScriptFunction.__call__`` as torch defines it
-SCRIPT_CALL = torch.jit.ScriptFunction.__call__
-_RECORDING = threading.local()  # .recorders: this thread's recordings under way, innermost last
-
-
 class ScriptedOps(TorchDispatchMode):
     """While on, each aten op with a tensor result goes to ``emit(op, func, args, kwargs, out)``
     (the recorder's)."""
@@ -120,28 +114,23 @@ class ScriptedOps(TorchDispatchMode):
 def _scripted_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """``ScriptFunction.__call__`` while a recording runs: its thread's recorder takes the call
     (unless it is inside a leaf); other threads, and code outside recordings, call it as ever."""
-    recorders = getattr(_RECORDING, "recorders", None)
+    recorders = _SCRIPT_FUNCTIONS.items()
     if not recorders or recorders[-1].leaf is not None:
         return SCRIPT_CALL(fn, *args, **kwargs)
     return recorders[-1].run_scripted(fn, args, kwargs)
 
 
-def _set_script_call(call: Any) -> None:
-    torch.jit.ScriptFunction.__call__ = call
-
-
-#: the class attribute is process-wide: patched while any thread records, restored by the last
-_SCRIPT_FUNCTIONS = Switch(lambda: _set_script_call(_scripted_call), lambda _: _set_script_call(SCRIPT_CALL))
+_SCRIPT_FUNCTIONS = Patch(torch.jit.ScriptFunction, "__call__", _scripted_call)
+#: ``ScriptFunction.__call__`` as torch defines it
+SCRIPT_CALL = _SCRIPT_FUNCTIONS.original
 
 
 @contextlib.contextmanager
 def script_calls(recorder: Any) -> Iterator[None]:
     """While the block runs, a TorchScript function this thread calls goes to
     ``recorder.run_scripted(fn, args, kwargs)`` (unless ``recorder.leaf`` is set)."""
-    with _SCRIPT_FUNCTIONS.held():
-        _RECORDING.__dict__.setdefault("recorders", []).append(recorder)
+    with _SCRIPT_FUNCTIONS.held(recorder):
         try:
             yield
         finally:
-            _RECORDING.recorders.pop()
             recorder.scripted.close()

@@ -23,15 +23,14 @@ context, cuBLAS/cuDNN workspaces.
 from __future__ import annotations
 
 import contextlib
-import threading
 import weakref
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
 
-from ..core.concurrency import Switch
+from ..core.concurrency import Patch
 from ..core.options import OPTIMIZER_STATES
 from ..core.walk import local
 
@@ -138,37 +137,24 @@ class Timeline:
         return [rec for rec in self.storages if rec.first <= step <= rec.end]
 
 
-_TIMELINES = threading.local()  # .stack: this thread's timelines recording now, innermost last
-_RESIZE = torch.UntypedStorage.resize_
-
-
 def _resize(storage: torch.UntypedStorage, size: int) -> Any:
-    out = _RESIZE(storage, size)
-    for timeline in getattr(_TIMELINES, "stack", ()):
+    out = _RESIZES.original(storage, size)
+    for timeline in _RESIZES.items():
         timeline.resized(storage._cdata, storage.nbytes())
     return out
 
 
-def _set_resize(fn: Any) -> None:
-    torch.UntypedStorage.resize_ = fn
-
-
-#: ``UntypedStorage.resize_`` is process-wide: patched while any thread records, restored by the last
-_RESIZES = Switch(lambda: _set_resize(_resize), lambda _: _set_resize(_RESIZE))
+_RESIZES = Patch(torch.UntypedStorage, "resize_", _resize)
 
 
 @contextlib.contextmanager
-def resizes(timeline: Timeline | None) -> Any:
+def resizes(timeline: Timeline | None) -> Iterator[None]:
     """While the block runs, storages this thread resizes in place are told to ``timeline``."""
     if timeline is None:
         yield
         return
-    with _RESIZES.held():
-        _TIMELINES.__dict__.setdefault("stack", []).append(timeline)
-        try:
-            yield
-        finally:
-            _TIMELINES.stack.pop()
+    with _RESIZES.held(timeline):
+        yield
 
 
 @dataclass
