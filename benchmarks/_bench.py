@@ -8,7 +8,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,7 +24,7 @@ def options(repeats: int | None = None, models: bool = False) -> argparse.Namesp
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from fxcost.cli.targets import import_torchvision
+    from fxcost.zoo.targets import import_torchvision
 
     import_torchvision()
     return a

@@ -20,7 +20,7 @@ def main() -> None:
     checkout, name = sys.argv[1], sys.argv[2]
     sys.path.insert(0, checkout)
     warnings.filterwarnings("ignore")
-    from fxcost.cli.targets import import_torchvision
+    from fxcost.zoo.targets import import_torchvision
 
     tv = import_torchvision()
     import torch

@@ -28,27 +28,36 @@ def main() -> None:
         "input_ids": {"input_ids": ids},
         "use_cache=False": {"input_ids": ids, "use_cache": False},
         "attention_mask": {"input_ids": ids, "attention_mask": ones},
-        "position_ids + use_cache=False": {"input_ids": ids, "position_ids": torch.arange(L, device="meta")[None],
-                                           "use_cache": False},
+        "position_ids + use_cache=False": {
+            "input_ids": ids,
+            "position_ids": torch.arange(L, device="meta")[None],
+            "use_cache": False,
+        },
         "labels": {"input_ids": ids, "labels": ids, "use_cache": False},
     }
 
     base = None
-    lines = ["| call (Llama-7B shape, seq 2048, meta) | seconds (median) | vs input_ids only | MACs |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        "| call (Llama-7B shape, seq 2048, meta) | seconds (median) | vs input_ids only | MACs |",
+        "|---|---:|---:|---:|",
+    ]
     for name, kwargs in conventions.items():
         s = timed(lambda: fxcost.profile(model, (), kwargs), a.repeats)
         base = base or s
         macs = fxcost.profile(model, (), kwargs).total.macs
         lines.append(f"| {name} | {s:.3f} | {s / base:.2f}x | {macs:.6g} |")
     s = timed(lambda: fxcost.profile(model, (), conventions["labels"], backward=True), a.repeats)
-    lines.append(f"| labels, backward=True (training step) | {s:.3f} | {s / base:.2f}x | "
-                 f"{fxcost.profile(model, (), conventions['labels'], backward=True).total.macs:.6g} |")
+    lines.append(
+        f"| labels, backward=True (training step) | {s:.3f} | {s / base:.2f}x | "
+        f"{fxcost.profile(model, (), conventions['labels'], backward=True).total.macs:.6g} |"
+    )
     s = timed(lambda: fxcost.profile_generation(model, prompt_tokens=4096, new_tokens=4096), a.repeats)
     gen = fxcost.profile_generation(model, prompt_tokens=4096, new_tokens=4096)
     lines.append(f"| profile_generation(prompt 4096, new 4096) | {s:.3f} | {s / base:.2f}x | {gen.total.macs:.6g} |")
-    text = "\n".join(lines) + f"\n\n{a.repeats} repeats after a warm-up, torch {torch.__version__}, " \
+    text = (
+        "\n".join(lines) + f"\n\n{a.repeats} repeats after a warm-up, torch {torch.__version__}, "
         f"transformers {T.__version__}; target: each convention within 2x of input_ids only, generation < 5 s.\n"
+    )
     emit(text, a.out)
 
 

@@ -14,8 +14,7 @@ import torch.utils.benchmark as tb
 
 sys.path.insert(0, ".")
 import fxcost  # noqa: E402
-from fxcost.cli.targets import import_torchvision  # noqa: E402
-
+from fxcost.zoo.targets import import_torchvision  # noqa: E402
 
 ROUNDS = 5
 
@@ -42,19 +41,25 @@ def main(names: list[str]) -> int:
             mine, ref = statistics.median(ours_r), statistics.median(theirs_r)
             ratio = mine / ref
             worst = max(worst, abs(ratio - 1))
-            print(f"{name} batch {batch}: fxcost median {mine:.4f} ms (last round: p90 {ours.p90_ms:.4f}, "
-                  f"{ours.iters} iters, {ours.fps:.1f} FPS) | benchmark.Timer median {ref:.4f} ms "
-                  f"| ratio {ratio:.4f} | rounds: {[round(v, 3) for v in ours_r]} vs {[round(v, 3) for v in theirs_r]}")
+            print(
+                f"{name} batch {batch}: fxcost median {mine:.4f} ms (last round: p90 {ours.p90_ms:.4f}, "
+                f"{ours.iters} iters, {ours.fps:.1f} FPS) | benchmark.Timer median {ref:.4f} ms "
+                f"| ratio {ratio:.4f} | rounds: {[round(v, 3) for v in ours_r]} vs {[round(v, 3) for v in theirs_r]}"
+            )
     model = tv.models.resnet50().cuda().eval()
     x = torch.randn(1, 3, 224, 224, device="cuda")
     g = fxcost.measure(model, (x,), cuda_graph=True, min_time_s=1.0)
     f = fxcost.measure(model, (x,), flush_l2=True, min_time_s=1.0)
     print(f"resnet50 b1: CUDA graph replay median {g.median_ms:.4f} ms; with L2 flush {f.median_ms:.4f} ms")
     r = fxcost.profile(model, (x,), measure=True, min_time_s=1.0)
-    print(f"resnet50 b1 fp32: {r.total_time_ms:.4f} ms, achieved {r.achieved_flops_per_s / 1e12:.2f} TFLOP/s, "
-          f"utilization {r.utilization:.3%} of {r.timing['peak_flops_per_s'] / 1e12:.1f} TFLOP/s")
+    print(
+        f"resnet50 b1 fp32: {r.total_time_ms:.4f} ms, achieved {r.achieved_flops_per_s / 1e12:.2f} TFLOP/s, "
+        f"utilization {r.utilization:.3%} of {r.timing['peak_flops_per_s'] / 1e12:.1f} TFLOP/s"
+    )
     times = fxcost.time_nodes(r, model, (x,))
-    print(f"per-node timing: {len(times)} nodes, sum {sum(times.values()):.3f} ms vs end-to-end {r.total_time_ms:.3f} ms")
+    print(
+        f"per-node timing: {len(times)} nodes, sum {sum(times.values()):.3f} ms vs end-to-end {r.total_time_ms:.3f} ms"
+    )
     print(r.table(depth=1, top=None))
     print(f"worst disagreement: {worst:.2%}")
     return 0 if worst <= 0.03 else 1

@@ -14,11 +14,18 @@ from _bench import emit, options, timed
 import fxcost
 
 a = options(repeats=3)
-import transformers as T  # noqa: E402
 import torchvision  # noqa: E402
+import transformers as T  # noqa: E402
 
-cfg = T.LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                    num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096)
+cfg = T.LlamaConfig(
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    vocab_size=32000,
+    max_position_embeddings=4096,
+)
 with torch.device("meta"):
     llama = T.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
 
@@ -28,13 +35,27 @@ def ids(b, seq):
 
 
 cases = [
-    ("Llama-7B shape in B, L", llama, (), ids(2, 2048), {"B": [("input_ids", 0)], "L": [("input_ids", 1)]},
-     {"B": 2, "L": 2048}),
-    ("resnet50 in H, W", torchvision.models.resnet50(), (torch.randn(2, 3, 224, 224),), {},
-     {"H": [(0, 2)], "W": [(0, 3)]}, {"H": 224, "W": 224}),
+    (
+        "Llama-7B shape in B, L",
+        llama,
+        (),
+        ids(2, 2048),
+        {"B": [("input_ids", 0)], "L": [("input_ids", 1)]},
+        {"B": 2, "L": 2048},
+    ),
+    (
+        "resnet50 in H, W",
+        torchvision.models.resnet50(),
+        (torch.randn(2, 3, 224, 224),),
+        {},
+        {"H": [(0, 2)], "W": [(0, 3)]},
+        {"H": 224, "W": 224},
+    ),
 ]
-rows = ["| model | profile() s | formula() s | ratio | equal at the example | sweep of 10,000 sizes s |",
-        "|---|---|---|---|---|---|"]
+rows = [
+    "| model | profile() s | formula() s | ratio | equal at the example | sweep of 10,000 sizes s |",
+    "|---|---|---|---|---|---|",
+]
 for name, model, args, kwargs, dims, at in cases:
     tp = timed(lambda: fxcost.profile(model, args, kwargs), a.repeats)
     tf = timed(lambda: fxcost.formula(model, args, kwargs, dims=dims), a.repeats)
@@ -46,5 +67,8 @@ for name, model, args, kwargs, dims, at in cases:
     f.sweep(**sizes)
     ts = time.perf_counter() - t
     rows.append(f"| {name} | {tp:.3f} | {tf:.3f} | {tf / tp:.1f}x | {same} | {ts:.3f} |")
-emit(f"torch {torch.__version__}, transformers {T.__version__}; medians of {a.repeats} after a warm-up, "
-     "same process\n\n" + "\n".join(rows) + "\n", a.out)
+emit(
+    f"torch {torch.__version__}, transformers {T.__version__}; medians of {a.repeats} after a warm-up, "
+    "same process\n\n" + "\n".join(rows) + "\n",
+    a.out,
+)

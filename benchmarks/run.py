@@ -22,8 +22,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-TORCHVISION = {"resnet50": 4.089e9, "mobilenet_v3_large": 0.217e9, "vit_b_16": 17.564e9, "swin_t": 4.491e9,
-               "convnext_tiny": 4.456e9}
+TORCHVISION = {
+    "resnet50": 4.089e9,
+    "mobilenet_v3_large": 0.217e9,
+    "vit_b_16": 17.564e9,
+    "swin_t": 4.491e9,
+    "convnext_tiny": 4.456e9,
+}
 
 
 def _block(d: int, L: int, ffn: int, kv: int | None = None) -> int:
@@ -49,8 +54,18 @@ def reference(name: str) -> float:
 
 
 MODELS = list(TORCHVISION) + ["bert", "gpt2"] + list(LLAMA)
-TOOLS = ["fxcost", "flop_counter", "fvcore", "thop", "ptflops", "ptflops_aten", "calflops", "deepspeed",
-         "torch_flops", "torchprofile"]
+TOOLS = [
+    "fxcost",
+    "flop_counter",
+    "fvcore",
+    "thop",
+    "ptflops",
+    "ptflops_aten",
+    "calflops",
+    "deepspeed",
+    "torch_flops",
+    "torchprofile",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,7 +75,7 @@ def build(name: str):
     import torch
 
     sys.path.insert(0, ROOT)
-    from fxcost.cli.targets import import_torchvision
+    from fxcost.zoo.targets import import_torchvision
 
     tv = import_torchvision()
     if name in TORCHVISION:
@@ -73,8 +88,15 @@ def build(name: str):
     if name == "gpt2":
         return T.GPT2Model(T.GPT2Config(use_cache=False)).eval(), (torch.zeros(1, 128, dtype=torch.long),), False
     d, f, n, h, kvh, v, L = LLAMA[name]
-    cfg = T.LlamaConfig(hidden_size=d, intermediate_size=f, num_hidden_layers=n, num_attention_heads=h,
-                        num_key_value_heads=kvh, vocab_size=v, use_cache=False)
+    cfg = T.LlamaConfig(
+        hidden_size=d,
+        intermediate_size=f,
+        num_hidden_layers=n,
+        num_attention_heads=h,
+        num_key_value_heads=kvh,
+        vocab_size=v,
+        use_cache=False,
+    )
     meta = name != "llama_small"  # the 7B/70B shapes exist only on the meta device
     if meta:
         with torch.device("meta"):
@@ -110,9 +132,15 @@ def count(tool: str, model, args) -> float:
         from ptflops import get_model_complexity_info
 
         x = args[0]
-        macs, _ = get_model_complexity_info(model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False,
-                                            verbose=False, backend="aten" if tool == "ptflops_aten" else "pytorch",
-                                            input_constructor=lambda _: {"input_ids": x} if x.dtype == torch.long else x)
+        macs, _ = get_model_complexity_info(
+            model,
+            tuple(x.shape[1:]),
+            as_strings=False,
+            print_per_layer_stat=False,
+            verbose=False,
+            backend="aten" if tool == "ptflops_aten" else "pytorch",
+            input_constructor=lambda _: {"input_ids": x} if x.dtype == torch.long else x,
+        )
         return macs
     if tool == "calflops":
         from calflops import calculate_flops
@@ -163,18 +191,26 @@ def child(tool: str, name: str) -> None:
 
 def baseline_rss() -> float:
     """Peak RSS of a process that imports torch and transformers and builds nothing."""
-    code = ("import resource, sys; sys.path.insert(0, %r); from fxcost.cli.targets import import_torchvision; "
-            "import_torchvision(); import transformers; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-            % ROOT)
+    code = (
+        f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); from fxcost.zoo.targets import import_torchvision; "
+        "import_torchvision(); import transformers; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip())
 
 
 # ---------------------------------------------------------------------------------------------
 # parent: schedule, collect, print
 # ---------------------------------------------------------------------------------------------
-_MODULES = {"fvcore": "fvcore", "thop": "thop", "ptflops": "ptflops", "ptflops_aten": "ptflops",
-            "calflops": "calflops", "deepspeed": "deepspeed", "torch_flops": "torch_flops",
-            "torchprofile": "torchprofile"}
+_MODULES = {
+    "fvcore": "fvcore",
+    "thop": "thop",
+    "ptflops": "ptflops",
+    "ptflops_aten": "ptflops",
+    "calflops": "calflops",
+    "deepspeed": "deepspeed",
+    "torch_flops": "torch_flops",
+    "torchprofile": "torchprofile",
+}
 
 
 def run_pair(tool: str, name: str, timeout: float) -> dict:
@@ -184,8 +220,9 @@ def run_pair(tool: str, name: str, timeout: float) -> dict:
     if module and importlib.util.find_spec(module) is None:  # no process for a missing peer
         return {"tool": tool, "model": name, "skipped": f"not installed ({module})"}
     try:
-        p = subprocess.run([sys.executable, __file__, "--child", tool, name], capture_output=True, text=True,
-                           timeout=timeout)
+        p = subprocess.run(
+            [sys.executable, __file__, "--child", tool, name], capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"tool": tool, "model": name, "error": f"timeout after {timeout:.0f} s"}
     for line in p.stdout.splitlines():
@@ -212,12 +249,19 @@ def main() -> None:
     runs: dict[tuple[str, str], list[dict]] = {}
     for r in range(a.repeats):
         for name in models:
-            for tool in (tools if r % 2 == 0 else tools[::-1]):  # alternate the order
+            for tool in tools if r % 2 == 0 else tools[::-1]:  # alternate the order
                 res = run_pair(tool, name, a.timeout)
                 runs.setdefault((tool, name), []).append(res)
-                print(f"[{r + 1}/{a.repeats}] {name:18s} {tool:13s} "
-                      + (f"{res['seconds']:.3f}s {res['macs'] / 1e9:.3f} G" if "seconds" in res
-                         else res.get("skipped") or res.get("error")), file=sys.stderr, flush=True)
+                print(
+                    f"[{r + 1}/{a.repeats}] {name:18s} {tool:13s} "
+                    + (
+                        f"{res['seconds']:.3f}s {res['macs'] / 1e9:.3f} G"
+                        if "seconds" in res
+                        else res.get("skipped") or res.get("error")
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
     text = report(runs, models, tools, baseline_rss())
     print(text)
     if a.out:
@@ -235,13 +279,19 @@ def report(runs, models, tools, base_rss: float) -> str:
 
     import torch
 
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"torch {torch.__version__}; baseline RSS (torch + transformers imported) {base_rss:.0f} MB; "
-             f"date {time.strftime('%Y-%m-%d')}.", ""]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}; baseline RSS (torch + transformers imported) {base_rss:.0f} MB; "
+        f"date {time.strftime('%Y-%m-%d')}.",
+        "",
+    ]
     head = "| model | reference G | " + " | ".join(tools) + " | fxcost / fastest right peer |"
     sep = "|" + "---|" * (len(tools) + 3)
-    for title, fmt in (("Counting time (s, median)", "time"), ("MACs reported (G); ✓ = within 1 %", "macs"),
-                       ("Peak RSS above baseline (MB)", "rss")):
+    for title, fmt in (
+        ("Counting time (s, median)", "time"),
+        ("MACs reported (G); ✓ = within 1 %", "macs"),
+        ("Peak RSS above baseline (MB)", "rss"),
+    ):
         lines += [f"### {title}", "", head, sep]
         for name in models:
             ref = reference(name)

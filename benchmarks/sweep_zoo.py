@@ -17,7 +17,7 @@ import time
 from _bench import emit
 
 import fxcost
-from fxcost.cli.sweep import expand
+from fxcost.zoo.sweep import expand
 
 
 def main() -> None:
@@ -39,16 +39,21 @@ def main() -> None:
     ok = [r for r in rows if r["status"] == "ok"]
     lines = [
         f"`fxcost sweep '{a.targets}' --jobs {a.jobs} --timeout {a.timeout:g}` on {os.cpu_count()} cores: "
-        f"{len(rows)} models in {wall / 60:.1f} min, {len(rows) / (wall / 60):.0f} rows per minute.", "",
-        "| status | models |", "|---|---|", *[f"| {s} | {n} |" for s, n in status.most_common()], "",
+        f"{len(rows)} models in {wall / 60:.1f} min, {len(rows) / (wall / 60):.0f} rows per minute.",
+        "",
+        "| status | models |",
+        "|---|---|",
+        *[f"| {s} | {n} |" for s, n in status.most_common()],
+        "",
         f"Complete (every op has a rule): {sum(r['complete'] for r in ok)} of {len(ok)} counted; "
         f"median count {statistics.median(r['seconds'] for r in ok):.3f} s, median wall per model "
         f"(build + count, in its own process) {statistics.median(r['wall_seconds'] for r in ok):.2f} s.",
     ]
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        lines += ["", "Not ok:", ""] + [f"- {r['target']}: {r['status']}: {(r.get('error') or '')[:160]}"
-                                        for r in failed]
+        lines += ["", "Not ok:", ""] + [
+            f"- {r['target']}: {r['status']}: {(r.get('error') or '')[:160]}" for r in failed
+        ]
     emit("\n".join(lines), a.out)
 
 

@@ -39,8 +39,14 @@ def main() -> None:
             super().on_step_end(args, state, control, **kw)
 
     torch.manual_seed(0)
-    cfg = T.LlamaConfig(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
-                        vocab_size=1000, max_position_embeddings=512)
+    cfg = T.LlamaConfig(
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        vocab_size=1000,
+        max_position_embeddings=512,
+    )
     model = T.LlamaForCausalLM(cfg)
     lengths = [int(n) for n in torch.randint(32, 257, (30,), generator=torch.Generator().manual_seed(0))]
 
@@ -54,19 +60,30 @@ def main() -> None:
 
     cb = Recorded()
     with tempfile.TemporaryDirectory() as out:
-        args = T.TrainingArguments(output_dir=out, per_device_train_batch_size=1, max_steps=len(lengths),
-                                   logging_steps=10, report_to=[], save_strategy="no", use_cpu=True,
-                                   disable_tqdm=True)
-        T.Trainer(model=model, args=args, train_dataset=Batches(), data_collator=lambda items: items[0],
-                  callbacks=[cb]).train()
+        args = T.TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=1,
+            max_steps=len(lengths),
+            logging_steps=10,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+        T.Trainer(
+            model=model, args=args, train_dataset=Batches(), data_collator=lambda items: items[0], callbacks=[cb]
+        ).train()
     first, rest = cb.steps[0], cb.steps[1:]
     shares = [o / s for o, s in rest]
-    lines = [f"{len(cb.steps)} steps of a 4-layer Llama (hidden 256) on {torch.get_num_threads()} CPU threads, "
-             f"batches of 4 at {len(set(lengths))} lengths from 32 to 256:", "",
-             f"- first step: {first[0]:.2f} s counting (the formula's derivation) in a {first[1]:.2f} s step",
-             f"- after it: counting takes a median {statistics.median(shares):.4%} of a step "
-             f"(max {max(shares):.4%}; median step {statistics.median(s for _, s in rest):.3f} s, "
-             f"median count {statistics.median(o for o, _ in rest) * 1e6:.0f} µs)"]
+    lines = [
+        f"{len(cb.steps)} steps of a 4-layer Llama (hidden 256) on {torch.get_num_threads()} CPU threads, "
+        f"batches of 4 at {len(set(lengths))} lengths from 32 to 256:",
+        "",
+        f"- first step: {first[0]:.2f} s counting (the formula's derivation) in a {first[1]:.2f} s step",
+        f"- after it: counting takes a median {statistics.median(shares):.4%} of a step "
+        f"(max {max(shares):.4%}; median step {statistics.median(s for _, s in rest):.3f} s, "
+        f"median count {statistics.median(o for o, _ in rest) * 1e6:.0f} µs)",
+    ]
     emit("\n".join(lines), a.out)
 
 

@@ -57,8 +57,18 @@ def child(tool: str, name: str) -> None:
     model.train()
     t = time.perf_counter()
     macs = count(tool, model, args[0])
-    print("RESULT " + json.dumps({"tool": tool, "model": name, "seconds": time.perf_counter() - t, "macs": macs,
-                                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "tool": tool,
+                "model": name,
+                "seconds": time.perf_counter() - t,
+                "macs": macs,
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -73,8 +83,9 @@ def main() -> None:
     runs: dict[tuple[str, str], list[dict]] = {}
     for _ in range(a.repeats):  # interleaved repeats
         for tool, name in PAIRS:
-            p = subprocess.run([sys.executable, __file__, "--child", tool, name], capture_output=True, text=True,
-                               timeout=600, cwd=ROOT)
+            p = subprocess.run(
+                [sys.executable, __file__, "--child", tool, name], capture_output=True, text=True, timeout=600, cwd=ROOT
+            )
             line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
             if line is None:
                 sys.exit(f"{tool} on {name} failed: {p.stderr.strip().splitlines()[-1:]}")
@@ -84,11 +95,16 @@ def main() -> None:
     for (tool, name), rs in runs.items():
         med[(tool, name)] = statistics.median(r["seconds"] for r in rs)
         rss = max(r["rss_mb"] for r in rs) - base
-        lines.append(f"| {tool} | {name} {LLAMA[name][2]} layers, seq {LLAMA[name][6]} | {med[(tool, name)]:.3f} | "
-                     f"{rs[0]['macs']:.4g} | {rss:.0f} |")
+        lines.append(
+            f"| {tool} | {name} {LLAMA[name][2]} layers, seq {LLAMA[name][6]} | {med[(tool, name)]:.3f} | "
+            f"{rs[0]['macs']:.4g} | {rss:.0f} |"
+        )
     ratio = med[("fxcost", "llama_7b")] / med[("flop_counter_fake", "llama_7b")]
-    lines += ["", f"Llama-7B training step: fxcost / FlopCounterMode under FakeTensorMode = {ratio:.2f}x "
-              f"(target <= 0.5x); {a.repeats} repeats, fresh process each, torch {_torch_version()}."]
+    lines += [
+        "",
+        f"Llama-7B training step: fxcost / FlopCounterMode under FakeTensorMode = {ratio:.2f}x "
+        f"(target <= 0.5x); {a.repeats} repeats, fresh process each, torch {_torch_version()}.",
+    ]
     emit("\n".join(lines) + "\n", a.out)
 
 

@@ -7,23 +7,31 @@ tensors (nothing computed, nothing copied).
     >>> report.total.flops, report.total.macs, report.params
 """
 
-from .analyses.profile import profile
+import warnings
+
+# torch warns at import when NumPy is absent (fxcost's base install has none and needs none):
+# a command should print its output and nothing else
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+    import torch  # noqa: F401
+
+from .analyses import plans  # noqa: E402
 from .analyses.compile import annotate, backend, inductor_pass
-from .core.cost import Cost
-from .core.version import __version__
-from .core.errors import CaptureError, FxcostError, UnsupportedOpError
 from .analyses.formula import Formula, formula
 from .analyses.generation import Generation, profile_generation
-from .core.options import Options, TimingOptions
-from .analyses import plans
 from .analyses.parallel import ParallelReport, profile_parallel
-from .rules.registry import REGISTRY, OpCall, Registry, register_rule
-from .pipeline.memory import Memory
-from .reports.report import Report
-from .reports.peaks import Peak, peak_for
-from .reports.roofline import roofline
+from .analyses.profile import profile
 from .analyses.timing import Timing, measure, time_nodes
-from .cli.sweep import sweep
+from .core.cost import Cost
+from .core.errors import CaptureError, FxcostError, UnsupportedOpError
+from .core.options import Options, TimingOptions
+from .core.version import __version__
+from .pipeline.memory import Memory
+from .reports.peaks import Peak, peak_for
+from .reports.report import Report
+from .reports.roofline import roofline
+from .rules.registry import REGISTRY, OpCall, Registry, register_rule
+from .zoo.sweep import sweep
 
 REGISTRY.load()  # the built-in rules, now: a first count then pays nothing for them
 

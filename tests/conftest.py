@@ -3,7 +3,7 @@ importer, since the registry's torchvision is built for CUDA torch."""
 
 import pytest
 
-from fxcost.cli.targets import import_torchvision
+from fxcost.zoo.targets import import_torchvision
 
 try:
     import_torchvision()

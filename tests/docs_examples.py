@@ -40,10 +40,10 @@ def examples(text: str) -> list[Example]:
     last_end = 0
     for m in _FENCE.finditer(text):
         lang = m.group(1)
-        if lang == "text" and found and found[-1].output is None and not text[last_end:m.start()].strip():
+        if lang == "text" and found and found[-1].output is None and not text[last_end : m.start()].strip():
             found[-1].output = (m.start(2), m.end(2), m.group(2))
         elif lang in ("python", "bash"):
-            before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
+            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
             found.append(Example(lang, m.group(2), text.count("\n", 0, m.start()) + 1, before))
         last_end = m.end()
     return found
@@ -75,8 +75,9 @@ def run_page(page: Path, folder: Path, record: bool = False) -> list[str]:
                     exec(compile(ex.code, where, "exec"), namespace)
                 out = buf.getvalue()
             else:
-                r = subprocess.run(["bash", "-euo", "pipefail", "-c", ex.code], cwd=folder, env=env,
-                                   capture_output=True, text=True)
+                r = subprocess.run(
+                    ["bash", "-euo", "pipefail", "-c", ex.code], cwd=folder, env=env, capture_output=True, text=True
+                )
                 if r.returncode != 0:
                     raise AssertionError(f"{where}: exit {r.returncode}\n{r.stderr[-2000:]}")
                 out = r.stdout
@@ -84,7 +85,9 @@ def run_page(page: Path, folder: Path, record: bool = False) -> list[str]:
                 if record:
                     edits.append((ex.output[0], ex.output[1], _normal(out) + "\n"))
                 else:
-                    problems.append(f"{where}: printed\n{_normal(out)}\n--- but the page shows\n{_normal(ex.output[2])}")
+                    problems.append(
+                        f"{where}: printed\n{_normal(out)}\n--- but the page shows\n{_normal(ex.output[2])}"
+                    )
     finally:
         os.chdir(here)
         sys.modules.pop(module.__name__, None)
@@ -96,7 +99,7 @@ def run_page(page: Path, folder: Path, record: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    from fxcost.cli.targets import import_torchvision
+    from fxcost.zoo.targets import import_torchvision
 
     import_torchvision()
     args = [a for a in sys.argv[1:] if a != "--record"]

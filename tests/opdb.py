@@ -19,7 +19,8 @@ import argparse
 import collections
 import sys
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +29,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import fxcost
 from fxcost.core.errors import FxcostError
-
 
 _TENSOR = object()  # where a forward input goes among the sample's leaves
 
@@ -56,8 +56,11 @@ def module_for(opinfo: Any, sample: Any) -> tuple[OpModule, tuple] | None:
 
 def samples(opinfo: Any, k: int, grad: bool = False) -> Iterator[Any]:
     try:
-        gen = opinfo.sample_inputs("cpu", torch.float32 if torch.float32 in opinfo.dtypes else
-                                   next(iter(sorted(opinfo.dtypes, key=str))), requires_grad=grad)
+        gen = opinfo.sample_inputs(
+            "cpu",
+            torch.float32 if torch.float32 in opinfo.dtypes else next(iter(sorted(opinfo.dtypes, key=str))),
+            requires_grad=grad,
+        )
         for i, s in enumerate(gen):
             if i >= k:
                 break
@@ -106,8 +109,9 @@ def sweep_one(opinfo: Any, k: int, backward: bool = False) -> tuple[str, str]:
             continue
         if backward:
             try:  # a step needs something to differentiate, as autograd does
-                if not any(t.requires_grad for t in torch.utils._pytree.tree_leaves(m(*tensors))
-                           if isinstance(t, torch.Tensor)):
+                if not any(
+                    t.requires_grad for t in torch.utils._pytree.tree_leaves(m(*tensors)) if isinstance(t, torch.Tensor)
+                ):
                     continue
             except Exception:
                 continue
@@ -156,10 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = sweep(a.samples, tuple(a.names), a.backward)
     counts = collections.Counter(s for _, s, _ in rows)
     ran = len(rows) - counts["skipped"]
-    lines = [f"# op_db sweep{' (training steps)' if a.backward else ''}: torch {torch.__version__}, {len(rows)} OpInfos, {ran} ran on CPU", "",
-             "| status | OpInfos |", "|---|---|"]
-    lines += [f"| {s} | {counts[s]} |" for s in ("ok", "ok_real", "unsupported", "below", "fxcost_error",
-                                                  "rule_error", "crash", "skipped")]
+    lines = [
+        f"# op_db sweep{' (training steps)' if a.backward else ''}: torch {torch.__version__}, {len(rows)} OpInfos, {ran} ran on CPU",
+        "",
+        "| status | OpInfos |",
+        "|---|---|",
+    ]
+    lines += [
+        f"| {s} | {counts[s]} |"
+        for s in ("ok", "ok_real", "unsupported", "below", "fxcost_error", "rule_error", "crash", "skipped")
+    ]
     lines += ["", "| OpInfo | status | detail |", "|---|---|---|"]
     lines += [f"| {n} | {s} | {d.replace('|', '/')} |" for n, s, d in rows if s not in ("ok", "ok_real", "skipped")]
     text = "\n".join(lines) + "\n"

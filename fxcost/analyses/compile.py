@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.fx
@@ -46,7 +47,7 @@ def annotate(
     ``options`` (an ``fxcost.Options``) replaces the keywords where given."""
     opts = options or Options(flops=flops, attention=attention, registry=registry)
     if is_program(gm):
-        gm = gm.graph_module
+        gm = gm.graph_module  # type: ignore[assignment]  # an ExportedProgram's GraphModule
     records = count_graph(gm.graph, gm, opts, example_inputs)
     by_name = {r.name: r.cost for r in records}
     for n in gm.graph.nodes:
@@ -62,8 +63,12 @@ _NUMBERING = threading.Lock()
 class CostBackend:
     """A ``torch.compile`` backend that costs each graph, then compiles it with ``inner``."""
 
-    def __init__(self, inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
-                 options: Options = DEFAULT) -> None:
+    def __init__(
+        self,
+        inner: str | Callable = "inductor",
+        on_graph: Callable[[Report], None] | None = None,
+        options: Options = DEFAULT,
+    ) -> None:
         self.inner = inner
         self.on_graph = on_graph
         self.options = options
@@ -89,8 +94,13 @@ class CostBackend:
 
 
 @keywords_checked
-def backend(inner: str | Callable = "inductor", on_graph: Callable[[Report], None] | None = None,
-            registry: Registry | None = None, flops: str = "exact", attention: str = "full") -> CostBackend:
+def backend(
+    inner: str | Callable = "inductor",
+    on_graph: Callable[[Report], None] | None = None,
+    registry: Registry | None = None,
+    flops: str = "exact",
+    attention: str = "full",
+) -> CostBackend:
     """``torch.compile(model, backend=fxcost.backend())``; read ``.report`` (all graphs) or
     ``.graphs`` (one report per graph) afterwards."""
     return CostBackend(inner, on_graph, Options(flops=flops, attention=attention, registry=registry))
@@ -109,9 +119,15 @@ class InductorPass:
     def __call__(self, graph: torch.fx.Graph) -> None:
         records = count_graph(graph, graph.owning_module or torch.nn.Module(), self.options)
         with _NUMBERING:
-            report = Report(model="inductor", params=0, nodes=records, modules={},
-                            capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
-                            options=self.options.counting(), settings=self.options)
+            report = Report(
+                model="inductor",
+                params=0,
+                nodes=records,
+                modules={},
+                capture={"method": CaptureMethod.INDUCTOR, "fallback_reason": None, "graph": len(self.graphs)},
+                options=self.options.counting(),
+                settings=self.options,
+            )
             self.graphs.append(report)
         if self.on_graph is not None:
             self.on_graph(report)
@@ -126,8 +142,12 @@ class InductorPass:
 
 
 @keywords_checked
-def inductor_pass(on_graph: Callable[[Report], None] | None = None, registry: Registry | None = None,
-                  flops: str = "exact", attention: str = "full") -> InductorPass:
+def inductor_pass(
+    on_graph: Callable[[Report], None] | None = None,
+    registry: Registry | None = None,
+    flops: str = "exact",
+    attention: str = "full",
+) -> InductorPass:
     """``torch._inductor.config.patch(post_grad_custom_post_pass=fxcost.inductor_pass())``: the
     cost of what Inductor compiles; read ``.report`` or ``.graphs`` afterwards."""
     return InductorPass(on_graph, Options(flops=flops, attention=attention, registry=registry))
@@ -138,8 +158,13 @@ def _joined(graphs: list[Report], method: CaptureMethod) -> Report:
     for i, r in enumerate(graphs):
         for n in r.nodes:
             nodes.append(NodeRecord(**{**n.__dict__, "name": f"g{i}.{n.name}"}))
-    return Report(model=method.value, params=0, nodes=nodes, modules={},
-                  capture={"method": method, "graphs": len(graphs), "fallback_reason": None})
+    return Report(
+        model=method.value,
+        params=0,
+        nodes=nodes,
+        modules={},
+        capture={"method": method, "graphs": len(graphs), "fallback_reason": None},
+    )
 
 
 __all__ = ["annotate", "backend", "CostBackend", "inductor_pass", "InductorPass"]

@@ -1,4 +1,4 @@
-"""Front-end helpers of ``fxcost.formula``: one symbolic run of the model, and the runs at size 1
+"""Analyses: helpers of ``fxcost.formula``: one symbolic run of the model, and the runs at size 1
 that prove where the formula also holds there.
 
 A run makes the named sizes symbols of torch's own ``ShapeEnv`` (as ``torch.export``'s dynamic
@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import sympy
 import torch
@@ -44,13 +45,22 @@ class Derived:
     convert: Any
 
 
-def derive(model: nn.Module, args: tuple, kwargs: dict, pairs: dict, hints: dict[str, int], opts: Options,
-            fixed: dict[str, int] | None = None) -> Derived:
+def derive(
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    pairs: dict,
+    hints: dict[str, int],
+    opts: Options,
+    fixed: dict[str, int] | None = None,
+) -> Derived:
     fixed = fixed or {}
     env = ShapeEnv(duck_shape=False)  # equal example sizes must not share a symbol
     free = [name for name in pairs if name not in fixed]
     raw = {name: env.create_symbol(hints[name], ConstantSource(name), dynamic_dim=DimDynamic.DYNAMIC) for name in free}
-    sizes = {name: env.create_symintnode(sym, hint=hints[name], source=ConstantSource(name)) for name, sym in raw.items()}
+    sizes = {
+        name: env.create_symintnode(sym, hint=hints[name], source=ConstantSource(name)) for name, sym in raw.items()
+    }
     symbols = {name: sympy.Symbol(name, integer=True, positive=True) for name in free}
     ours = {sym: symbols[name] for name, sym in raw.items()}
     # plain meta tensors carry the symbolic sizes (meta kernels take SymInts; the Python
@@ -68,12 +78,14 @@ def derive(model: nn.Module, args: tuple, kwargs: dict, pairs: dict, hints: dict
         return sympy.expand(env.simplify(raw).xreplace(ours))
 
     totals = {f: expr(total) for f, total in sums(counted.records, [""])[""].items()}
-    return Derived(hints, symbols, totals, _valid(env, ours, symbols, model, pairs), counted.records,
-                    counted.capture.info(), expr)
+    return Derived(
+        hints, symbols, totals, _valid(env, ours, symbols, model, pairs), counted.records, counted.capture.info(), expr
+    )
 
 
-def valid_at_one(general: Derived, model: nn.Module, args: tuple, kwargs: dict, pairs: dict,
-                  opts: Options) -> list[sympy.Basic]:
+def valid_at_one(
+    general: Derived, model: nn.Module, args: tuple, kwargs: dict, pairs: dict, opts: Options
+) -> list[sympy.Basic]:
     """``general.valid``, with ``S >= 2`` relaxed to ``S >= 1`` for each symbol proven at 1.
 
     For every set of symbols fixed at 1 (the rest kept symbolic) that the other conditions do not
@@ -89,15 +101,24 @@ def valid_at_one(general: Derived, model: nn.Module, args: tuple, kwargs: dict, 
     differs: set[str] = set()
     for k in range(1, len(names) + 1):
         for subset in itertools.combinations(names, k):
-            if not differs.issuperset(subset) and not _holds_at_one(general, model, args, kwargs, pairs, opts,
-                                                                    subset, floor):
+            if not differs.issuperset(subset) and not _holds_at_one(
+                general, model, args, kwargs, pairs, opts, subset, floor
+            ):
                 differs.update(subset)
     relaxed = {floor[n]: sympy.Ge(general.symbols[n], 1, evaluate=False) for n in names if n not in differs}
     return [relaxed.get(c, c) for c in general.valid]
 
 
-def _holds_at_one(general: Derived, model: nn.Module, args: tuple, kwargs: dict, pairs: dict, opts: Options,
-                  subset: tuple[str, ...], floor: dict[str, sympy.Basic]) -> bool:
+def _holds_at_one(
+    general: Derived,
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    pairs: dict,
+    opts: Options,
+    subset: tuple[str, ...],
+    floor: dict[str, sympy.Basic],
+) -> bool:
     ones = {general.symbols[n]: 1 for n in subset}
     kept = [c.xreplace(ones) for c in general.valid if c not in (floor[n] for n in subset)]
     if any(c is sympy.false for c in kept):  # the other conditions exclude these sizes anyway
@@ -171,8 +192,10 @@ def input_tensor(key: int | str, args: tuple, kwargs: dict) -> torch.Tensor:
     value = args[key] if isinstance(key, int) and key < len(args) else kwargs.get(key) if isinstance(key, str) else None
     if not isinstance(value, torch.Tensor):
         have = [*range(len(args)), *kwargs]
-        raise FxcostError(f"dims names input {key!r}, which is not a tensor input; the inputs are {have}. "
-                          "Fix: a positional index or a keyword of a tensor input.")
+        raise FxcostError(
+            f"dims names input {key!r}, which is not a tensor input; the inputs are {have}. "
+            "Fix: a positional index or a keyword of a tensor input."
+        )
     return value
 
 
@@ -205,8 +228,10 @@ def _check_not_specialized(env: ShapeEnv, raw: dict, ours: dict) -> None:
         if now != sym:
             where = next((g for g in env.guards if sym in g.expr.free_symbols), None)
             at = f" at {where.sloc}" if where is not None else ""
-            raise FxcostError(f"the model fixes {name} to {now.xreplace(ours)}{at}: its cost is not a formula in "
-                              f"{name}. Fix: drop {name} from dims, or change what the model branches on.")
+            raise FxcostError(
+                f"the model fixes {name} to {now.xreplace(ours)}{at}: its cost is not a formula in "
+                f"{name}. Fix: drop {name} from dims, or change what the model branches on."
+            )
 
 
 def _valid(env: ShapeEnv, ours: dict, symbols: dict, model: nn.Module, pairs: dict) -> list[sympy.Basic]:

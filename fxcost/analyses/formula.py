@@ -1,4 +1,4 @@
-"""Front-end: ``fxcost.formula``, what a model costs as an exact formula of its input sizes.
+"""Analyses: ``fxcost.formula``, what a model costs as an exact formula of its input sizes.
 
 The named dims of the inputs become symbolic sizes in torch's own ``ShapeEnv`` (as
 ``torch.export``'s dynamic dims do). The model runs once on fake tensors that carry them,
@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import sympy
 import torch
@@ -35,8 +36,14 @@ from .derive import FIELDS, derive, input_tensor, sums, valid_at_one
 #: What a name in ``dims`` sizes: (input, axis) pairs; an input is a positional index or a keyword.
 Dims = dict[str, Sequence[tuple[int | str, int]]]
 #: torch's integer functions, as Python evaluates them (exact integers, no floats).
-_EVAL = {"FloorDiv": operator.floordiv, "CeilDiv": lambda a, b: -(-a // b), "Mod": operator.mod,
-         "PythonMod": operator.mod, "Min": min, "Max": max}
+_EVAL = {
+    "FloorDiv": operator.floordiv,
+    "CeilDiv": lambda a, b: -(-a // b),
+    "Mod": operator.mod,
+    "PythonMod": operator.mod,
+    "Min": min,
+    "Max": max,
+}
 
 
 @dataclass
@@ -85,16 +92,19 @@ class Formula:
 
     def _false_condition(self, values: dict[str, int]) -> sympy.Basic | None:
         if "valid" not in self._fns:  # one compiled test per condition: a sweep checks every point
-            self._fns["valid"] = [sympy.lambdify(list(self.symbols.values()), c, modules=[_EVAL, math])
-                                  for c in self.valid]
+            self._fns["valid"] = [
+                sympy.lambdify(list(self.symbols.values()), c, modules=[_EVAL, math]) for c in self.valid
+            ]
         row = [values[k] for k in self.symbols]
         return next((c for c, holds in zip(self.valid, self._fns["valid"]) if not bool(holds(*row))), None)
 
     def _check_valid(self, values: dict[str, int]) -> None:
         cond = self._false_condition(values)
         if cond is not None:
-            raise FxcostError(f"{_named(values)} is outside where the formula holds: {cond} is false. "
-                              "Fix: profile() that size (or pass check=False at your own risk).")
+            raise FxcostError(
+                f"{_named(values)} is outside where the formula holds: {cond} is false. "
+                "Fix: profile() that size (or pass check=False at your own risk)."
+            )
 
     def sweep(self, check: bool = True, **sizes: Sequence[int] | int) -> dict[str, list[int]]:
         """The totals at many sizes: each symbol a list (all of one length) or one int; returns
@@ -104,7 +114,7 @@ class Formula:
         n = max((len(v) for v in lists.values() if v is not None), default=1)
         if any(v is not None and len(v) != n for v in lists.values()):
             raise FxcostError("sweep() lists must have one length. Fix: pass equal-length lists (or single ints).")
-        columns = {k: (v if v is not None else [sizes[k]] * n) for k, v in lists.items()}
+        columns: dict[str, list[Any]] = {k: (v if v is not None else [sizes[k]] * n) for k, v in lists.items()}
         self._sizes({k: c[0] for k, c in columns.items()} if n else {k: 0 for k in columns})
         order = [columns[k] for k in self.symbols]
         if check:
@@ -119,19 +129,26 @@ class Formula:
             raise FxcostError("a formula read from JSON has no per-module formulas. Fix: fxcost.formula(model, ...).")
         paths = [p for p in self.report.modules if depth is None or (p.count(".") + 1 if p else 0) <= depth]
         per_path = sums(self.report.nodes, paths)
-        return {p: {f: self.convert(e) for f, e in per_path[p].items()} for p in paths
-                if any(e != 0 for e in per_path[p].values())}
+        return {
+            p: {f: self.convert(e) for f, e in per_path[p].items()}
+            for p in paths
+            if any(e != 0 for e in per_path[p].values())
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: expressions as strings."""
-        return {"model": self.model, "symbols": dict(self.example), **{f: str(e) for f, e in self.totals.items()},
-                "valid": [str(c) for c in self.valid]}
+        return {
+            "model": self.model,
+            "symbols": dict(self.example),
+            **{f: str(e) for f, e in self.totals.items()},
+            "valid": [str(c) for c in self.valid],
+        }
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Formula":
+    def from_dict(cls, d: dict[str, Any]) -> Formula:
         """A formula read back from ``to_dict``'s JSON: totals, validity, evaluation and sweeps
         (per-module formulas need the model: ``by_module`` is not available)."""
         try:
@@ -140,8 +157,10 @@ class Formula:
             totals = {f: sympy.sympify(d[f], locals=names) for f in FIELDS}
             valid = [sympy.sympify(c, locals=names) for c in d.get("valid", [])]
         except (KeyError, TypeError, sympy.SympifyError) as e:
-            raise FxcostError(f"not a formula's JSON ({type(e).__name__}: {e}). Fix: write it with "
-                              "fxcost profile --symbolic ... --format json.") from e
+            raise FxcostError(
+                f"not a formula's JSON ({type(e).__name__}: {e}). Fix: write it with "
+                "fxcost profile --symbolic ... --format json."
+            ) from e
         return cls(symbols, dict(d["symbols"]), totals, valid, None, model=str(d.get("model", "model")))
 
     def __str__(self) -> str:
@@ -155,9 +174,11 @@ class Formula:
         missing = [k for k in self.symbols if k not in sizes]
         extra = [k for k in sizes if k not in self.symbols]
         if missing or extra:
-            raise FxcostError(f"the formula's symbols are {', '.join(self.symbols)}; "
-                              + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}")
-                              + f". Fix: f({', '.join(f'{k}=...' for k in self.symbols)}).")
+            raise FxcostError(
+                f"the formula's symbols are {', '.join(self.symbols)}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}")
+                + f". Fix: f({', '.join(f'{k}=...' for k in self.symbols)})."
+            )
         return {k: int(sizes[k]) for k in self.symbols}
 
     def _fn(self, name: str) -> Any:
@@ -182,8 +203,9 @@ def _named(values: dict[str, int]) -> str:
 
 @per_model
 @gc_paused()
-def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims: Dims | None = None,
-            **options: Any) -> Formula:
+def formula(
+    model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims: Dims | None = None, **options: Any
+) -> Formula:
     """The cost of ``model(*args, **kwargs)`` as a formula of the sizes named in ``dims``.
 
     ``dims`` maps a symbol name to the (input, axis) pairs it sizes; an input is a positional
@@ -197,8 +219,10 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
     """
     opts = Options.of("formula", **options)
     if opts.real or opts.memory or opts.capture != "auto":
-        raise FxcostError("formula() counts on meta tensors with symbolic sizes: real, memory and capture do not "
-                          "apply. Fix: drop them (profile() has them).")
+        raise FxcostError(
+            "formula() counts on meta tensors with symbolic sizes: real, memory and capture do not "
+            "apply. Fix: drop them (profile() has them)."
+        )
     model, args, kwargs = checked(model, args, kwargs)
     pairs = _check_dims(dims, args, kwargs)
     example = {name: _example_size(name, where, args, kwargs) for name, where in pairs.items()}
@@ -213,8 +237,10 @@ def formula(model: nn.Module, args: tuple = (), kwargs: dict | None = None, dims
 
 def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[int | str, int]]]:
     if not isinstance(dims, dict) or not dims:
-        raise FxcostError("formula() needs dims: a symbol name -> the (input, axis) pairs it sizes. Fix: "
-                          "dims={'B': [('input_ids', 0)], 'L': [('input_ids', 1)]} or {'B': [(0, 0)]}.")
+        raise FxcostError(
+            "formula() needs dims: a symbol name -> the (input, axis) pairs it sizes. Fix: "
+            "dims={'B': [('input_ids', 0)], 'L': [('input_ids', 1)]} or {'B': [(0, 0)]}."
+        )
     out: dict[str, list[tuple[int | str, int]]] = {}
     owner: dict[tuple, str] = {}
     for name, where in dims.items():
@@ -223,13 +249,17 @@ def _check_dims(dims: Any, args: tuple, kwargs: dict) -> dict[str, list[tuple[in
         where = [where] if isinstance(where, tuple) else list(where)
         for item in where:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], int)):
-                raise FxcostError(f"dims[{name!r}] holds {item!r}; each entry is an (input, axis) pair. "
-                                  "Fix: dims={'L': [('input_ids', 1)]}.")
+                raise FxcostError(
+                    f"dims[{name!r}] holds {item!r}; each entry is an (input, axis) pair. "
+                    "Fix: dims={'L': [('input_ids', 1)]}."
+                )
             t = input_tensor(item[0], args, kwargs)  # exists and is a tensor
             axis = (item[0], item[1] % t.dim() if t.dim() else item[1])
             if axis in owner:
-                raise FxcostError(f"dims gives input {item[0]!r} axis {item[1]} two names, {owner[axis]!r} and "
-                                  f"{name!r}. Fix: one name per axis.")
+                raise FxcostError(
+                    f"dims gives input {item[0]!r} axis {item[1]} two names, {owner[axis]!r} and "
+                    f"{name!r}. Fix: one name per axis."
+                )
             owner[axis] = name
         out[name] = where
     return out
@@ -243,12 +273,16 @@ def _example_size(name: str, where: list, args: tuple, kwargs: dict) -> int:
             raise FxcostError(f"dims[{name!r}]: input {key!r} has {t.dim()} dims, no axis {axis}.")
         values.add(int(t.shape[axis]))
     if len(values) > 1:
-        raise FxcostError(f"dims[{name!r}] sizes axes of different lengths {sorted(values)} in the example inputs. "
-                          "Fix: give them one length, or use one symbol per length.")
+        raise FxcostError(
+            f"dims[{name!r}] sizes axes of different lengths {sorted(values)} in the example inputs. "
+            "Fix: give them one length, or use one symbol per length."
+        )
     value = values.pop()
     if value < 1:
-        raise FxcostError(f"dims[{name!r}] is {value} in the example inputs: an empty input has no cost to derive. "
-                          "Fix: an example size >= 1.")
+        raise FxcostError(
+            f"dims[{name!r}] is {value} in the example inputs: an empty input has no cost to derive. "
+            "Fix: an example size >= 1."
+        )
     return value
 
 

@@ -51,33 +51,58 @@ class Generation:
         from ..reports.format import grid, number
 
         n = lambda v, u="": number(v, units, u)  # noqa: E731
-        rows = [["prefill", f"{self.prompt_tokens} tokens", n(self.prefill.total.macs), n(self.prefill.total.flops),
-                 n(self.prefill.total.bytes, "B")],
-                ["decode", f"{self.new_tokens - 1} steps", n(self.decode.total.macs), n(self.decode.total.flops),
-                 n(self.decode.total.bytes, "B")]]
+        rows = [
+            [
+                "prefill",
+                f"{self.prompt_tokens} tokens",
+                n(self.prefill.total.macs),
+                n(self.prefill.total.flops),
+                n(self.prefill.total.bytes, "B"),
+            ],
+            [
+                "decode",
+                f"{self.new_tokens - 1} steps",
+                n(self.decode.total.macs),
+                n(self.decode.total.flops),
+                n(self.decode.total.bytes, "B"),
+            ],
+        ]
         for label, row in (("first step", self.positions[:1]), ("last step", self.positions[-1:])):
             rows += [[label, f"position {r['position']}", n(r["macs"]), n(r["flops"]), n(r["bytes"], "B")] for r in row]
         rows.append(["total", "", n(self.total.macs), n(self.total.flops), n(self.total.bytes, "B")])
         table = grid(rows, ["phase", "", "MACs", "FLOPs", "moved"], fmt, ("left", "left", "right", "right", "right"))
-        head = (f"{self.prefill.model}: generating {self.new_tokens} tokens after a {self.prompt_tokens}-token prompt, "
-                f"batch {self.batch}; KV cache {n(self.kv_cache_bytes, 'B')} after the last step")
+        head = (
+            f"{self.prefill.model}: generating {self.new_tokens} tokens after a {self.prompt_tokens}-token prompt, "
+            f"batch {self.batch}; KV cache {n(self.kv_cache_bytes, 'B')} after the last step"
+        )
         if self.memory is not None:
             m = self.memory
-            head += (f"\npeak memory {n(m['peak_bytes'], 'B')} (prefill {n(m['prefill_peak_bytes'], 'B')}, "
-                     f"last decode step {n(m['last_step_peak_bytes'], 'B')}; weights and KV cache included)")
+            head += (
+                f"\npeak memory {n(m['peak_bytes'], 'B')} (prefill {n(m['prefill_peak_bytes'], 'B')}, "
+                f"last decode step {n(m['last_step_peak_bytes'], 'B')}; weights and KV cache included)"
+            )
         return head + "\n\n" + table
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.prefill.model, "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "batch": self.batch,
-                "prefill": self.prefill.total.to_dict(), "decode": self.decode.total.to_dict(),
-                "total": self.total.to_dict(), "kv_cache_bytes": self.kv_cache_bytes,
-                "positions": self.positions, "profiled_positions": self.profiled_positions,
-                **({"memory": self.memory} if self.memory is not None else {})}
+        return {
+            "model": self.prefill.model,
+            "prompt_tokens": self.prompt_tokens,
+            "new_tokens": self.new_tokens,
+            "batch": self.batch,
+            "prefill": self.prefill.total.to_dict(),
+            "decode": self.decode.total.to_dict(),
+            "total": self.total.to_dict(),
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "positions": self.positions,
+            "profiled_positions": self.profiled_positions,
+            **({"memory": self.memory} if self.memory is not None else {}),
+        }
 
 
 @per_model
-def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, batch: int = 1,
-                       **options: Any) -> Generation:
+def profile_generation(
+    model: nn.Module, prompt_tokens: int, new_tokens: int, batch: int = 1, **options: Any
+) -> Generation:
     """Count ``generate``: a prefill of ``prompt_tokens`` and ``new_tokens - 1`` decode steps.
 
     ``model`` is a transformers causal LM (any device, meta included); ``options`` go to
@@ -87,8 +112,10 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     last decode step's: that step's own peak plus the cache it is handed (an upper bound by at
     most one layer's cache: the step frees each layer's old keys and values as it replaces them)."""
     if not isinstance(prompt_tokens, int) or not isinstance(new_tokens, int) or prompt_tokens < 1 or new_tokens < 1:
-        raise FxcostError(f"prompt_tokens and new_tokens must be positive ints, got {prompt_tokens!r} and "
-                          f"{new_tokens!r}. Fix: profile_generation(model, prompt_tokens=512, new_tokens=128).")
+        raise FxcostError(
+            f"prompt_tokens and new_tokens must be positive ints, got {prompt_tokens!r} and "
+            f"{new_tokens!r}. Fix: profile_generation(model, prompt_tokens=512, new_tokens=128)."
+        )
     extra = options.pop("kwargs", None) or {}
     for bad in ("backward", "measure", "real"):
         if options.get(bad):
@@ -100,24 +127,45 @@ def profile_generation(model: nn.Module, prompt_tokens: int, new_tokens: int, ba
     first, last = prompt_tokens, prompt_tokens + new_tokens - 2
     if last < first:  # one new token: the prefill made it
         empty = replace(prefill, nodes=[], timing=None, memory=None)
-        return Generation(prefill, empty, [], _cache_bytes(steps.cache_after(prompt_tokens)), prompt_tokens,
-                          new_tokens, batch, [], _peaks(prefill, None, 0))
+        return Generation(
+            prefill,
+            empty,
+            [],
+            _cache_bytes(steps.cache_after(prompt_tokens)),
+            prompt_tokens,
+            new_tokens,
+            batch,
+            [],
+            _peaks(prefill, None, 0),
+        )
     pieces = steps.pieces(first, last)
     decode = replace(steps.report(first), nodes=_summed_nodes(pieces, steps), timing=None, memory=None)
     positions = [{"position": p, **_row(_at(pieces, steps, p))} for p in range(first, last + 1)]
     # the cache after the last step, from a forward of its length: a step's own report cannot
     # say (profile may run a forward more than once, and each appends to the cache it is given)
     kv_after = _cache_bytes(steps.cache_after(last + 1))
-    return Generation(prefill, decode, positions, kv_after, prompt_tokens, new_tokens, batch,
-                      sorted(steps.reports), _peaks(prefill, steps.report(last), steps.cache_in.get(last, 0)))
+    return Generation(
+        prefill,
+        decode,
+        positions,
+        kv_after,
+        prompt_tokens,
+        new_tokens,
+        batch,
+        sorted(steps.reports),
+        _peaks(prefill, steps.report(last), steps.cache_in.get(last, 0)),
+    )
 
 
 def _peaks(prefill: Report, last_step: Report | None, cache_in: int) -> dict[str, int] | None:
     if prefill.memory is None:
         return None
-    decode = last_step.memory.peak_bytes + cache_in if last_step is not None else 0
-    return {"peak_bytes": max(prefill.memory.peak_bytes, decode),
-            "prefill_peak_bytes": prefill.memory.peak_bytes, "last_step_peak_bytes": decode}
+    decode = last_step.memory.peak_bytes + cache_in if last_step is not None and last_step.memory is not None else 0
+    return {
+        "peak_bytes": max(prefill.memory.peak_bytes, decode),
+        "prefill_peak_bytes": prefill.memory.peak_bytes,
+        "last_step_peak_bytes": decode,
+    }
 
 
 class _Steps:
@@ -134,14 +182,21 @@ class _Steps:
 
     def cache_after(self, tokens: int) -> Any:
         """The model's own KV cache after a forward of ``tokens`` tokens, on meta."""
-        with gc_paused(), attributes_kept(self.model), standins(self.model), tracing(), torch.no_grad(), \
-                torch.device("meta"):
-            out = self.model(input_ids=torch.zeros(self.batch, tokens, dtype=torch.long), use_cache=True,
-                             **self.extra)
+        with (
+            gc_paused(),
+            attributes_kept(self.model),
+            standins(self.model),
+            tracing(),
+            torch.no_grad(),
+            torch.device("meta"),
+        ):
+            out = self.model(input_ids=torch.zeros(self.batch, tokens, dtype=torch.long), use_cache=True, **self.extra)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if cache is None:
-            raise FxcostError(f"{type(self.model).__name__} returned no KV cache with use_cache=True. "
-                              "Fix: pass a causal language model (AutoModelForCausalLM) that caches keys and values.")
+            raise FxcostError(
+                f"{type(self.model).__name__} returned no KV cache with use_cache=True. "
+                "Fix: pass a causal language model (AutoModelForCausalLM) that caches keys and values."
+            )
         return cache
 
     def report(self, position: int) -> Report:
@@ -149,9 +204,17 @@ class _Steps:
         if position not in self.reports:
             cache = self.cache_after(position)
             self.cache_in[position] = _cache_bytes(cache)
-            step = profile(self.model, (), {"input_ids": torch.zeros(self.batch, 1, dtype=torch.long, device="meta"),
-                                            self.cache_name: cache, "use_cache": True, **self.extra},
-                           **self.options)
+            step = profile(
+                self.model,
+                (),
+                {
+                    "input_ids": torch.zeros(self.batch, 1, dtype=torch.long, device="meta"),
+                    self.cache_name: cache,
+                    "use_cache": True,
+                    **self.extra,
+                },
+                **self.options,
+            )
             self.reports[position] = step
         return self.reports[position]
 
@@ -201,7 +264,9 @@ def _at(pieces: list[tuple[int, int]], steps: _Steps, p: int) -> Cost:
     a, b = _piece_of(pieces, p)
     if a == b:
         return steps.total(a)
-    return _interpolate(steps.total(a), steps.total(b), a, b, p)
+    cost = _interpolate(steps.total(a), steps.total(b), a, b, p)
+    assert cost is not None  # on an affine piece every position interpolates to integers
+    return cost
 
 
 def _row(c: Cost) -> dict[str, int]:
@@ -243,4 +308,3 @@ def _cache_bytes(cache: Any) -> int:
     if not any(isinstance(t, torch.Tensor) for t in held):  # another cache layout: all its tensors
         held = [v for layer in layers for v in vars(layer).values()]
     return sum(t.numel() * t.element_size() for t in tensors(held))
-

@@ -1,4 +1,4 @@
-"""Front-end: ``fxcost.profile_parallel``, one rank's cost under a data/tensor-parallel plan.
+"""Analyses: ``fxcost.profile_parallel``, one rank's cost under a data/tensor-parallel plan.
 
 fxcost sets up PyTorch's own machinery in this one process: a fake process group (every
 collective a no-op; any rank of any world size), a ``DeviceMesh`` with the named dims, the model
@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -37,20 +38,34 @@ from ..reports.roofline import roofline
 #: The fraction of a collective's buffer each rank sends, as NCCL-tests' "bus bandwidth"
 #: counts it, for a group of n ranks. The buffer: all_reduce's tensor, all_gather's output,
 #: reduce_scatter's input, all_to_all's input, broadcast's tensor.
-_BUS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
-        "reduce_scatter": lambda n: (n - 1) / n, "all_to_all": lambda n: (n - 1) / n,
-        "broadcast": lambda n: 1.0}
+_BUS = {
+    "all_reduce": lambda n: 2 * (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+}
 #: op name -> (collective, where its buffer is: an argument's position, or "out" for the result);
 #: functional collectives (DTensor) and the c10d ops FSDP2 calls.
 _KINDS = {
-    "all_reduce": ("all_reduce", 0), "all_reduce_": ("all_reduce", 0), "all_reduce_coalesced": ("all_reduce", 0),
-    "all_gather_into_tensor": ("all_gather", "out"), "all_gather_into_tensor_coalesced": ("all_gather", "out"),
-    "reduce_scatter_tensor": ("reduce_scatter", 0), "reduce_scatter_tensor_coalesced": ("reduce_scatter", 0),
-    "all_to_all_single": ("all_to_all", 0), "broadcast": ("broadcast", 0), "broadcast_": ("broadcast", 0),
-    "allreduce_": ("all_reduce", 0), "allreduce_coalesced_": ("all_reduce", 0),
-    "_allgather_base_": ("all_gather", 0), "allgather_": ("all_gather", 0),
-    "allgather_into_tensor_coalesced_": ("all_gather", 0), "_reduce_scatter_base_": ("reduce_scatter", 1),
-    "reduce_scatter_": ("reduce_scatter", 1), "reduce_scatter_tensor_coalesced_": ("reduce_scatter", 1),
+    "all_reduce": ("all_reduce", 0),
+    "all_reduce_": ("all_reduce", 0),
+    "all_reduce_coalesced": ("all_reduce", 0),
+    "all_gather_into_tensor": ("all_gather", "out"),
+    "all_gather_into_tensor_coalesced": ("all_gather", "out"),
+    "reduce_scatter_tensor": ("reduce_scatter", 0),
+    "reduce_scatter_tensor_coalesced": ("reduce_scatter", 0),
+    "all_to_all_single": ("all_to_all", 0),
+    "broadcast": ("broadcast", 0),
+    "broadcast_": ("broadcast", 0),
+    "allreduce_": ("all_reduce", 0),
+    "allreduce_coalesced_": ("all_reduce", 0),
+    "_allgather_base_": ("all_gather", 0),
+    "allgather_": ("all_gather", 0),
+    "allgather_into_tensor_coalesced_": ("all_gather", 0),
+    "_reduce_scatter_base_": ("reduce_scatter", 1),
+    "reduce_scatter_": ("reduce_scatter", 1),
+    "reduce_scatter_tensor_coalesced_": ("reduce_scatter", 1),
     "alltoall_base_": ("all_to_all", 1),
 }
 
@@ -60,8 +75,15 @@ _KINDS = {
 #: per 800/400/200 Gb/s port; PCIe 5.0/4.0 x16). Collectives' bus bytes divided by these give
 #: their time, NCCL-tests' convention. Pass numbers for links of your own.
 LINKS: dict[str, float] = {
-    "nvlink5": 900e9, "nvlink4": 450e9, "nvlink3": 300e9, "nvlink2": 150e9,
-    "ib_xdr": 100e9, "ib_ndr": 50e9, "ib_hdr": 25e9, "pcie5": 64e9, "pcie4": 32e9,
+    "nvlink5": 900e9,
+    "nvlink4": 450e9,
+    "nvlink3": 300e9,
+    "nvlink2": 150e9,
+    "ib_xdr": 100e9,
+    "ib_ndr": 50e9,
+    "ib_hdr": 25e9,
+    "pcie5": 64e9,
+    "pcie4": 32e9,
 }
 
 
@@ -110,23 +132,46 @@ class ParallelReport:
         for c in self.collectives:
             per_dim[c.mesh_dim] = per_dim.get(c.mesh_dim, 0.0) + c.bus_bytes / _link(links, c.mesh_dim)
         comm = sum(per_dim.values())
-        return {"device": peak.name, "compute_s": compute, "communication_s": comm, "communication_by_dim_s": per_dim,
-                "step_s_serial": compute + comm, "step_s_overlapped": max(compute, comm)}
+        return {
+            "device": peak.name,
+            "compute_s": compute,
+            "communication_s": comm,
+            "communication_by_dim_s": per_dim,
+            "step_s_serial": compute + comm,
+            "step_s_overlapped": max(compute, comm),
+        }
 
     def table(self, fmt: str = "plain", units: str = "si", depth: int = 2, by: str = "module", **kw: Any) -> str:
         """The rank's cost table (``by``: module, operator or node; ``kw``: ``Report.table``'s),
         then its collectives."""
-        rows = [[c.op, c.mesh_dim, c.module or "(model)", c.count, number(c.bytes, units, "B"),
-                 number(c.bus_bytes, units, "B")] for c in self.collectives]
+        rows = [
+            [
+                c.op,
+                c.mesh_dim,
+                c.module or "(model)",
+                c.count,
+                number(c.bytes, units, "B"),
+                number(c.bus_bytes, units, "B"),
+            ]
+            for c in self.collectives
+        ]
         head = ["collective", "mesh dim", "module", "calls", "bytes", "bus bytes"]
         mesh = " x ".join(f"{k}={v}" for k, v in self.mesh.items())
         comm = grid(rows, head, fmt)
-        return (f"rank {self.rank} of mesh {mesh}\n" + self.report.table(by=by, depth=depth, fmt=fmt, units=units, **kw)
-                + "\n\n" + comm)
+        return (
+            f"rank {self.rank} of mesh {mesh}\n"
+            + self.report.table(by=by, depth=depth, fmt=fmt, units=units, **kw)
+            + "\n\n"
+            + comm
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mesh": self.mesh, "rank": self.rank, "report": self.report.to_dict(),
-                "collectives": [asdict(c) for c in self.collectives]}
+        return {
+            "mesh": self.mesh,
+            "rank": self.rank,
+            "report": self.report.to_dict(),
+            "collectives": [asdict(c) for c in self.collectives],
+        }
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -134,9 +179,17 @@ class ParallelReport:
 
 @serialised  # the fake process group is the process's default group while it runs
 @gc_paused()
-def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: dict | None = None, *,
-                     mesh: dict[str, int], parallelize: Callable[[nn.Module, Any], Any] | None = None,
-                     backward: bool = False, rank: int = 0, **options: Any) -> ParallelReport:
+def profile_parallel(
+    build: Callable[[], nn.Module],
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    mesh: dict[str, int],
+    parallelize: Callable[[nn.Module, Any], Any] | None = None,
+    backward: bool = False,
+    rank: int = 0,
+    **options: Any,
+) -> ParallelReport:
     """The cost of rank ``rank`` running ``model(*args, **kwargs)`` (``backward``: a training
     step) under a parallel plan.
 
@@ -152,12 +205,15 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
     """
     opts = Options.of("profile_parallel", backward=backward, **options)
     if opts.real or opts.capture != "auto":
-        raise FxcostError("profile_parallel counts one rank on meta tensors: real and capture do not apply. "
-                          "Fix: drop them.")
+        raise FxcostError(
+            "profile_parallel counts one rank on meta tensors: real and capture do not apply. Fix: drop them."
+        )
     sizes = _check_mesh(mesh, rank)
     if dist.is_initialized():
-        raise FxcostError("a default process group exists in this process; profile_parallel sets up its own fake "
-                          "one. Fix: call it in a process without torch.distributed initialized.")
+        raise FxcostError(
+            "a default process group exists in this process; profile_parallel sets up its own fake "
+            "one. Fix: call it in a process without torch.distributed initialized."
+        )
     # imported here, not at the top: they cost a second at ``import fxcost`` for every user
     from torch.distributed.device_mesh import init_device_mesh
     from torch.testing._internal.distributed.fake_pg import FakeStore
@@ -179,8 +235,13 @@ def profile_parallel(build: Callable[[], nn.Module], args: tuple = (), kwargs: d
             counted = count(model, args, kwargs, opts, aten=True)
         groups = {_group_name(device_mesh, d): d for d in sizes}
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        report = Report.of_model(model, counted.records, counted.capture.info(),
-                                 {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
+        report = Report.of_model(
+            model,
+            counted.records,
+            counted.capture.info(),
+            {**opts.counting(), "dtype": str(dtype).replace("torch.", "")},
+            opts,
+        )
         report.memory = counted.memory
         collectives = _collectives(counted.capture.graph, groups, sizes)
     finally:
@@ -199,11 +260,11 @@ def _fsdp_on_meta() -> Iterator[None]:
         yield
         return
     check = FSDPParamGroup._validate_no_meta_params
-    FSDPParamGroup._validate_no_meta_params = lambda self: None
+    FSDPParamGroup._validate_no_meta_params = lambda self: None  # type: ignore[method-assign]
     try:
         yield
     finally:
-        FSDPParamGroup._validate_no_meta_params = check
+        FSDPParamGroup._validate_no_meta_params = check  # type: ignore[method-assign]
 
 
 def _link(links: dict[str, str | float], dim: str) -> float:
@@ -211,16 +272,24 @@ def _link(links: dict[str, str | float], dim: str) -> float:
     if isinstance(value, str):
         value = LINKS.get(value)
     if not isinstance(value, (int, float)) or value <= 0:
-        raise FxcostError(f"no link bandwidth for mesh dim {dim!r} (links={links!r}). Fix: links={{{dim!r}: "
-                          f"'nvlink4'}} (one of {', '.join(LINKS)}) or bytes/s.")
+        raise FxcostError(
+            f"no link bandwidth for mesh dim {dim!r} (links={links!r}). Fix: links={{{dim!r}: "
+            f"'nvlink4'}} (one of {', '.join(LINKS)}) or bytes/s."
+        )
     return float(value)
 
 
 def _check_mesh(mesh: Any, rank: Any) -> dict[str, int]:
-    if not isinstance(mesh, dict) or not mesh or not all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in mesh.items()):
-        raise FxcostError(f"mesh={mesh!r} must name each mesh dim and its size, outermost first. "
-                          "Fix: mesh={'dp': 2, 'tp': 4}.")
+    if (
+        not isinstance(mesh, dict)
+        or not mesh
+        or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in mesh.items()
+        )
+    ):
+        raise FxcostError(
+            f"mesh={mesh!r} must name each mesh dim and its size, outermost first. Fix: mesh={{'dp': 2, 'tp': 4}}."
+        )
     world = math.prod(mesh.values())
     if not isinstance(rank, int) or not 0 <= rank < world:
         raise FxcostError(f"rank={rank!r} is not a rank of a world of {world}. Fix: 0 <= rank < {world}.")

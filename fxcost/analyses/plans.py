@@ -1,4 +1,4 @@
-"""Front-end: built-in parallel plans for transformers decoders, for ``profile_parallel`` and the
+"""Analyses: built-in parallel plans for transformers decoders, for ``profile_parallel`` and the
 CLI (``--plan``). Each is ``plan(model, mesh)`` written with PyTorch's own APIs, the way a
 training script applies them:
 
@@ -11,7 +11,8 @@ training script applies them:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -29,8 +30,10 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
             mod = getattr(mod, part, None)
         if isinstance(mod, nn.ModuleList) and len(mod):
             return mod
-    raise FxcostError(f"{type(model).__name__} has no decoder layers where transformers keeps them "
-                      "(model.layers, model.decoder.layers, transformer.h). Fix: pass parallelize=your_plan.")
+    raise FxcostError(
+        f"{type(model).__name__} has no decoder layers where transformers keeps them "
+        "(model.layers, model.decoder.layers, transformer.h). Fix: pass parallelize=your_plan."
+    )
 
 
 def tensor_parallel(model: nn.Module, mesh: Any) -> None:
@@ -40,9 +43,11 @@ def tensor_parallel(model: nn.Module, mesh: Any) -> None:
     for i, layer in enumerate(decoder_layers(model)):
         missing = [p for p in (*_COLWISE, *_ROWWISE) if not isinstance(_submodule(layer, p), nn.Linear)]
         if missing:
-            raise FxcostError(f"decoder layer {i} has no nn.Linear {', '.join(missing)}: the built-in tensor-parallel "
-                              "plan knows Llama-style projections. Fix: pass parallelize=your_plan.")
-        plan = {p: ColwiseParallel() for p in _COLWISE} | {p: RowwiseParallel() for p in _ROWWISE}
+            raise FxcostError(
+                f"decoder layer {i} has no nn.Linear {', '.join(missing)}: the built-in tensor-parallel "
+                "plan knows Llama-style projections. Fix: pass parallelize=your_plan."
+            )
+        plan: dict[str, Any] = {p: ColwiseParallel() for p in _COLWISE} | {p: RowwiseParallel() for p in _ROWWISE}
         parallelize_module(layer, mesh["tp"], plan)
 
 
@@ -62,7 +67,9 @@ def fsdp_tp(model: nn.Module, mesh: Any) -> None:
 
 
 PLANS: dict[str, tuple[Callable[[nn.Module, Any], None], tuple[str, ...]]] = {
-    "tp": (tensor_parallel, ("tp",)), "fsdp": (fsdp, ("dp",)), "fsdp+tp": (fsdp_tp, ("dp", "tp")),
+    "tp": (tensor_parallel, ("tp",)),
+    "fsdp": (fsdp, ("dp",)),
+    "fsdp+tp": (fsdp_tp, ("dp", "tp")),
 }
 
 
@@ -72,8 +79,10 @@ def plan(name: str, mesh: dict[str, int]) -> Callable[[nn.Module, Any], None]:
         raise FxcostError(f"plan {name!r} is not one of {', '.join(PLANS)}. Fix: --plan fsdp+tp (or tp, fsdp).")
     fn, dims = PLANS[name]
     if set(dims) - set(mesh):
-        raise FxcostError(f"plan {name!r} needs mesh dims {', '.join(dims)}; the mesh has {', '.join(mesh)}. "
-                          f"Fix: --mesh {','.join(f'{d}=N' for d in dims)}.")
+        raise FxcostError(
+            f"plan {name!r} needs mesh dims {', '.join(dims)}; the mesh has {', '.join(mesh)}. "
+            f"Fix: --mesh {','.join(f'{d}=N' for d in dims)}."
+        )
     return fn
 
 

@@ -54,7 +54,8 @@ def profile(
             as FlopCounterMode and MFU figures count).
         attention: ``"full"`` counts causal attention's full L x S matmuls (as published
             figures do); ``"causal"`` counts only the pairs a causal mask lets through.
-        capture: ``"auto"`` (symbolic_trace, then record), or one path alone.
+        capture: ``"auto"`` (record the forward on meta tensors, then symbolic_trace for a model
+            the recording cannot run), or one path alone: ``"record"``, ``"symbolic_trace"``.
         registry: rules to use (default: the global registry, with ``register_rule`` additions).
         backward: count a training step: the forward, then the backward of the model's ``loss``
             (transformers with ``labels``) or of every floating output, exactly as autograd runs
@@ -67,7 +68,7 @@ def profile(
             With ``backward=True`` a real training step is timed (forward, backward, zero_grad).
         memory: also the peak memory (``report.memory``): parameters, buffers, gradients,
             optimizer state, activations and temporaries, from the lifetimes of the storages the
-            run makes (see ``fxcost.memory``); of a training step with ``backward=True``.
+            run makes (see ``fxcost.pipeline.memory``); of a training step with ``backward=True``.
         optimizer: the optimizer whose state ``memory`` counts: ``"adamw"`` or ``"adam"`` (two
             states per trainable parameter), ``"sgd"`` (momentum, one) or None.
         keep_outputs: with ``memory`` and ``backward``: the model's outputs (the logits) stay
@@ -77,21 +78,40 @@ def profile(
     The model is left exactly as it was: parameters, buffers, ``.grad``, ``requires_grad``,
     training flag, hooks, grad mode.
     """
-    opts = Options.of("profile", measure, real=real, strict=strict, flops=flops, attention=attention,
-                      capture=capture, registry=registry, backward=backward, memory=memory, optimizer=optimizer,
-                      keep_outputs=keep_outputs, **measure_options)
+    opts = Options.of(
+        "profile",
+        measure,
+        real=real,
+        strict=strict,
+        flops=flops,
+        attention=attention,
+        capture=capture,
+        registry=registry,
+        backward=backward,
+        memory=memory,
+        optimizer=optimizer,
+        keep_outputs=keep_outputs,
+        **measure_options,
+    )
     if is_program(model):
         if backward or memory or measure or real:
-            raise FxcostError("an ExportedProgram is costed from its graph alone: backward, memory, measure and "
-                              "real need the nn.Module. Fix: profile the model itself with those options.")
+            raise FxcostError(
+                "an ExportedProgram is costed from its graph alone: backward, memory, measure and "
+                "real need the nn.Module. Fix: profile the model itself with those options."
+            )
         return _profile_program(model, args, kwargs, opts)
     model, args, kwargs = checked(model, args, kwargs)
     if opts.backward or opts.memory:
         refuse_sharded_step(model)
     counted = count(model, args, kwargs, opts)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    report = Report.of_model(model, counted.records, counted.capture.info(),
-                             {**opts.counting(), "dtype": str(dtype).replace("torch.", "")}, opts)
+    report = Report.of_model(
+        model,
+        counted.records,
+        counted.capture.info(),
+        {**opts.counting(), "dtype": str(dtype).replace("torch.", "")},
+        opts,
+    )
     report.memory = counted.memory
     report.check_strict(opts.strict)
     if opts.timing is not None:
@@ -108,10 +128,19 @@ def _profile_program(ep: Any, args: Any, kwargs: Any, opts: Options) -> Report:
         given = [tuple(t.shape) for t in tensors((args, kwargs or {}))]
         example = [tuple(t.shape) for t in tensors(ep.example_inputs)] if ep.example_inputs else given
         if given != example:
-            raise FxcostError(f"an ExportedProgram is costed at the shapes it was exported with {example}, "
-                              f"not {given}. Fix: export it with these inputs, or profile the nn.Module.")
+            raise FxcostError(
+                f"an ExportedProgram is costed at the shapes it was exported with {example}, "
+                f"not {given}. Fix: export it with these inputs, or profile the nn.Module."
+            )
     counted, modules = count_program(ep, opts)
-    report = Report(model="ExportedProgram", params=modules[""][1], nodes=counted.records, modules=modules,
-                    capture=counted.capture.info(), options=opts.counting(), settings=opts)
+    report = Report(
+        model="ExportedProgram",
+        params=modules[""][1],
+        nodes=counted.records,
+        modules=modules,
+        capture=counted.capture.info(),
+        options=opts.counting(),
+        settings=opts,
+    )
     report.check_strict(opts.strict)
     return report

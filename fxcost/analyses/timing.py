@@ -12,8 +12,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.fx
@@ -74,9 +75,17 @@ class Timing:
 
     def to_dict(self, flops: int | None = None, peak_flops_per_s: float | None = None) -> dict[str, Any]:
         d = {
-            "device": self.device, "batch": self.batch, "iters": self.iters, "warmup": self.warmup,
-            "median_ms": self.median_ms, "mean_ms": self.mean_ms, "std_ms": self.std_ms,
-            "min_ms": self.min_ms, "p90_ms": self.p90_ms, "p99_ms": self.p99_ms, "fps": self.fps,
+            "device": self.device,
+            "batch": self.batch,
+            "iters": self.iters,
+            "warmup": self.warmup,
+            "median_ms": self.median_ms,
+            "mean_ms": self.mean_ms,
+            "std_ms": self.std_ms,
+            "min_ms": self.min_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "fps": self.fps,
             "options": self.options,
         }
         if flops is not None:
@@ -180,9 +189,10 @@ def measure(
     options = {"flush_l2": flush_l2, "cuda_graph": cuda_graph, "min_time_s": min_time_s, "train": train}
     bar = _Progress("fxcost measure", progress)
     guard = grads_and_buffers_kept(model) if train else evaluated(model)
-    with guard, (torch.enable_grad() if train else torch.inference_mode()):
-        step: Callable[[], Any] = (lambda: _train_step(model, args, kwargs)) if train else (
-            lambda: model(*args, **kwargs))
+    with guard, torch.enable_grad() if train else torch.inference_mode():
+        step: Callable[[], Any] = (
+            (lambda: _train_step(model, args, kwargs)) if train else (lambda: model(*args, **kwargs))
+        )
         for _ in range(warmup):
             step()
         if device.type == "cuda":
@@ -196,8 +206,10 @@ def measure(
 def _train_step(model: nn.Module, args: tuple, kwargs: dict) -> None:
     roots = backward_roots(model(*args, **kwargs))
     if not roots:
-        raise FxcostError("the training step has nothing to differentiate: no output requires grad. "
-                          "Fix: leave some parameters trainable, or time the forward alone (train=False).")
+        raise FxcostError(
+            "the training step has nothing to differentiate: no output requires grad. "
+            "Fix: leave some parameters trainable, or time the forward alone (train=False)."
+        )
     torch.autograd.backward(roots, [torch.ones_like(t) for t in roots])
     model.zero_grad(set_to_none=True)
 
@@ -292,8 +304,9 @@ class NodeTimer(torch.fx.Interpreter):
 
 @per_model
 @keywords_checked
-def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
-               repeats: int = 5, warmup: int = 2) -> dict[str, float]:
+def time_nodes(
+    report: Report, model: nn.Module, args: tuple = (), kwargs: dict | None = None, repeats: int = 5, warmup: int = 2
+) -> dict[str, float]:
     """Fill ``node.time_ms`` of ``report`` with the median time of each node over ``repeats``
     runs of the graph on real tensors; returns name -> ms. The graph is captured again on real
     tensors with the report's capture path and registry, so node names match."""
@@ -301,11 +314,14 @@ def time_nodes(report: Report, model: nn.Module, args: tuple = (), kwargs: dict 
     device = _device_of(model, args, kwargs)
     method = CaptureMethod(report.capture["method"])
     if method not in (CaptureMethod.SYMBOLIC_TRACE, CaptureMethod.RECORD):
-        raise FxcostError(f"time_nodes times the nodes of a forward captured by symbolic_trace or record; this "
-                          f"report's graph came from {method.value}. Fix: profile the nn.Module's forward "
-                          "(backward=False) and time that report.")
-    opts = report.settings.but(real=True, capture=method, memory=False, backward=False, optimizer=None,
-                               keep_outputs=False, timing=None)
+        raise FxcostError(
+            f"time_nodes times the nodes of a forward captured by symbolic_trace or record; this "
+            f"report's graph came from {method.value}. Fix: profile the nn.Module's forward "
+            "(backward=False) and time that report."
+        )
+    opts = report.settings.but(
+        real=True, capture=method, memory=False, backward=False, optimizer=None, keep_outputs=False, timing=None
+    )
     cap = capture(model, args, kwargs, opts)
     gm = cap.graph_module()
     timer = NodeTimer(gm, gm.graph, device.type == "cuda")

@@ -1,4 +1,5 @@
-"""The command line: ``fxcost`` (main, commands), the GitHub Action (ci), the rules
-table (docs), model targets such as ``torchvision:resnet50`` (targets), the built-in example.
+"""The command line: ``fxcost`` (main, commands), the GitHub Action (ci), the rules table
+(docs), the built-in example. Models by name, their inputs and zoo sweeps are the zoo's
+(``fxcost.zoo``); nothing but ``__main__`` and the console script imports this package.
 
-May import: every layer below, and ``fxcost`` itself."""
+May import: every layer below (the zoo included), and ``fxcost`` itself."""

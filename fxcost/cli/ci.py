@@ -1,4 +1,4 @@
-"""Front-end: the cost diff of a pull request, as the GitHub Action (``action.yml``) runs it.
+"""Command line: the cost diff of a pull request, as the GitHub Action (``action.yml``) runs it.
 
     python -m fxcost.ci --targets "mypkg.models:build" --inputs "1x3x224x224" --fail-above 1
 
@@ -26,13 +26,17 @@ from ..core.errors import FxcostError
 MARKER = "<!-- fxcost-cost-diff -->"
 
 
-def _run(cmd: list[str], cwd: str | None = None, env: dict | None = None, ok: tuple[int, ...] = (0,)
-         ) -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str], cwd: str | None = None, env: dict | None = None, ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess:
     try:
         r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     except FileNotFoundError:
-        fix = ("install the GitHub CLI (gh; GitHub's runners have it), or pass --comment false"
-               if cmd[0] == "gh" else f"install {cmd[0]}")
+        fix = (
+            "install the GitHub CLI (gh; GitHub's runners have it), or pass --comment false"
+            if cmd[0] == "gh"
+            else f"install {cmd[0]}"
+        )
         raise FxcostError(f"{cmd[0]} is not installed. Fix: {fix}.") from None
     if r.returncode not in ok:
         raise FxcostError(f"{shlex.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
@@ -42,7 +46,9 @@ def _run(cmd: list[str], cwd: str | None = None, env: dict | None = None, ok: tu
 def _base_checkout(base: str, where: str) -> None:
     """A worktree of ``base`` (fetched from origin when it is not here yet, as on a shallow PR
     checkout)."""
-    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], capture_output=True
+    ).returncode:
         _run(["git", "fetch", "--depth=1", "origin", base])
         base = "FETCH_HEAD"
     _run(["git", "worktree", "add", "--detach", where, base])
@@ -52,19 +58,32 @@ def _profile(target: str, inputs: list[str], options: list[str], cwd: str, out: 
     # the checkout's own sources first (a src/ layout too), ahead of an installed copy of the head
     own = [cwd] + [os.path.join(cwd, "src")] * os.path.isdir(os.path.join(cwd, "src"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*own, os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "fxcost", "profile", target, *[a for i in inputs for a in ("--input", i)],
-           *options, "--format", "json", "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fxcost",
+        "profile",
+        target,
+        *[a for i in inputs for a in ("--input", i)],
+        *options,
+        "--format",
+        "json",
+        "--out",
+        out,
+    ]
     _run(cmd, cwd=cwd, env=env)
 
 
 def _new_target(target: str, base: str, error: str, head_json: str) -> str:
     """The section of a target the base could not profile: its cost at the head."""
-    from .commands import read_report
+    from .io import read_report
 
     why = error.strip().splitlines()[-1].split("fxcost: error: ")[-1][:300]  # the profile's own message
     table = read_report(head_json).table(fmt="github", depth=1)
-    return (f"### `{target}`\n\n**New target**: `{base}` could not profile it ({why}). "
-            f"Its cost in this pull request:\n\n{table}")
+    return (
+        f"### `{target}`\n\n**New target**: `{base}` could not profile it ({why}). "
+        f"Its cost in this pull request:\n\n{table}"
+    )
 
 
 def _pull_request() -> tuple[str, int] | None:
@@ -124,12 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     gate = ["--fail-above", a.fail_above] if a.fail_above else []
                     # exit 1: above --fail-above, a result rather than a failure
-                    diff = _run([sys.executable, "-m", "fxcost", "diff", *paths, "--format", "github", *gate], ok=(0, 1))
+                    diff = _run(
+                        [sys.executable, "-m", "fxcost", "diff", *paths, "--format", "github", *gate], ok=(0, 1)
+                    )
                     failed |= diff.returncode == 1
                     sections.append(f"### `{target}`\n\n{diff.stdout.strip()}")
             finally:
                 _run(["git", "worktree", "remove", "--force", worktree])
-        verdict = (f"\n\n**Cost grew by more than {a.fail_above}%.**" if failed else "")
+        verdict = f"\n\n**Cost grew by more than {a.fail_above}%.**" if failed else ""
         body = f"{MARKER}\n## fxcost: cost diff against `{base}`\n\n" + "\n\n".join(sections) + verdict + "\n"
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:

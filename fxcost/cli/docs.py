@@ -1,4 +1,4 @@
-"""Front-end: the table of every cost rule, written from the rules' own docstrings, so that the
+"""Command line: the table of every cost rule, written from the rules' own docstrings, so that the
 documentation is the code (``fxcost rules``; the documentation's rules page, docs/pages/rules.md,
 which a test keeps equal to it)."""
 
@@ -14,8 +14,24 @@ from torch import nn
 from ..rules.registry import REGISTRY, Registry
 
 #: The rule families in the order the table lists them (``fxcost/rules/<family>.py``).
-FAMILIES = ("linear", "conv", "attention", "activation", "norm", "pool", "elementwise", "reduce", "fft", "linalg", "loss",
-            "recurrent", "shape", "aten", "collective", "vision")
+FAMILIES = (
+    "linear",
+    "conv",
+    "attention",
+    "activation",
+    "norm",
+    "pool",
+    "elementwise",
+    "reduce",
+    "fft",
+    "linalg",
+    "loss",
+    "recurrent",
+    "shape",
+    "aten",
+    "collective",
+    "vision",
+)
 _MAX_FORMS = 6
 _DUNDER_ONLY = {"rmatmul"}
 
@@ -47,8 +63,13 @@ def _form(target: Any) -> str | None:
         return f"F.{name}"
     if getattr(torch, name, None) is target:
         return f"torch.{name}"
-    for owner, prefix in ((torch.special, "special_"), (torch.linalg, "linalg_"), (torch.fft, "fft_"),
-                          (torch.sparse, "sparse_"), (torch.sparse, "")):
+    for owner, prefix in (
+        (torch.special, "special_"),
+        (torch.linalg, "linalg_"),
+        (torch.fft, "fft_"),
+        (torch.sparse, "sparse_"),
+        (torch.sparse, ""),
+    ):
         if getattr(owner, name.removeprefix(prefix), None) is target:
             return f"{owner.__name__}.{name.removeprefix(prefix)}"
     if module.startswith("torchvision"):
@@ -61,7 +82,7 @@ def _load_optional() -> None:
     loaded here, so that the table is the same wherever it is written."""
     import torch.export._unlift  # noqa: F401
 
-    from .targets import import_torchvision
+    from ..zoo.targets import import_torchvision
 
     try:
         import_torchvision()
@@ -85,7 +106,8 @@ def rule_rows(registry: Registry | None = None) -> list[list[str]]:
     for rule, (op, forms) in rules.items():
         family = rule.__module__.rsplit(".", 1)[-1]
         shown = ", ".join(f"`{f}`" for f in forms[:_MAX_FORMS]) + (
-            f" (+{len(forms) - _MAX_FORMS})" if len(forms) > _MAX_FORMS else "")
+            f" (+{len(forms) - _MAX_FORMS})" if len(forms) > _MAX_FORMS else ""
+        )
         doc = " ".join((rule.__doc__ or "").split()).replace("|", "\\|")
         rows.append([family, op, shown, doc])
     order = {f: i for i, f in enumerate(FAMILIES)}

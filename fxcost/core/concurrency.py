@@ -27,7 +27,8 @@ import contextlib
 import functools
 import threading
 import weakref
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -35,7 +36,7 @@ from torch import nn
 #: the fake process group). Re-entrant: a parallel plan's count traces too.
 GLOBAL = threading.RLock()
 
-_model_locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_model_locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _model_locks_guard = threading.Lock()
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,8 +100,7 @@ class Patch:
     def __init__(self, owner: Any, name: str, replacement: Callable[..., Any]) -> None:
         self.original = getattr(owner, name)
         self._local = threading.local()
-        self._switch = Switch(lambda: setattr(owner, name, replacement),
-                              lambda _: setattr(owner, name, self.original))
+        self._switch = Switch(lambda: setattr(owner, name, replacement), lambda _: setattr(owner, name, self.original))
 
     def items(self) -> list[Any]:
         return getattr(self._local, "items", [])

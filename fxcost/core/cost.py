@@ -24,7 +24,7 @@ class Cost:
     bytes_read: int = 0
     bytes_written: int = 0
 
-    def __add__(self, other: "Cost") -> "Cost":
+    def __add__(self, other: Cost) -> Cost:
         return Cost(
             self.flops + other.flops,
             self.macs + other.macs,
@@ -41,7 +41,7 @@ class Cost:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Cost":
+    def from_dict(cls, d: dict) -> Cost:
         return cls(**{f.name: int(d.get(f.name, 0)) for f in fields(cls)})
 
 
@@ -106,7 +106,7 @@ class NodeRecord:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NodeRecord":
+    def from_dict(cls, d: dict) -> NodeRecord:
         d = dict(d)
         d["cost"] = Cost.from_dict(d["cost"])
         return cls(**d)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +34,8 @@ def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
     if t.layout != torch.strided:
         raise FxcostError(
             f"an input of layout {t.layout} (shape {list(t.shape)}) has no meta stand-in: fxcost counts on meta "
-            "tensors with strides. Fix: profile with real=True, or pass x.to_dense() to count the dense op.")
+            "tensors with strides. Fix: profile with real=True, or pass x.to_dense() to count the dense op."
+        )
     out = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
     if not (grad and t.requires_grad and (t.is_floating_point() or t.is_complex())):
         return out
@@ -58,7 +60,8 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
     made: dict[int, Any] = {}
     try:
         for mod in model.modules():
-            for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
+            stores: list[tuple[Any, bool]] = [(mod._parameters, True), (mod._buffers, False)]
+            for store, is_param in stores:
                 if real and is_param:
                     continue
                 for name, t in store.items():
@@ -83,8 +86,15 @@ def standins(model: nn.Module, real: bool = False) -> Iterator[None]:
             store[name] = t
 
 
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
-          "_forward_hooks_always_called", "_backward_hooks", "_backward_pre_hooks")
+_HOOKS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
 
 
 class attributes_kept:
@@ -104,8 +114,13 @@ class attributes_kept:
 
     def restore(self) -> None:
         for m, attrs, params, buffers, modules, hooks in self.saved:
-            for now, then in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, buffers),
-                              (m._modules, modules)):
+            pairs: list[tuple[Any, dict]] = [
+                (m.__dict__, attrs),
+                (m._parameters, params),
+                (m._buffers, buffers),
+                (m._modules, modules),
+            ]
+            for now, then in pairs:
                 if now.keys() != then.keys() or any(now[k] is not v for k, v in then.items()):
                     if isinstance(now, dict):
                         now.clear()
@@ -113,15 +128,15 @@ class attributes_kept:
                     else:  # a scripted module's slots (a fixed set of C++ attributes)
                         for k, v in then.items():
                             now[k] = v
-            for now, then in hooks:
-                if then is None:
+            for now, maybe in hooks:
+                if maybe is None:
                     if now:
                         now.clear()
-                elif now.keys() != then.keys():
+                elif now.keys() != maybe.keys():
                     now.clear()
-                    now.update(then)
+                    now.update(maybe)
 
-    def __enter__(self) -> "attributes_kept":
+    def __enter__(self) -> attributes_kept:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -137,7 +152,7 @@ def _pause_gc() -> bool:
 _GC = Switch(_pause_gc, lambda was_enabled: gc.enable() if was_enabled else None)
 
 
-def gc_paused() -> contextlib.AbstractContextManager:
+def gc_paused() -> Any:  # a context manager, usable as a decorator
     """Defer Python's cyclic garbage collector while a count runs. Capture allocates thousands
     of short-lived objects, and each full collection it triggers walks every object the process
     holds (torch, transformers, the model): 30 ms a time on mobilenet_v3, most of the count's
@@ -149,8 +164,9 @@ def gc_paused() -> contextlib.AbstractContextManager:
 def _compiling_on() -> tuple[Any, dict[str, Any]]:
     compiler = torch.compiler
     before = getattr(compiler, "_is_compiling_flag", None)
-    checks = {name: getattr(torch, name) for name in ("_check_tensor_all", "_check_tensor_all_with")
-              if hasattr(torch, name)}
+    checks = {
+        name: getattr(torch, name) for name in ("_check_tensor_all", "_check_tensor_all_with") if hasattr(torch, name)
+    }
     if before is not None:
         compiler._is_compiling_flag = True
     for name, check in checks.items():

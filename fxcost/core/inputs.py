@@ -66,7 +66,8 @@ def _refuse_fsdp1(model: nn.Module) -> None:
         raise FxcostError(
             "the model is wrapped in FullyShardedDataParallel (FSDP1), whose flattened, sharded parameters "
             "fxcost cannot read. Fix: profile the module before wrapping it, or cost one rank with "
-            "fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp) (FSDP2).")
+            "fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp) (FSDP2)."
+        )
 
 
 def refuse_sharded_step(model: nn.Module) -> None:
@@ -76,7 +77,8 @@ def refuse_sharded_step(model: nn.Module) -> None:
         raise FxcostError(
             "the model is sharded with FSDP2 (fully_shard): its training step and memory are one rank's. "
             "Fix: fxcost.profile_parallel(build, args, mesh={'dp': N}, parallelize=fxcost.plans.fsdp, "
-            "backward=True), or profile the module before fully_shard; its forward alone profiles as it is.")
+            "backward=True), or profile the module before fully_shard; its forward alone profiles as it is."
+        )
 
 
 def is_program(model: Any) -> bool:

@@ -13,8 +13,9 @@ import difflib
 import enum
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .errors import FxcostError
 
@@ -32,8 +33,9 @@ class CaptureMethod(str, enum.Enum):
     ``RECORD``), and told by ``report.capture["method"]`` (which one ran, or one of the paths
     fxcost chooses by itself). A ``str``: it compares, prints and serializes as its value.
 
-    - ``auto``: ``symbolic_trace``, falling back to ``record`` (the report says why);
-    - ``symbolic_trace``: ``torch.fx.symbolic_trace`` with fxcost's leaf modules, then ShapeProp;
+    - ``auto``: ``record``, falling back to ``symbolic_trace`` for a model the recording
+      cannot run (the report says why, in ``capture["fallback_reason"]``);
+    - ``symbolic_trace``: ``torch.fx.symbolic_trace`` with fxcost's leaf modules, then ValueProp;
     - ``record``: the forward run once on meta tensors, each torch call recorded as a node;
     - ``autograd``: a training step recorded at the aten level, forward and backward
       (``backward=True``, ``memory=True``, ``profile_parallel``);
@@ -53,7 +55,7 @@ class CaptureMethod(str, enum.Enum):
     INDUCTOR = "inductor_post_grad"
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # format as the plain string
 
 
 #: The capture methods a user may ask for.
@@ -122,24 +124,34 @@ class Options:
         object.__setattr__(self, "capture", CaptureMethod(self.capture))
         _check_bools(self, ("real", "strict", "backward", "memory", "keep_outputs"))
         if self.optimizer not in OPTIMIZER_STATES:
-            raise FxcostError(f"optimizer={self.optimizer!r} is not one of "
-                              f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
-                              "'sgd' (with momentum) or None.")
+            raise FxcostError(
+                f"optimizer={self.optimizer!r} is not one of "
+                f"{', '.join(repr(o) for o in OPTIMIZER_STATES)}. Fix: optimizer='adamw', 'adam', "
+                "'sgd' (with momentum) or None."
+            )
         if self.optimizer is not None and not (self.memory and self.backward):
-            raise FxcostError("optimizer= is counted by the training step's memory. Fix: pass memory=True and "
-                              "backward=True with it, or drop it.")
+            raise FxcostError(
+                "optimizer= is counted by the training step's memory. Fix: pass memory=True and "
+                "backward=True with it, or drop it."
+            )
         if self.keep_outputs and not (self.memory and self.backward):
-            raise FxcostError("keep_outputs= changes the training step's memory. Fix: pass memory=True and "
-                              "backward=True with it, or drop it.")
+            raise FxcostError(
+                "keep_outputs= changes the training step's memory. Fix: pass memory=True and "
+                "backward=True with it, or drop it."
+            )
         if self.real and (self.backward or self.memory):
-            raise FxcostError(f"{'backward' if self.backward else 'memory'}=True is counted on meta stand-ins; "
-                              "real=True does not apply. Fix: drop real=True.")
+            raise FxcostError(
+                f"{'backward' if self.backward else 'memory'}=True is counted on meta stand-ins; "
+                "real=True does not apply. Fix: drop real=True."
+            )
         if self.backward and self.capture != "auto":
-            raise FxcostError(f"backward=True records the training step as autograd runs it; capture="
-                              f"{self.capture.value!r} does not apply. Fix: drop capture=.")
+            raise FxcostError(
+                f"backward=True records the training step as autograd runs it; capture="
+                f"{self.capture.value!r} does not apply. Fix: drop capture=."
+            )
 
     @classmethod
-    def of(cls, caller: str, measure: bool = False, **given: Any) -> "Options":
+    def of(cls, caller: str, measure: bool = False, **given: Any) -> Options:
         """The options from an entry point's keywords: those of ``Options`` and, with
         ``measure=True``, of ``TimingOptions``. A misspelled keyword is a TypeError naming the
         closest valid one; a timing keyword without ``measure=True`` an FxcostError."""
@@ -148,17 +160,21 @@ class Options:
         for name in given:
             if name not in own | timed:
                 close = difflib.get_close_matches(name, sorted(own | timed | {"measure"}), n=1)
-                raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}"
-                                + (f"; did you mean {close[0]!r}?" if close else ""))
+                raise TypeError(
+                    f"{caller}() got an unexpected keyword argument {name!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                )
         timing_kw = {k: v for k, v in given.items() if k in timed}
         if timing_kw and not measure:
-            raise FxcostError(f"{', '.join(timing_kw)} configure the timing. Fix: pass measure=True with them, "
-                              "or drop them.")
+            raise FxcostError(
+                f"{', '.join(timing_kw)} configure the timing. Fix: pass measure=True with them, or drop them."
+            )
         timing = TimingOptions(**timing_kw) if measure else None
         return cls(**{k: v for k, v in given.items() if k in own}, timing=timing)
 
-    def but(self, **changes: Any) -> "Options":
-        """A copy with some fields changed (validated again)."""
+    def but(self, **changes: Any) -> Options:
+        """A copy with ``changes`` applied, checked again as ``of`` checks a new one (an entry
+        point that calls another passes its options on this way, e.g. ``opts.but(backward=False)``)."""
         return replace(self, **changes)
 
     def counting(self) -> dict[str, Any]:
@@ -176,8 +192,10 @@ def keywords_checked(fn: F) -> F:
         for name in kwargs:
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
-                raise TypeError(f"{fn.__name__}() got an unexpected keyword argument {name!r}"
-                                + (f"; did you mean {close[0]!r}?" if close else ""))
+                raise TypeError(
+                    f"{fn.__name__}() got an unexpected keyword argument {name!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                )
         return fn(*args, **kwargs)
 
     return checked  # type: ignore[return-value]

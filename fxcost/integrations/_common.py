@@ -22,8 +22,9 @@ def require(module: str, extra: str, *alternatives: str) -> ModuleType:
         except ImportError as e:
             error = e
     names = " or ".join(n.split(".")[0] for n in (module, *alternatives))
-    raise ImportError(f"fxcost.integrations.{extra} needs {names}, which is not installed. "
-                      f"Fix: pip install 'fxcost[{extra}]'.") from error
+    raise ImportError(
+        f"fxcost.integrations.{extra} needs {names}, which is not installed. Fix: pip install 'fxcost[{extra}]'."
+    ) from error
 
 
 def peak_flops(peak: Any, device: torch.device, dtype: torch.dtype) -> tuple[float | None, str]:
@@ -41,7 +42,9 @@ def peak_flops(peak: Any, device: torch.device, dtype: torch.dtype) -> tuple[flo
     if peak is None:
         return None, f"no peak FLOP/s for a {device.type} device: pass peak= (a device name, a fxcost.Peak or FLOP/s)"
     if not isinstance(peak, Peak):
-        raise FxcostError(f"peak={peak!r} is not a device name, an fxcost.Peak or a number of FLOP/s. "
-                          "Fix: peak='H100' or peak=989e12.")
+        raise FxcostError(
+            f"peak={peak!r} is not a device name, an fxcost.Peak or a number of FLOP/s. "
+            "Fix: peak='H100' or peak=989e12."
+        )
     value = peak.flops_for(dtype)
     return value, (peak.name if value else f"{peak.name} has no peak for {dtype}")

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ..analyses.formula import formula
+from ..analyses.formula import Dims, formula
 from ..analyses.profile import profile
 from ..core.errors import FxcostError
 from ._common import peak_flops, require
@@ -36,17 +36,18 @@ from ._common import peak_flops, require
 transformers = require("transformers", "hf")
 logger = logging.getLogger("fxcost")
 
-def _dims(batch: dict[str, torch.Tensor], main: str) -> dict[str, list[tuple[str, int]]]:
+
+def _dims(batch: dict[str, torch.Tensor], main: str) -> Dims:
     """B over axis 0 of every tensor that has the main input's batch size; L over axis 1 of those
     shaped [B, L] like the main input (ids, masks, labels, positions)."""
     x = batch[main]
-    dims: dict[str, list[tuple[str, int]]] = {"B": [(k, 0) for k, t in batch.items() if t.dim() and t.shape[0] == x.shape[0]]}
+    dims: Dims = {"B": [(k, 0) for k, t in batch.items() if t.dim() and t.shape[0] == x.shape[0]]}
     if x.dim() == 2:
         dims["L"] = [(k, 1) for k, t in batch.items() if t.dim() == 2 and t.shape == x.shape]
     return dims
 
 
-class FxcostCallback(transformers.TrainerCallback):
+class FxcostCallback(transformers.TrainerCallback):  # type: ignore[name-defined]  # imported at run time
     """Exact model FLOPs into ``state.total_flos``, and ``tflops_per_s``, ``mfu`` (``hfu`` with
     gradient checkpointing) into the logs.
 
@@ -158,7 +159,7 @@ class FxcostCallback(transformers.TrainerCallback):
             self._by_shape[key] = (int(r.model_flops.macs), int(r.hardware_flops.macs))
         return self._by_shape[key]
 
-    def _derive(self, batch: dict[str, Any], dims: dict[str, list[tuple[str, int]]]) -> None:
+    def _derive(self, batch: dict[str, Any], dims: Dims) -> None:
         """The step's formula, from the model called with this batch as the Trainer calls it."""
         try:
             f = formula(self._model, (), dict(batch), dims=dims, backward=True)
@@ -167,6 +168,7 @@ class FxcostCallback(transformers.TrainerCallback):
             self._formula = False
             return
         self._formula = f
+        assert f.report is not None  # a formula just derived carries its report
         self._fns = (f.function(f.expression(f.report.model_flops.macs)), f.function(f.macs))
 
 

@@ -18,7 +18,8 @@ Lightning's convention.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,8 +32,9 @@ from ._common import require
 require("lightning", "lightning", "pytorch_lightning")
 
 
-def measure_flops(model: nn.Module, forward_fn: Callable[[], Any],
-                  loss_fn: Callable[[Any], torch.Tensor] | None = None) -> int:
+def measure_flops(
+    model: nn.Module, forward_fn: Callable[[], Any], loss_fn: Callable[[Any], torch.Tensor] | None = None
+) -> int:
     """FLOPs of ``forward_fn()`` on ``model`` (plus the backward when ``loss_fn`` is given), at 2
     per multiply-accumulate: Lightning's signature and return value. What is counted is the
     model called with the inputs ``forward_fn`` gives it (its first call of ``model``); the

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,12 +44,15 @@ def whole_calls(model: nn.Module, registry: Registry, wrap: Any) -> Iterator[Non
 
 @contextlib.contextmanager
 def _patched(model: nn.Module, functions: list[Any], wrap: Any) -> Iterator[None]:
-    spaces = {id(vars(m)): vars(m) for m in (sys.modules.get(type(sub).__module__) for sub in model.modules())
-              if m is not None}
+    spaces = {
+        id(vars(m)): vars(m)
+        for m in (sys.modules.get(type(sub).__module__) for sub in model.modules())
+        if m is not None
+    }
     spaces.update({id(vars(m)): vars(m) for m in (sys.modules.get(f.__module__) for f in functions) if m is not None})
     wanted = {id(f): f for f in functions}
     patched: list[tuple[dict, str, Any]] = []
-    applies: list[tuple[type, Any]] = []  # (autograd.Function, its own ``apply`` or None)
+    applies: list[tuple[Any, Any]] = []  # (autograd.Function, its own ``apply`` or None)
     try:
         for space in spaces.values():
             for name, value in list(space.items()):
@@ -56,7 +60,7 @@ def _patched(model: nn.Module, functions: list[Any], wrap: Any) -> Iterator[None
                     patched.append((space, name, value))
                     space[name] = wrap(value)
         for f in functions:
-            cls = autograd_function(f)
+            cls: Any = autograd_function(f)
             if cls is not None:  # MyFunction.apply: a class attribute, not a global
                 applies.append((cls, cls.__dict__.get("apply")))
                 cls.apply = staticmethod(wrap(f))
@@ -64,12 +68,11 @@ def _patched(model: nn.Module, functions: list[Any], wrap: Any) -> Iterator[None
     finally:
         for space, name, value in reversed(patched):
             space[name] = value
-        for cls, own in reversed(applies):
+        for owner, own in reversed(applies):
             if own is None:
-                del cls.apply
+                del owner.apply
             else:
-                cls.apply = own
-
+                owner.apply = own
 
 
 def has_tensor(value: Any) -> bool:
@@ -80,6 +83,7 @@ def has_tensor(value: Any) -> bool:
         return any(has_tensor(v) for v in value)
     return False
 
+
 class ScriptedOps(TorchDispatchMode):
     """While on, each aten op with a tensor result goes to ``emit(op, func, args, kwargs, out)``
     (the recorder's)."""
@@ -89,7 +93,7 @@ class ScriptedOps(TorchDispatchMode):
         self._emit = emit
         self.active = False
 
-    def __enter__(self) -> "ScriptedOps":
+    def __enter__(self) -> ScriptedOps:
         self.active = True
         return super().__enter__()
 

@@ -13,7 +13,7 @@ Two paths, tried in order (``pipeline/run.py`` chooses):
     code the forward runs, which the mode cannot see, is recorded op by op (``calls.py``).
 ``symbolic_trace``
     ``torch.fx`` symbolic tracing, keeping every module type that has a cost rule as a leaf
-    (``call_module``): ``fxcost.pipeline.symbolic``, shapes from ShapeProp. For a model the
+    (``call_module``): ``fxcost.pipeline.symbolic``, values from ValueProp (``shapes.py``). For a model the
     recording cannot run (a module that reads values, with a rule that gives its output shape).
 """
 
@@ -23,8 +23,9 @@ import contextlib
 import operator
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.fx
@@ -35,13 +36,13 @@ from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
 from ..core.errors import explain_failure
-from ..core.naming import CallPaths
 from ..core.guards import meta_device, on_meta, standins, tracing
-from ..rules.registry import Registry
-from .memo import Memo, by_shape_rule
-from .calls import SCRIPT_CALL, ScriptedOps, has_tensor, script_calls, whole_calls
-from ..core.walk import map_tensors
+from ..core.naming import CallPaths
 from ..core.options import CaptureMethod
+from ..core.walk import map_tensors
+from ..rules.registry import Registry
+from .calls import SCRIPT_CALL, ScriptedOps, has_tensor, script_calls, whole_calls
+from .memo import Memo, by_shape_rule
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Capture:
     inputs: list[Any]
     fallback_reason: str | None = None
     constants: dict[str, torch.Tensor] = field(default_factory=dict)
-    timeline: Any = None  # storage lifetimes (fxcost.memory.Timeline), when memory is asked for
+    timeline: Any = None  # storage lifetimes (pipeline.memory.Timeline), when memory is asked for
 
     def info(self) -> dict[str, Any]:
         """``report.capture``: the method that ran and why the one asked for did not (or None)."""
@@ -77,7 +78,7 @@ class Capture:
 
 
 # --------------------------------------------------------------------------------------------
-# record: the pieces shared with the training-step capture (fxcost.step)
+# record: the pieces shared with the training-step capture (pipeline/step.py)
 # --------------------------------------------------------------------------------------------
 class GraphBuilder:
     """Builds a graph from calls seen at run time: each tensor maps to the node that made it
@@ -209,8 +210,9 @@ class ModuleStack:
 class _Recorder(ModuleStack, TorchFunctionMode):
     """Appends one graph node per top-level torch call whose result holds a tensor."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memo: Memo | None = None,
-                 shape_rules: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, registry: Registry, memo: Memo | None = None, shape_rules: bool = True
+    ) -> None:
         ModuleStack.__init__(self, model)
         TorchFunctionMode.__init__(self)
         self.memo = memo  # meta runs only: values do not exist, so outputs follow from shapes
@@ -310,13 +312,18 @@ def _mutates(func: Any, kwargs: dict) -> bool:
 def _unchanged_input(args: tuple, out: Any) -> torch.Tensor | None:
     """The first tensor argument, if ``out`` (a shape rule's output) matches it exactly."""
     x = next((a for a in args if isinstance(a, torch.Tensor)), None)
-    if isinstance(out, torch.Tensor) and x is not None and (x.shape, x.stride(), x.dtype) == (
-            out.shape, out.stride(), out.dtype):
+    if (
+        isinstance(out, torch.Tensor)
+        and x is not None
+        and (x.shape, x.stride(), x.dtype) == (out.shape, out.stride(), out.dtype)
+    ):
         return x
     return None
 
 
-TENSOR_METHODS = {id(getattr(torch.Tensor, n)): n for n in dir(torch.Tensor) if callable(getattr(torch.Tensor, n, None))}
+TENSOR_METHODS = {
+    id(getattr(torch.Tensor, n)): n for n in dir(torch.Tensor) if callable(getattr(torch.Tensor, n, None))
+}
 
 
 def classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
@@ -330,8 +337,9 @@ def classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
     return "call_function", func, args
 
 
-def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool,
-           shortcuts: bool = True) -> Capture:
+def record(
+    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, shortcuts: bool = True
+) -> Capture:
     """Run one forward on stand-ins (meta unless ``real``) and record the torch calls.
     ``shortcuts=False``: no shape rules (sizes are symbolic)."""
     rec = _Recorder(model, registry, None if real else Memo(), shortcuts)
@@ -340,8 +348,14 @@ def record(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real
     try:
         with standins(model, real=real):
             builder.attrs.update(tensor_names(model))
-            with rec.hooked(), torch.no_grad(), tracing(), whole_calls(model, registry, rec.whole), \
-                    script_calls(rec), rec:
+            with (
+                rec.hooked(),
+                torch.no_grad(),
+                tracing(),
+                whole_calls(model, registry, rec.whole),
+                script_calls(rec),
+                rec,
+            ):
                 out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")

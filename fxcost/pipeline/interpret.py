@@ -7,8 +7,9 @@ moved from the sizes of the tensors involved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.fx
@@ -18,8 +19,8 @@ from ..core.cost import Cost, NodeRecord, known_zero
 from ..core.errors import FxcostError
 from ..core.naming import module_path, target_name
 from ..core.options import DEFAULT, Options
-from ..rules.registry import REGISTRY, Entry, OpCall, note_applied
 from ..core.walk import tensors
+from ..rules.registry import REGISTRY, Entry, OpCall, note_applied
 
 
 def values_of(n: Any) -> Any:
@@ -75,7 +76,10 @@ class CostInterpreter:
 
     def _recomputed(self, node: torch.fx.Node, entry: Entry, rec: NodeRecord) -> NodeRecord:
         """What a fused kernel recomputes on its own, as a node of its own in phase recompute."""
-        call = OpCall(node.op, node.target, values_of(node.args), values_of(node.kwargs), values_of(node), None, self.options)
+        call = OpCall(
+            node.op, node.target, values_of(node.args), values_of(node.kwargs), values_of(node), None, self.options
+        )
+        assert entry.recompute is not None  # asked for only where the entry has one
         cost = _checked(replace(entry, rule=entry.recompute), call, node)
         return replace(rec, name=f"{rec.name}.recompute", cost=cost, phase="recompute")
 
@@ -118,7 +122,8 @@ class CostInterpreter:
         if key not in self._param_bytes:
             own = [t for t in list(mod._parameters.values()) + list(mod._buffers.values()) if t is not None]
             self._param_bytes[key] = _nbytes(own) + sum(
-                self._module_bytes(c) for c in mod._modules.values() if c is not None)
+                self._module_bytes(c) for c in mod._modules.values() if c is not None
+            )
         return self._param_bytes[key]
 
 
@@ -160,7 +165,8 @@ def _check_dtypes(node: torch.fx.Node, ins: list[torch.Tensor], mod: nn.Module |
         path, _ = module_path(node, mod)
         names = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
         raise FxcostError(
-            f"dtype mismatch at node '{node.name}'" + (f" in module '{path}'" if path else "")
+            f"dtype mismatch at node '{node.name}'"
+            + (f" in module '{path}'" if path else "")
             + f": its operands are {names}, which eager PyTorch rejects. Fix: cast the inputs to the "
             "model's dtype (e.g. x.float(), or model.to(x.dtype))."
         )

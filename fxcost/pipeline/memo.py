@@ -1,7 +1,7 @@
 """The pipeline's memo, shared by every capture path: outputs of meta ops by a key of what they
 depend on, and outputs given by a rule's shape rule instead of the op's own meta kernel.
 
-Kept apart from ``shapes.py`` (the ShapeProp pass) so that the recorders, which give nodes their
+Kept apart from ``shapes.py`` (the ValueProp pass) so that the recorders, which give nodes their
 values as they record them, need not import the pass they replace.
 """
 
@@ -17,8 +17,9 @@ from ..core.naming import target_name
 from ..rules.registry import OpCall, Registry
 
 
-def by_shape_rule(registry: Registry, kind: str, target: Any, args: tuple, kwargs: dict,
-                  module: nn.Module | None = None) -> Any:
+def by_shape_rule(
+    registry: Registry, kind: str, target: Any, args: tuple, kwargs: dict, module: nn.Module | None = None
+) -> Any:
     """The output of a call on meta tensors by its rule's shape rule, or None (no shape rule,
     or it declined): the op's own meta kernel must run."""
     entry = registry.node_entry(kind, target, module)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +34,6 @@ from torch import nn
 from ..core.concurrency import Patch
 from ..core.options import OPTIMIZER_STATES
 from ..core.walk import local
-
 
 _END = 1 << 62
 
@@ -178,7 +178,7 @@ class Memory:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Memory":
+    def from_dict(cls, d: dict[str, Any]) -> Memory:
         return cls(**d)
 
 
@@ -190,14 +190,25 @@ def summary(timeline: Timeline, model: nn.Module, optimizer: str | None, backwar
     trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad) if backward else 0
     buffer_bytes = sum(b.numel() * b.element_size() for b in {id(b): local(b) for b in model.buffers()}.values())
     step, live = timeline.peak()
-    breakdown = {"params": param_bytes, "buffers": buffer_bytes, "gradients": 0,
-                 "optimizer": OPTIMIZER_STATES[optimizer] * trainable, "activations": 0, "temporary": 0,
-                 "gathered": 0}
+    breakdown = {
+        "params": param_bytes,
+        "buffers": buffer_bytes,
+        "gradients": 0,
+        "optimizer": OPTIMIZER_STATES[optimizer] * trainable,
+        "activations": 0,
+        "temporary": 0,
+        "gathered": 0,
+    }
     modules: dict[str, int] = {}
     for rec in timeline.live_at(step) if live else []:
         slot = {"gradient": "gradients", "forward": "activations", "gathered": "gathered"}.get(rec.kind, "temporary")
         breakdown[slot] += rec.nbytes
         if slot in ("activations", "temporary"):
             modules[rec.module] = modules.get(rec.module, 0) + rec.nbytes
-    return Memory(sum(breakdown.values()), breakdown, timeline.names[step] if timeline.names else None, optimizer,
-                  dict(sorted(modules.items(), key=lambda kv: -kv[1])))
+    return Memory(
+        sum(breakdown.values()),
+        breakdown,
+        timeline.names[step] if timeline.names else None,
+        optimizer,
+        dict(sorted(modules.items(), key=lambda kv: -kv[1])),
+    )

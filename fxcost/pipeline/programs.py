@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .capture import Capture
 from ..core.errors import FxcostError
 from ..core.naming import clean_path
-from ..core.walk import tensors
 from ..core.options import CaptureMethod
+from ..core.walk import tensors
+from .capture import Capture
 
 
 def carries_values(graph: torch.fx.Graph) -> bool:
@@ -70,8 +70,12 @@ def graph_with_values(model: nn.Module, args: tuple, kwargs: dict) -> Capture | 
     if not isinstance(model, torch.fx.GraphModule) or not carries_values(model.graph):
         return None
     given = sorted(tuple(t.shape) for t in tensors((args, kwargs)))
-    held = sorted(tuple(v.shape) for n in model.graph.nodes if n.op == "placeholder"
-                  for v in tensors(n.meta.get("val", n.meta.get("example_value"))))
+    held = sorted(
+        tuple(v.shape)
+        for n in model.graph.nodes
+        if n.op == "placeholder"
+        for v in tensors(n.meta.get("val", n.meta.get("example_value")))
+    )
     return Capture(model.graph, model, CaptureMethod.FX, []) if given == held else None
 
 

@@ -8,7 +8,7 @@ through here, so the choice is made in one place:
 - symbolic sizes (``formula``): recorded, without shape rules or memo (``capture.py``, ``step.py``);
 - a GraphModule whose nodes carry their values (``ep.module()``): its own graph (``programs.py``);
 - else the forward: the recording capture (``capture.py``), falling back to ``symbolic_trace``
-  then ShapeProp (``symbolic.py``, ``shapes.py``), which says why in ``Capture.fallback_reason``.
+  then ValueProp (``symbolic.py``, ``shapes.py``), which says why in ``Capture.fallback_reason``.
 
 Graphs that exist already come in through ``count_program`` (an ``ExportedProgram``) and
 ``count_graph`` (a GraphModule or graph from ``torch.compile``, Inductor or the user).
@@ -22,13 +22,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .capture import Capture, record
-from .interpret import CostInterpreter
-from .memory import Memory, summary as memory_summary
-from .programs import carries_values, graph_with_values, program_capture
-from .shapes import ShapeProp
-from .step import record_step
-from .symbolic import symbolic, wrapped_without_rule
 from ..core.cost import NodeRecord
 from ..core.errors import CaptureError, FxcostError
 from ..core.guards import attributes_kept, quantized, standins, to_meta, tracing
@@ -36,6 +29,14 @@ from ..core.naming import target_name
 from ..core.options import CaptureMethod, Options
 from ..core.walk import tensors
 from ..rules.registry import REGISTRY, Registry
+from .capture import Capture, record
+from .interpret import CostInterpreter
+from .memory import Memory
+from .memory import summary as memory_summary
+from .programs import carries_values, graph_with_values, program_capture
+from .shapes import ValueProp
+from .step import record_step
+from .symbolic import symbolic, wrapped_without_rule
 
 
 @dataclass
@@ -48,8 +49,9 @@ class Counted:
     memory: Memory | None = None
 
 
-def count(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False,
-          aten: bool = False) -> Counted:
+def count(
+    model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False, aten: bool = False
+) -> Counted:
     """Capture ``model(*args, **kwargs)`` (see the module docstring for the path chosen), cost every
     node with ``opts``' rules and conventions, and with ``opts.memory`` summarize the peak memory.
     ``aten``: a model fxcost built itself on a fake process group (``profile_parallel``), run as
@@ -66,8 +68,9 @@ def count(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symboli
     return Counted(cap, records, memory)
 
 
-def capture(model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False,
-            aten: bool = False) -> Capture:
+def capture(
+    model: nn.Module, args: tuple, kwargs: dict, opts: Options, *, symbolic_sizes: bool = False, aten: bool = False
+) -> Capture:
     """The captured graph of ``model(*args, **kwargs)``, every node carrying its value (on meta
     tensors, or with ``opts.real`` on the inputs' own device)."""
     registry = _registry(opts)
@@ -107,8 +110,9 @@ def count_program(ep: Any, opts: Options) -> tuple[Counted, dict[str, tuple[str,
     return Counted(cap, CostInterpreter(cap.graph, cap.root, opts).run()), modules
 
 
-def count_graph(graph: torch.fx.Graph, root: nn.Module, opts: Options, example_inputs: tuple | None = None
-                ) -> list[NodeRecord]:
+def count_graph(
+    graph: torch.fx.Graph, root: nn.Module, opts: Options, example_inputs: tuple | None = None
+) -> list[NodeRecord]:
     """The records of a graph that exists already. Its nodes' values are used where they carry
     them (Dynamo, AOT, Inductor, export; ShapeProp's ``tensor_meta`` read as meta tensors), else
     ``example_inputs`` are propagated through it on meta. The graph's meta is left as it was."""
@@ -121,7 +125,7 @@ def count_graph(graph: torch.fx.Graph, root: nn.Module, opts: Options, example_i
     elif example_inputs is not None:
         added = [n for n in graph.nodes if "val" not in n.meta]
         with standins(root), torch.no_grad():
-            ShapeProp(root, graph, registry=_registry(opts)).run(*to_meta(example_inputs))
+            ValueProp(root, graph, registry=_registry(opts)).run(*to_meta(example_inputs))
     try:
         return CostInterpreter(graph, root, opts).run()
     finally:
@@ -162,7 +166,9 @@ def _forward(
     symbolic-traces a model the recording cannot run, saying why in ``fallback_reason``."""
     with attributes_kept(model) as kept:
         if method == CaptureMethod.SYMBOLIC_TRACE:
-            return _symbolic_and_shape(model, args, kwargs, registry, real, strict=True)[0]
+            traced = _symbolic_and_shape(model, args, kwargs, registry, real, strict=True)[0]
+            assert traced is not None  # strict: its failures raise
+            return traced
         try:
             return record(model, args, kwargs, registry, real)
         except FxcostError as e:
@@ -177,8 +183,9 @@ def _forward(
     return cap
 
 
-def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool,
-                        strict: bool) -> tuple[Capture | None, str | None]:
+def _symbolic_and_shape(
+    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, strict: bool
+) -> tuple[Capture | None, str | None]:
     """The symbolic_trace path: (shaped capture, None), or (None, why it is not used). With
     ``strict`` (capture='symbolic_trace') its failures raise instead."""
     # torch.fx.wrap'd functions (torchvision's swin attention...) are leaves to symbolic_trace
@@ -199,7 +206,7 @@ def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: R
         return None, f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
     try:
         with standins(model, real=real), torch.no_grad(), tracing():
-            ShapeProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
+            ValueProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
     except Exception as e:
         if strict:
             raise
@@ -209,8 +216,13 @@ def _symbolic_and_shape(model: nn.Module, args: tuple, kwargs: dict, registry: R
 
 def _opaque_targets(cap: Capture, registry: Registry) -> list[str]:
     """call_function/call_method targets of a traced graph that no rule covers."""
-    return sorted({target_name(n.target) for n in cap.graph.nodes
-                   if n.op in ("call_function", "call_method") and registry.node_entry(n.op, n.target) is None})
+    return sorted(
+        {
+            target_name(n.target)
+            for n in cap.graph.nodes
+            if n.op in ("call_function", "call_method") and registry.node_entry(n.op, n.target) is None
+        }
+    )
 
 
 def _line(e: BaseException) -> str:

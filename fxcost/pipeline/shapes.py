@@ -22,8 +22,9 @@ from ..rules.registry import Registry
 from .memo import Memo, by_shape_rule
 
 
-class ShapeProp(torch.fx.Interpreter):
-    """Runs a graph node by node and stores each result in ``node.meta["val"]``.
+class ValueProp(torch.fx.Interpreter):
+    """Runs a graph node by node and stores each result in ``node.meta["val"]`` (torch's
+    ``ShapeProp`` writes ``tensor_meta`` instead, metadata without a value to compute on).
 
     Nodes that already carry a value (Dynamo's ``example_value``, an earlier ``val``) are
     re-run anyway: values must match the inputs given now. On meta tensors two shortcuts skip an
@@ -31,8 +32,14 @@ class ShapeProp(torch.fx.Interpreter):
     input) and the memo of identical calls seen before.
     """
 
-    def __init__(self, root: nn.Module, graph: torch.fx.Graph, real: bool = False,
-                 constants: dict[str, Any] | None = None, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        root: nn.Module,
+        graph: torch.fx.Graph,
+        real: bool = False,
+        constants: dict[str, Any] | None = None,
+        registry: Registry | None = None,
+    ) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
         self.real = real
         self.constants = constants or {}  # tensors the capture kept off the model
@@ -67,7 +74,7 @@ class ShapeProp(torch.fx.Interpreter):
         if self.real or not n.op.startswith("call_"):
             return self._run(n)
         args, kwargs = self.fetch_args_kwargs_from_env(n)
-        mod = self._plain_module(n.target) if n.op == "call_module" else None
+        mod = self._plain_module(str(n.target)) if n.op == "call_module" else None
         result = self._by_shape_rule(n, args, kwargs, mod)
         if result is not None:
             n.meta["val"] = result
@@ -87,9 +94,7 @@ class ShapeProp(torch.fx.Interpreter):
             raise
         except Exception as e:
             mod = module_path(n, None)[0]
-            where = f"node '{n.name}' ({n.op} {target_name(n.target)}" + (
-                f" in module '{mod}')" if mod else ")"
-            )
+            where = f"node '{n.name}' ({n.op} {target_name(n.target)}" + (f" in module '{mod}')" if mod else ")")
             raise explain_failure(e, where, self.real) from e
         n.meta["val"] = result
         return result
@@ -101,7 +106,7 @@ class ShapeProp(torch.fx.Interpreter):
         if self.registry is None:
             return None
         if n.op == "call_module" and mod is None:
-            mod = self.fetch_attr(n.target) if n.target else self.module
+            mod = self.fetch_attr(str(n.target)) if n.target else self.module
             entry = self.registry.own_entry(type(mod))
             if entry is None or entry.shape is None:
                 return None
@@ -115,8 +120,11 @@ class ShapeProp(torch.fx.Interpreter):
                 return None
             target = self._module_keys.get(id(mod))
             if target is None:
-                own = tuple((k, tuple(t.shape), t.dtype) for k, t in
-                            list(mod._parameters.items()) + list(mod._buffers.items()) if t is not None)
+                own = tuple(
+                    (k, tuple(t.shape), t.dtype)
+                    for k, t in list(mod._parameters.items()) + list(mod._buffers.items())
+                    if t is not None
+                )
                 target = self._module_keys[id(mod)] = (type(mod), mod.extra_repr(), mod.training, own)
         else:
             target = n.target
@@ -137,7 +145,7 @@ def _on_meta(op: torch._ops.OpOverload, args: tuple, kwargs: dict) -> tuple[tupl
     cannot move to a real one."""
     if kwargs.get("device") is not None:
         return args, {**kwargs, "device": "meta"}
-    for i, a in enumerate(op._schema.arguments[:len(args)]):
+    for i, a in enumerate(op._schema.arguments[: len(args)]):
         if a.name == "device" and args[i] is not None:
-            return (*args[:i], torch.device("meta"), *args[i + 1:]), kwargs
+            return (*args[:i], torch.device("meta"), *args[i + 1 :]), kwargs
     return args, kwargs

@@ -28,22 +28,28 @@ import torch.fx
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
-from .calls import has_tensor
-from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
 from ..core.errors import FxcostError, explain_failure
 from ..core.guards import on_meta, standins, to_meta, tracing
-from .memory import Timeline, resizes
-from ..rules.registry import Registry
-from .memo import Memo, by_shape_rule
-from ..core.walk import backward_roots, local, tensors
 from ..core.options import CaptureMethod
+from ..core.walk import backward_roots, local, tensors
+from ..rules.registry import Registry
+from .calls import has_tensor
+from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
+from .memo import Memo, by_shape_rule
+from .memory import Timeline, resizes
 
 
 class _StepRecorder(ModuleStack, TorchDispatchMode):
     """Appends one node per aten op (with a tensor result) of a forward and backward."""
 
-    def __init__(self, model: nn.Module, registry: Registry, memory: bool = False, shortcuts: bool = True,
-                 own_model: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        registry: Registry,
+        memory: bool = False,
+        shortcuts: bool = True,
+        own_model: bool = False,
+    ) -> None:
         ModuleStack.__init__(self, model)
         TorchDispatchMode.__init__(self)
         self.registry = registry
@@ -128,7 +134,7 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         if torch.is_grad_enabled() and not self.in_backward and self.paths.get(id(module)) is not None:
             self.name_autograd_nodes()
             meta = self._meta("forward", self.module_stack())
-            todo = [t.grad_fn for t in tensors(out) if t.grad_fn is not None]
+            todo: list[Any] = [t.grad_fn for t in tensors(out) if t.grad_fn is not None]
             while todo:
                 fn = todo.pop()
                 if fn is None or fn in self.made_by:
@@ -154,12 +160,21 @@ def _functional(func: Any) -> bool:
     if schema is None:
         return False
     return not any(r.alias_info is not None for r in schema.returns) and not any(
-        a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+        a.alias_info is not None and a.alias_info.is_write for a in schema.arguments
+    )
 
 
-def record_step(model: nn.Module, args: tuple, kwargs: dict, registry: Registry, backward: bool = True,
-                memory: bool = False, shortcuts: bool = True, own_model: bool = False,
-                keep_outputs: bool = False) -> Capture:
+def record_step(
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    registry: Registry,
+    backward: bool = True,
+    memory: bool = False,
+    shortcuts: bool = True,
+    own_model: bool = False,
+    keep_outputs: bool = False,
+) -> Capture:
     """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
     ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.

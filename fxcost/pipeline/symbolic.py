@@ -1,7 +1,7 @@
 """Pipeline, capture: the ``symbolic_trace`` path: ``torch.fx`` symbolic tracing, keeping every module
 type that has a cost rule as a leaf (``call_module``), and each call of a Python function that has
 a rule of its own as one node. Shapes come from the next stage. Tracing that would fold work into
-constants (``FoldedError``) leaves the model to the recording capture (``fxcost.capture``).
+constants (``FoldedError``) leaves the model to the recording capture (``pipeline/capture.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import inspect
 import sys
 import threading
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.fx
@@ -21,12 +22,12 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..core.concurrency import GLOBAL
+from ..core.naming import CallPaths, target_name
+from ..core.options import CaptureMethod
+from ..core.walk import leaves
+from ..rules.registry import OpCall, Registry
 from .calls import has_tensor, whole_calls
 from .capture import TENSOR_METHODS, Capture, classify, tensor_names
-from ..core.naming import CallPaths, target_name
-from ..rules.registry import OpCall, Registry
-from ..core.walk import leaves
-from ..core.options import CaptureMethod
 
 
 class _Proxy(torch.fx.Proxy):
@@ -38,14 +39,20 @@ class _Proxy(torch.fx.Proxy):
 
     @classmethod
     def __torch_function__(cls, orig_method, types, args=None, kwargs=None):
-        if (id(orig_method) in TENSOR_METHODS
-                or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator))
-                or getattr(orig_method, "__name__", "__get__") == "__get__"):
+        if (
+            id(orig_method) in TENSOR_METHODS
+            or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator))
+            or getattr(orig_method, "__name__", "__get__") == "__get__"
+        ):
             return super().__torch_function__(orig_method, types, args, kwargs)
         tracer = next(a.tracer for a in leaves((args or (), kwargs or {})) if isinstance(a, torch.fx.Proxy))
-        return tracer.create_proxy("call_function", orig_method, args or (), kwargs or {},
-                                   name=tracer.graph._target_to_str(orig_method.__name__))
-
+        return tracer.create_proxy(
+            "call_function",
+            orig_method,
+            args or (),
+            kwargs or {},
+            name=tracer.graph._target_to_str(orig_method.__name__),
+        )
 
     def __iter__(self) -> Iterator[torch.fx.Proxy]:
         """fx's ``__iter__`` (``B, C, H, W = x.shape`` unpacks into one item per name), reading
@@ -134,10 +141,16 @@ def wrapped_without_rule(model: nn.Module, registry: Registry) -> list[str]:
     from torch.fx import _symbolic_trace
 
     wrapped = getattr(_symbolic_trace, "_wrapped_fns_to_patch", None) or {}
-    files = {id(vars(mod)) for mod in (sys.modules.get(type(m).__module__) for m in model.modules()
-                                       if registry.leaf_entry(m) is None) if mod is not None}
-    return sorted(name for (gid, name), scope in wrapped.items()
-                  if gid in files and registry.function_entry(scope.get(name)) is None)
+    files = {
+        id(vars(mod))
+        for mod in (sys.modules.get(type(m).__module__) for m in model.modules() if registry.leaf_entry(m) is None)
+        if mod is not None
+    }
+    return sorted(
+        name
+        for (gid, name), scope in wrapped.items()
+        if gid in files and registry.function_entry(scope.get(name)) is None
+    )
 
 
 def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> inspect.BoundArguments:
@@ -150,6 +163,7 @@ def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> inspect.BoundArg
 
 def _traced_call(fn: Any) -> Any:
     """``fn`` for symbolic tracing: one ``call_function`` node when a Proxy is among its arguments."""
+
     def traced(*args: Any, **kwargs: Any) -> Any:
         proxy = next((a for a in leaves((args, kwargs)) if isinstance(a, torch.fx.Proxy)), None)
         if proxy is None:
@@ -175,7 +189,9 @@ class _FoldWatch(TorchFunctionMode):
         out = func(*args, **kwargs)
         if not self.folded and has_tensor(out):
             values = leaves((args, kwargs))
-            if any(isinstance(v, torch.Tensor) for v in values) and not any(isinstance(v, torch.fx.Proxy) for v in values):
+            if any(isinstance(v, torch.Tensor) for v in values) and not any(
+                isinstance(v, torch.fx.Proxy) for v in values
+            ):
                 op, target, fx_args = classify(func, args)
                 entry = self.registry.node_entry(op, target)
                 try:
@@ -208,12 +224,14 @@ def symbolic(model: nn.Module, args: tuple, kwargs: dict, registry: Registry) ->
     with GLOBAL, whole_calls(model, registry, _traced_call), watch:
         graph = _LeafTracer(registry).trace(model, concrete_args=concrete or None)
     if watch.folded:  # (the caller puts the model back as it was, the tracer's constants included)
-        raise FoldedError(f"symbolic_trace would fold work on tensors that are not inputs into constants: "
-                          f"{', '.join(watch.folded)}")
+        raise FoldedError(
+            f"symbolic_trace would fold work on tensors that are not inputs into constants: {', '.join(watch.folded)}"
+        )
     # the tracer stores tensor constants on the model (_tensor_constant0...): keep them here,
     # so that the model can be put back as it was
-    constants = {k: model.__dict__[k] for k in set(model.__dict__) - before
-                 if isinstance(model.__dict__[k], torch.Tensor)}
+    constants = {
+        k: model.__dict__[k] for k in set(model.__dict__) - before if isinstance(model.__dict__[k], torch.Tensor)
+    }
     return Capture(graph, model, CaptureMethod.SYMBOLIC_TRACE, inputs, constants=constants)
 
 

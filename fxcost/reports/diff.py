@@ -22,10 +22,12 @@ class Diff:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
-    def of(base: Report, head: Report, depth: int | None = None) -> "Diff":
+    def of(base: Report, head: Report, depth: int | None = None) -> Diff:
         def table(r: Report) -> dict[str, dict[str, Any]]:
-            return {m.path: {"type": m.type, "macs": m.cost.macs, "flops": m.cost.flops, "params": m.params}
-                    for m in r.by_module(depth)}
+            return {
+                m.path: {"type": m.type, "macs": m.cost.macs, "flops": m.cost.flops, "params": m.params}
+                for m in r.by_module(depth)
+            }
 
         b, h = table(base), table(head)
         rows = []
@@ -83,9 +85,15 @@ _COLUMNS = ("MACs", "ΔMACs", "FLOPs", "ΔFLOPs", "Δ%", "params", "Δparams")
 def _cells(row: dict[str, Any], units: str) -> list[str]:
     """The ``_COLUMNS`` of a row of deltas (a module's, or a model's in a sweep)."""
     macs, flops, params = row["macs"], row["flops"], row["params"]
-    return [number(macs["head"], units), _signed(macs["delta"], units), number(flops["head"], units),
-            _signed(flops["delta"], units), _fmt_pct(flops["pct"]), number(params["head"], units),
-            _signed(params["delta"], units)]
+    return [
+        number(macs["head"], units),
+        _signed(macs["delta"], units),
+        number(flops["head"], units),
+        _signed(flops["delta"], units),
+        _fmt_pct(flops["pct"]),
+        number(params["head"], units),
+        _signed(params["delta"], units),
+    ]
 
 
 def _delta(old: float, new: float) -> dict[str, Any]:
@@ -116,13 +124,16 @@ class SweepDiff:
     rows: list[dict[str, Any]]
 
     @staticmethod
-    def of(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> "SweepDiff":
+    def of(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> SweepDiff:
         b, h = {r["target"]: r for r in base}, {r["target"]: r for r in head}
         rows = []
         for target in sorted(b.keys() | h.keys()):  # a sweep's rows are in the order they finished
             old, new = b.get(target, {}), h.get(target, {})
-            row: dict[str, Any] = {"model": target, "base": old.get("status", "absent"),
-                                   "head": new.get("status", "absent")}
+            row: dict[str, Any] = {
+                "model": target,
+                "base": old.get("status", "absent"),
+                "head": new.get("status", "absent"),
+            }
             for k in _KEYS:
                 row[k] = _delta(old.get(k) or 0, new.get(k) or 0)
             if row["base"] != row["head"] or any(row[k]["delta"] for k in _KEYS):
@@ -140,8 +151,14 @@ class SweepDiff:
             return json.dumps({"models": self.rows}, indent=1)
         if not self.rows:
             return "No model changed."
-        rows = [[r["model"], r["head"] if r["base"] == r["head"] else f"{r['base']} -> {r['head']}", *_cells(r, units)]
-                for r in self.rows]
-        table = grid(rows, ["model", "status", *_COLUMNS], "github" if fmt == "github" else "plain",
-                     ("left", "left") + ("right",) * len(_COLUMNS))
+        rows = [
+            [r["model"], r["head"] if r["base"] == r["head"] else f"{r['base']} -> {r['head']}", *_cells(r, units)]
+            for r in self.rows
+        ]
+        table = grid(
+            rows,
+            ["model", "status", *_COLUMNS],
+            "github" if fmt == "github" else "plain",
+            ("left", "left") + ("right",) * len(_COLUMNS),
+        )
         return f"{len(self.rows)} model(s) changed\n\n{table}"

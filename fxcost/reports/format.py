@@ -53,15 +53,20 @@ def summary(report: Report, units: str = "si") -> str:
         f"{number(t.bytes, units, 'B')} moved",
     ]
     if report.timing:
-        parts.append(f"latency {report.timing['median_ms']:.3f} ms (median of the whole model) on {report.timing['device']}")
+        parts.append(
+            f"latency {report.timing['median_ms']:.3f} ms (median of the whole model) on {report.timing['device']}"
+        )
         if report.timing.get("fps"):
             parts.append(f"{report.timing['fps']:.1f} FPS")
         parts.append(f"{number(report.achieved_flops_per_s, units, 'FLOP/s')} achieved")
     line = ", ".join(parts) + f" (capture: {report.capture['method']})"
     if report.memory:
         b = report.memory.breakdown
-        line += f"; peak memory {number(report.memory.peak_bytes, units, 'B')} (" + ", ".join(
-            f"{k} {number(v, units, 'B')}" for k, v in b.items() if v) + ")"
+        line += (
+            f"; peak memory {number(report.memory.peak_bytes, units, 'B')} ("
+            + ", ".join(f"{k} {number(v, units, 'B')}" for k, v in b.items() if v)
+            + ")"
+        )
     phases = report.by_phase()
     if set(phases) != {"forward"}:
         line += "; training step MACs: " + ", ".join(f"{p} {number(c.macs, units)}" for p, c in phases.items())
@@ -87,26 +92,50 @@ def _rows(report: Report, by: str, depth: int | None, top: int | None, units: st
     if by == "operator":
         ops = report.by_operator()[:top] if top else report.by_operator()
         head = ["op", "count", "MACs", "FLOPs", "share"] + extra_h
-        rows = [[r.op, r.count, n(r.cost.macs), n(r.cost.flops), share(r.cost.flops, total.flops)]
-                + extra(r.cost, r.time_ms) for r in ops]
-        rows.append(["total", sum(r.count for r in report.by_operator()), n(total.macs), n(total.flops), "100.0%"]
-                    + extra(total, report.total_time_ms))
+        rows = [
+            [r.op, r.count, n(r.cost.macs), n(r.cost.flops), share(r.cost.flops, total.flops)]
+            + extra(r.cost, r.time_ms)
+            for r in ops
+        ]
+        rows.append(
+            ["total", sum(r.count for r in report.by_operator()), n(total.macs), n(total.flops), "100.0%"]
+            + extra(total, report.total_time_ms)
+        )
         return head, rows
     if by == "node":
         nodes = sorted(report.nodes, key=lambda x: -x.cost.flops)[:top] if top else report.nodes
         head = ["node", "module", "op", "output", "MACs", "FLOPs", "share"] + extra_h
-        rows = [[x.name, x.module or "-", x.op or "unsupported",
-                 "x".join(map(str, x.output_shapes[0])) if x.output_shapes else "-",
-                 n(x.cost.macs), n(x.cost.flops), share(x.cost.flops, total.flops)] + extra(x.cost, x.time_ms)
-                for x in nodes]
+        rows = [
+            [
+                x.name,
+                x.module or "-",
+                x.op or "unsupported",
+                "x".join(map(str, x.output_shapes[0])) if x.output_shapes else "-",
+                n(x.cost.macs),
+                n(x.cost.flops),
+                share(x.cost.flops, total.flops),
+            ]
+            + extra(x.cost, x.time_ms)
+            for x in nodes
+        ]
         rows.append(["total", "", "", "", n(total.macs), n(total.flops), "100.0%"] + extra(total, report.total_time_ms))
         return head, rows
     mods = report.by_module(depth)
     if top:
-        mods = [mods[0]] + sorted(mods[1:], key=lambda r: -r.cost.flops)[: top]
+        mods = [mods[0]] + sorted(mods[1:], key=lambda r: -r.cost.flops)[:top]
     head = ["module", "type", "params", "MACs", "FLOPs", "share"] + extra_h
-    rows = [[INDENT * r.depth + r.name, r.type, n(r.params), n(r.cost.macs), n(r.cost.flops),
-             share(r.cost.flops, total.flops)] + extra(r.cost, r.time_ms) for r in mods]
+    rows = [
+        [
+            INDENT * r.depth + r.name,
+            r.type,
+            n(r.params),
+            n(r.cost.macs),
+            n(r.cost.flops),
+            share(r.cost.flops, total.flops),
+        ]
+        + extra(r.cost, r.time_ms)
+        for r in mods
+    ]
     if report.memory:  # each module's activations and temporaries live at the peak, subtree included
         live = _subtree_sums(report.memory.modules)
         head.append("at peak")
@@ -140,12 +169,24 @@ def _table(rows: list, head: list, align: tuple | None, markdown: bool) -> str:
     rows = [[c.replace(INDENT, pad) if isinstance(c, str) else c for c in row] for row in rows]
     # "pipe" writes the :---: alignment markers GitHub needs to right-align numbers;
     # preserve_whitespace keeps the module tree's indentation
-    return tabulate(rows, head, tablefmt="pipe" if markdown else "simple", colalign=align,
-                    disable_numparse=True, preserve_whitespace=True)
+    return tabulate(
+        rows,
+        head,
+        tablefmt="pipe" if markdown else "simple",
+        colalign=align,
+        disable_numparse=True,
+        preserve_whitespace=True,
+    )
 
 
-def render(report: Report, by: str = "module", depth: int | None = 2, fmt: str = "plain",
-           top: int | None = None, units: str = "si") -> str:
+def render(
+    report: Report,
+    by: str = "module",
+    depth: int | None = 2,
+    fmt: str = "plain",
+    top: int | None = None,
+    units: str = "si",
+) -> str:
     """The report as a table; ``fmt`` is plain (terminals) or github (PR comments)."""
     head, rows = _rows(report, by, depth, top, units)
     align = tuple("left" if i < _text_columns(by) else "right" for i in range(len(head)))
@@ -176,8 +217,11 @@ def _node_time_note(report: Report) -> list[str]:
     """Two latencies are shown when nodes were timed: say which is which."""
     if report.timing is None or not any(n.time_ms is not None for n in report.nodes):
         return []
-    return ["", "node ms: each node's median in a node-by-node run (fxcost.time_nodes), summed per row; "
-                "the latency above is the whole model's, timed as one call."]
+    return [
+        "",
+        "node ms: each node's median in a node-by-node run (fxcost.time_nodes), summed per row; "
+        "the latency above is the whole model's, timed as one call.",
+    ]
 
 
 def _unsupported_lines(report: Report) -> list[str]:

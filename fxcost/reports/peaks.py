@@ -1,4 +1,4 @@
-"""Core: peak FLOP/s and memory bandwidth per device, the roofline's roofs.
+"""Reports: peak FLOP/s and memory bandwidth per device, the roofline's roofs.
 
 Peaks are vendors' dense (no sparsity) datasheet figures; override them for your part, clocks or
 CPU with ``Peak(...)``.
@@ -72,6 +72,8 @@ def named_peak(name: str, fix: str = "") -> Peak:
     table holds; ``fix`` prefixes them (a command-line flag)."""
     found = peak_for(name)
     if found is None:
-        raise FxcostError(f"no roofline entry for device {name!r}. Fix: {fix}one of "
-                          f"{', '.join(k for k, _ in PEAKS)} (or a fxcost.Peak of your own from Python).")
+        raise FxcostError(
+            f"no roofline entry for device {name!r}. Fix: {fix}one of "
+            f"{', '.join(k for k, _ in PEAKS)} (or a fxcost.Peak of your own from Python)."
+        )
     return found

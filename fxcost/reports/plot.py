@@ -1,4 +1,4 @@
-"""Report stage: pictures of a report (``Report.plot``, ``fxcost plot``). matplotlib is an
+"""Reports: pictures of a report (``Report.plot``, ``fxcost plot``). matplotlib is an
 optional extra (``pip install 'fxcost[plot]'``): it is imported only when a picture is drawn.
 
 Kinds: ``roofline`` (each node or module at its arithmetic intensity against a device's compute
@@ -10,8 +10,8 @@ decode position and the KV cache's size).
 from __future__ import annotations
 
 import os
-
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import FxcostError
 from .format import si
@@ -71,21 +71,33 @@ def _peak(device: str | Peak | None, report: Report) -> Peak:
     timed = (report.timing or {}).get("device")
     name = device or timed
     if name is None:
-        raise FxcostError("a roofline needs a device: this report was not timed on one. Fix: --device H100 (the "
-                          "roofs of the device you mean), or profile with --time on the device.")
+        raise FxcostError(
+            "a roofline needs a device: this report was not timed on one. Fix: --device H100 (the "
+            "roofs of the device you mean), or profile with --time on the device."
+        )
     if not device and peak_for(name) is None:
-        raise FxcostError(f"the report was timed on {name}, which fxcost's roofline table does not hold (it holds "
-                          "GPUs). Fix: from Python, report.plot('roofline', device=fxcost.Peak(...)) with its peaks.")
+        raise FxcostError(
+            f"the report was timed on {name}, which fxcost's roofline table does not hold (it holds "
+            "GPUs). Fix: from Python, report.plot('roofline', device=fxcost.Peak(...)) with its peaks."
+        )
     found = named_peak(name, "--device ")
-    if device and timed and report.nodes and any(n.time_ms is not None for n in report.nodes) \
-            and peak_for(timed) is not found:
-        raise FxcostError(f"the timings come from {timed}: under {found.name}'s roofs they would mislead. Fix: drop "
-                          f"--device (the timed device's roofs), or time the model on a {device}.")
+    if (
+        device
+        and timed
+        and report.nodes
+        and any(n.time_ms is not None for n in report.nodes)
+        and peak_for(timed) is not found
+    ):
+        raise FxcostError(
+            f"the timings come from {timed}: under {found.name}'s roofs they would mislead. Fix: drop "
+            f"--device (the timed device's roofs), or time the model on a {device}."
+        )
     return found
 
 
-def roofline_figure(report: Report, device: str | Peak | None = None, depth: int | None = None,
-                    out: str | None = None, top: int = 8) -> Any:
+def roofline_figure(
+    report: Report, device: str | Peak | None = None, depth: int | None = None, out: str | None = None, top: int = 8
+) -> Any:
     """Nodes (or modules to ``depth``) at (FLOPs per byte, FLOP/s) under the device's roofs:
     measured FLOP/s where the report was timed per node; otherwise the most each intensity
     allows, drawn hollow as the bound it is. The ``top`` costliest get a legend entry each
@@ -108,12 +120,19 @@ def roofline_figure(report: Report, device: str | Peak | None = None, depth: int
     ridge = pf / peak.bandwidth
     fig, ax = plt.subplots(figsize=(8, 5))
     xs = [f / b for _, f, b, _ in points]
-    ys = [f / (t / 1e3) if measured else min(pf, (f / b) * peak.bandwidth) for _, f, b, t in points]
+    ys = [f / ((t or 0.0) / 1e3) if measured else min(pf, (f / b) * peak.bandwidth) for _, f, b, t in points]
     lo, hi = min(min(xs) / 2, ridge / 10), max(max(xs) * 2, 2 * ridge)
     ax.plot([lo, ridge], [lo * peak.bandwidth, pf], color="black", lw=1.2)
     ax.plot([ridge, hi], [pf, pf], color="black", lw=1.2)
-    ax.annotate(f"{si(peak.bandwidth, 'B/s')}", (lo * 1.5, lo * 1.5 * peak.bandwidth), fontsize=8,
-                xytext=(-4, 8), textcoords="offset points", ha="left", va="bottom")
+    ax.annotate(
+        f"{si(peak.bandwidth, 'B/s')}",
+        (lo * 1.5, lo * 1.5 * peak.bandwidth),
+        fontsize=8,
+        xytext=(-4, 8),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+    )
     ax.annotate(f"{si(pf, 'FLOP/s')} ({dtype})", (hi / 1.3, pf), fontsize=8, ha="right", va="bottom")
     order = sorted(range(len(points)), key=lambda i: -points[i][1])
     rest = order[top:]
@@ -124,12 +143,24 @@ def roofline_figure(report: Report, device: str | Peak | None = None, depth: int
         labels.append(f"{len(rest)} more")
     for rank, i in enumerate(order[:top]):
         name, flops = points[i][0], points[i][1]
-        handles.append(ax.scatter([xs[i]], [ys[i]], s=36, marker="osD^v<>p"[rank % 8], edgecolors=f"C{rank % 10}",
-                                  **({"color": f"C{rank % 10}"} if measured else style)))
+        handles.append(
+            ax.scatter(
+                [xs[i]],
+                [ys[i]],
+                s=36,
+                marker="osD^v<>p"[rank % 8],
+                edgecolors=f"C{rank % 10}",
+                **({"color": f"C{rank % 10}"} if measured else style),
+            )
+        )
         labels.append(f"{name} ({si(flops, 'FLOP')})")
-    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP/byte)",
-           ylabel="measured FLOP/s" if measured else "attainable FLOP/s (not timed: the bound at each intensity)",
-           title=f"{report.model} on the roofs of {peak.name}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="arithmetic intensity (FLOP/byte)",
+        ylabel="measured FLOP/s" if measured else "attainable FLOP/s (not timed: the bound at each intensity)",
+        title=f"{report.model} on the roofs of {peak.name}",
+    )
     _si(ax.yaxis)
     ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, out)
@@ -160,8 +191,9 @@ def _si_unit(metric: str) -> str:
     return "B" if metric.startswith("bytes") else ""
 
 
-def bars_figure(report: Report, kind: str, metric: str = "flops", depth: int = 1, top: int = 20,
-                out: str | None = None) -> Any:
+def bars_figure(
+    report: Report, kind: str, metric: str = "flops", depth: int = 1, top: int = 20, out: str | None = None
+) -> Any:
     """Horizontal bars of ``metric`` per module (the modules at ``depth`` and the leaves above
     it) or per operator, largest first, each with its value."""
     _check_out(out)
@@ -193,9 +225,15 @@ def bars_figure(report: Report, kind: str, metric: str = "flops", depth: int = 1
     return _save(fig, out)
 
 
-def sweep_figure(formula: Any = None, size: str | None = None, values: Sequence[int] | None = None,
-                 fixed: dict[str, int] | None = None, reports: Sequence[Report] | None = None,
-                 metric: str = "flops", out: str | None = None) -> Any:
+def sweep_figure(
+    formula: Any = None,
+    size: str | None = None,
+    values: Sequence[int] | None = None,
+    fixed: dict[str, int] | None = None,
+    reports: Sequence[Report] | None = None,
+    metric: str = "flops",
+    out: str | None = None,
+) -> Any:
     """Cost against one size: a ``Formula`` evaluated over ``values`` of ``size`` (the other
     symbols ``fixed``), drawn where ``f.valid`` holds, that range shaded; or ``reports``
     profiled at ``values``."""
@@ -203,15 +241,17 @@ def sweep_figure(formula: Any = None, size: str | None = None, values: Sequence[
     values = list(values or [])
     fixed = dict(fixed or {})
     if formula is not None:
-        if size not in formula.symbols:
+        if size is None or size not in formula.symbols:
             raise FxcostError(f"size {size!r} is not a symbol of the formula ({', '.join(formula.symbols)}).")
         missing = set(formula.symbols) - {size} - set(fixed)
         if missing:
             raise FxcostError(f"give the other symbols a value: {', '.join(sorted(missing))}. Fix: fixed={{...}}.")
         inside = [v for v in values if formula.holds(**{size: v}, **fixed)]
         if not inside:
-            raise FxcostError(f"no {size} in {_span(values) if values else '?..?'} is where "
-                              f"the formula holds ({', '.join(str(c) for c in formula.valid)}). Fix: another --range.")
+            raise FxcostError(
+                f"no {size} in {_span(values) if values else '?..?'} is where "
+                f"the formula holds ({', '.join(str(c) for c in formula.valid)}). Fix: another --range."
+            )
         ys = formula.sweep(**{size: inside}, **fixed)[metric]
         xs, model, label = inside, formula.model, "exact formula"
     elif reports is not None and len(reports) == len(values) and values:
@@ -226,8 +266,11 @@ def sweep_figure(formula: Any = None, size: str | None = None, values: Sequence[
             ax.axvspan(a, b, color="C2", alpha=0.08, lw=0)
         ax.axvspan(0, 0, color="C2", alpha=0.15, label=f"where it holds ({size} {_span(inside)})")
     at = ", ".join(f"{k}={v}" for k, v in fixed.items())
-    ax.set(xlabel=size or "size", ylabel=_UNIT.get(metric, metric),
-           title=f"{model}: {_UNIT.get(metric, metric)} against {size or 'size'}" + (f" at {at}" if at else ""))
+    ax.set(
+        xlabel=size or "size",
+        ylabel=_UNIT.get(metric, metric),
+        title=f"{model}: {_UNIT.get(metric, metric)} against {size or 'size'}" + (f" at {at}" if at else ""),
+    )
     _si(ax.yaxis, _si_unit(metric))
     ax.legend(fontsize=8)
     return _save(fig, out)
@@ -279,8 +322,10 @@ def plot_report(report: Report, kind: str, out: str | None = None, **kw: Any) ->
         return roofline_figure(report, kw.get("device"), kw.get("depth"), out, kw.get("top") or 8)
     if kind in ("modules", "operators"):
         return bars_figure(report, kind, kw.get("metric", "flops"), kw.get("depth") or 1, kw.get("top") or 20, out)
-    raise FxcostError(f"kind {kind!r} is not one a report draws (roofline, modules, operators); sweep takes a "
-                      "formula or reports (fxcost.plot.sweep_figure), generation a Generation.")
+    raise FxcostError(
+        f"kind {kind!r} is not one a report draws (roofline, modules, operators); sweep takes a "
+        "formula or reports (fxcost.reports.plot.sweep_figure), generation a Generation."
+    )
 
 
 def nice_range(spec: str) -> list[int]:

@@ -64,9 +64,11 @@ def module_table(model: nn.Module) -> dict[str, tuple[str, int]]:
     their first name); a module held under several paths has a row for each, since each call is
     charged to the path it was called through; a sharded (DTensor) parameter counts its local
     shard."""
-    table = {p: [type(m).__name__, 0] for p, m in model.named_modules(remove_duplicate=False)}
-    counts = [(name.split(".")[:-1], (p.to_local() if hasattr(p, "to_local") else p).numel())  # DTensor: its shard
-              for name, p in model.named_parameters()]
+    table: dict[str, list[Any]] = {p: [type(m).__name__, 0] for p, m in model.named_modules(remove_duplicate=False)}
+    counts = [
+        (name.split(".")[:-1], (p.to_local() if hasattr(p, "to_local") else p).numel())  # DTensor: its shard
+        for name, p in model.named_parameters()
+    ]
     counts += [(path.split(".") if path else [], n) for path, n in _packed_weights(model)]
     for parts, n in counts:
         for i in range(len(parts) + 1):
@@ -119,13 +121,26 @@ class Report:
     settings: Options = field(default=DEFAULT, repr=False, compare=False)
 
     @classmethod
-    def of_model(cls, model: nn.Module, nodes: list[NodeRecord], capture: dict[str, Any],
-                 options: dict[str, Any], settings: Options = DEFAULT) -> "Report":
+    def of_model(
+        cls,
+        model: nn.Module,
+        nodes: list[NodeRecord],
+        capture: dict[str, Any],
+        options: dict[str, Any],
+        settings: Options = DEFAULT,
+    ) -> Report:
         """The report on ``model``'s costed nodes, with its module tree; its parameter count is
         the tree's root row."""
         modules = module_table(model)
-        return cls(model=type(model).__name__, params=modules[""][1], nodes=nodes, modules=modules,
-                   capture=capture, options=options, settings=settings)
+        return cls(
+            model=type(model).__name__,
+            params=modules[""][1],
+            nodes=nodes,
+            modules=modules,
+            capture=capture,
+            options=options,
+            settings=settings,
+        )
 
     # -- totals -------------------------------------------------------------------------------
     @property
@@ -172,12 +187,17 @@ class Report:
         if not peak or step_time_s <= 0:
             device = (self.timing or {}).get("device")
             where = f"fxcost knows no peak for {device}" if device else "no device was measured"
-            raise FxcostError(f"mfu() needs the device's peak FLOP/s and a positive step time; {where}. Fix: pass "
-                              "peak= the FLOP/s of the device the step ran on (a number, or fxcost.peak_for(name) "
-                              "for a known GPU).")
-        return {"mfu": self.model_flops.flops / step_time_s / peak,
-                "hfu": self.hardware_flops.flops / step_time_s / peak,
-                "step_time_s": step_time_s, "peak_flops_per_s": float(peak)}
+            raise FxcostError(
+                f"mfu() needs the device's peak FLOP/s and a positive step time; {where}. Fix: pass "
+                "peak= the FLOP/s of the device the step ran on (a number, or fxcost.peak_for(name) "
+                "for a known GPU)."
+            )
+        return {
+            "mfu": self.model_flops.flops / step_time_s / peak,
+            "hfu": self.hardware_flops.flops / step_time_s / peak,
+            "step_time_s": step_time_s,
+            "peak_flops_per_s": float(peak),
+        }
 
     @property
     def unsupported(self) -> list[Unsupported]:
@@ -297,14 +317,19 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Report":
+    def from_dict(cls, d: dict[str, Any]) -> Report:
         version = d.get("schema_version") if isinstance(d, dict) else None
         kind = json_kind(d)
         if kind != "a profile report":
-            raise FxcostError(f"this is {kind}, not a profile report. Fix: pass a file written by `fxcost profile "
-                              "--format json` (without --symbolic, --prompt or --mesh) or Report.to_json()"
-                              + ("; a parallel report's own profile is under its 'report' key." if kind.startswith(
-                                  "a parallel") else "."))
+            raise FxcostError(
+                f"this is {kind}, not a profile report. Fix: pass a file written by `fxcost profile "
+                "--format json` (without --symbolic, --prompt or --mesh) or Report.to_json()"
+                + (
+                    "; a parallel report's own profile is under its 'report' key."
+                    if kind.startswith("a parallel")
+                    else "."
+                )
+            )
         if version != SCHEMA_VERSION:
             raise FxcostError(
                 f"report has schema_version {version!r}, this fxcost reads {SCHEMA_VERSION}. "
@@ -328,7 +353,7 @@ class Report:
             ) from e
 
     @classmethod
-    def from_json(cls, text: str) -> "Report":
+    def from_json(cls, text: str) -> Report:
         """Read a report written by ``to_json``."""
         try:
             d = json.loads(text)

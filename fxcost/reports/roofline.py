@@ -10,6 +10,7 @@ import torch
 from .peaks import Peak
 from .report import Report
 
+
 @dataclass
 class RooflineRow:
     """One node on the roofline."""
@@ -43,6 +44,17 @@ def roofline(report: Report, peak: Peak, dtype: torch.dtype | str = torch.float3
         else:
             bound = "memory"
         achieved = c.flops / (n.time_ms / 1e3) if n.time_ms else None
-        rows.append(RooflineRow(n.name, n.module, c.flops, c.bytes, intensity, bound,
-                                1e3 * max(t_compute, t_memory), n.time_ms, achieved))
+        rows.append(
+            RooflineRow(
+                n.name,
+                n.module,
+                c.flops,
+                c.bytes,
+                intensity,
+                bound,
+                1e3 * max(t_compute, t_memory),
+                n.time_ms,
+                achieved,
+            )
+        )
     return rows

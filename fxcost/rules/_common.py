@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -111,8 +112,7 @@ def broadcast(call: OpCall) -> torch.Tensor | None:
     return torch.empty(shape, dtype=dtype, device="meta")
 
 
-def per_element(op: str, k: int, *targets: Any, moves_data: bool = True, shape: ShapeRule | None = None,
-                why: str = ""):
+def per_element(op: str, k: int, *targets: Any, moves_data: bool = True, shape: ShapeRule | None = None, why: str = ""):
     """Register ``op``: ``k`` FLOPs per output element (zero for integer/boolean tensors);
     ``why`` names the operations counted (the rule's docstring, and so the README table)."""
 

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule, method_names
 from ._common import attrs, like_input, per_element, torch_forms
+from .registry import OpCall, method_names, register_rule
 
 
 def _activation(op: str, k: int, *targets, why: str = "") -> None:
@@ -31,8 +31,9 @@ _activation("rrelu", 2, nn.RReLU, *torch_forms("rrelu"), why="compare, multiply"
 _activation("elu", 4, nn.ELU, *torch_forms("elu"), why="compare, exp, subtract, multiply")
 _activation("celu", 5, nn.CELU, *torch_forms("celu"), why="elu + divide")
 _activation("selu", 5, nn.SELU, *torch_forms("selu"), why="elu + scale")
-_activation("sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"),
-            why="negate, exp, add, divide")
+_activation(
+    "sigmoid", 4, nn.Sigmoid, *torch_forms("sigmoid"), *attrs(torch.special, "expit"), why="negate, exp, add, divide"
+)
 _activation("tanh", 5, nn.Tanh, *torch_forms("tanh"), why="exp, exp⁻¹, subtract, add, divide")
 _activation("hardsigmoid", 4, nn.Hardsigmoid, *torch_forms("hardsigmoid"), why="add, 2 clamps, div")
 _activation("hardswish", 5, nn.Hardswish, *torch_forms("hardswish"), why="hardsigmoid + multiply")
@@ -42,8 +43,9 @@ _activation("mish", 9, nn.Mish, *torch_forms("mish"), why="softplus + tanh + mul
 _activation("softsign", 3, nn.Softsign, *torch_forms("softsign"), why="abs, add, divide")
 _activation("logsigmoid", 4, nn.LogSigmoid, *torch_forms("logsigmoid"), why="neg, exp, add, log")
 _activation("tanhshrink", 6, nn.Tanhshrink, *torch_forms("tanhshrink"), why="tanh + subtract")
-_activation("shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"),
-            why="compare, subtract or zero")
+_activation(
+    "shrink", 2, nn.Hardshrink, nn.Softshrink, *torch_forms("hardshrink", "softshrink"), why="compare, subtract or zero"
+)
 per_element("glu", 5, nn.GLU, *torch_forms("glu"), why="a sigmoid of one half, a multiply")
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from ..core.cost import Cost, sym_max
-from .registry import OpCall, register_rule
 from .attention import attention_core
 from .conv import conv, conv_transpose
+from .registry import OpCall, register_rule
 
 aten = torch.ops.aten
 
@@ -48,14 +48,20 @@ def convolution_backward(call: OpCall) -> Cost:
     return cost
 
 
-_SDPA = _packets("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
-                 "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-                 "_scaled_dot_product_fused_attention_overrideable")
-_SDPA_BACKWARD = _packets("_scaled_dot_product_flash_attention_backward",
-                          "_scaled_dot_product_flash_attention_for_cpu_backward",
-                          "_scaled_dot_product_efficient_attention_backward",
-                          "_scaled_dot_product_cudnn_attention_backward",
-                          "_scaled_dot_product_fused_attention_overrideable_backward")
+_SDPA = _packets(
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable",
+)
+_SDPA_BACKWARD = _packets(
+    "_scaled_dot_product_flash_attention_backward",
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_cudnn_attention_backward",
+    "_scaled_dot_product_fused_attention_overrideable_backward",
+)
 # the kernels under them, (batch, seq, heads, dim), with variable-length (packed) batches
 _VARLEN = _packets("_flash_attention_forward", "_efficient_attention_forward")
 _VARLEN_BACKWARD = _packets("_flash_attention_backward", "_efficient_attention_backward")
@@ -89,8 +95,9 @@ def _segments(call: OpCall) -> list[Segment]:
         return [(q.shape[0] * heads, q.shape[1], k.shape[1], E, Ev)]
     longest_q = call.arg("max_q") if flash else call.arg("max_seqlen_q")
     longest_k = call.arg("max_k") if flash else call.arg("max_seqlen_k")
-    return [(heads, L, S, E, Ev) for L, S in zip(sequence_lengths(cum_q, longest_q),
-                                                 sequence_lengths(cum_k, longest_k))]
+    return [
+        (heads, L, S, E, Ev) for L, S in zip(sequence_lengths(cum_q, longest_q), sequence_lengths(cum_k, longest_k))
+    ]
 
 
 def _causal(call: OpCall) -> bool:
@@ -103,8 +110,10 @@ def sdpa_kernel(call: OpCall) -> Cost:
     """The fused kernels behind scaled_dot_product_attention: as ``sdpa`` (no mask add), summed
     over the sequences of a packed (variable-length) batch."""
     causal = _causal(call)
-    return sum((attention_core(call, h, L, S, E, Ev, masked=False, causal=causal)
-                for h, L, S, E, Ev in _segments(call)), Cost())
+    return sum(
+        (attention_core(call, h, L, S, E, Ev, masked=False, causal=causal) for h, L, S, E, Ev in _segments(call)),
+        Cost(),
+    )
 
 
 def _flash_recompute(call: OpCall) -> Cost:
@@ -125,9 +134,13 @@ def sdpa_backward(call: OpCall) -> Cost:
     cost = Cost()
     for heads, L, S, E, Ev in _segments(call):
         pairs = heads * L * S
-        cost = cost + (call.dots(pairs * Ev, heads * S * Ev) + call.dots(pairs * Ev, pairs)
-                       + call.dots(pairs * E, heads * L * E) + call.dots(pairs * E, heads * S * E)
-                       + Cost(flops=4 * pairs))
+        cost = cost + (
+            call.dots(pairs * Ev, heads * S * Ev)
+            + call.dots(pairs * Ev, pairs)
+            + call.dots(pairs * E, heads * L * E)
+            + call.dots(pairs * E, heads * S * E)
+            + Cost(flops=4 * pairs)
+        )
     return cost
 
 
@@ -136,35 +149,109 @@ def _backward(name: str, per_element: int, packets: list) -> None:
         return Cost(flops=per_element * sym_max(call.x.numel(), call.out_numel))
 
     rule.__name__ = rule.__qualname__ = name
-    rule.__doc__ = (f"{per_element} per element of the larger side: the input, or all outputs together "
-                    "(grad_input, grad_weight, grad_bias); an estimate")
+    rule.__doc__ = (
+        f"{per_element} per element of the larger side: the input, or all outputs together "
+        "(grad_input, grad_weight, grad_bias); an estimate"
+    )
     register_rule(*packets, op=name)(rule)
 
 
-_backward("activation_backward", 3, _packets("threshold_backward", "sigmoid_backward", "tanh_backward",
-          "hardtanh_backward", "leaky_relu_backward", "elu_backward", "hardsigmoid_backward", "softplus_backward",
-          "softshrink_backward", "hardshrink_backward", "logit_backward", "log_sigmoid_backward",
-          "rrelu_with_noise_backward", "_prelu_kernel_backward", "glu_backward"))
-_backward("loss_backward", 3, _packets("mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward",
-          "huber_loss_backward", "soft_margin_loss_backward", "binary_cross_entropy_backward",
-          "binary_cross_entropy_with_logits_backward", "multi_margin_loss_backward",
-          "multilabel_margin_loss_backward", "kl_div_backward", "_ctc_loss_backward"))
+_backward(
+    "activation_backward",
+    3,
+    _packets(
+        "threshold_backward",
+        "sigmoid_backward",
+        "tanh_backward",
+        "hardtanh_backward",
+        "leaky_relu_backward",
+        "elu_backward",
+        "hardsigmoid_backward",
+        "softplus_backward",
+        "softshrink_backward",
+        "hardshrink_backward",
+        "logit_backward",
+        "log_sigmoid_backward",
+        "rrelu_with_noise_backward",
+        "_prelu_kernel_backward",
+        "glu_backward",
+    ),
+)
+_backward(
+    "loss_backward",
+    3,
+    _packets(
+        "mse_loss_backward",
+        "l1_loss_backward",
+        "smooth_l1_loss_backward",
+        "huber_loss_backward",
+        "soft_margin_loss_backward",
+        "binary_cross_entropy_backward",
+        "binary_cross_entropy_with_logits_backward",
+        "multi_margin_loss_backward",
+        "multilabel_margin_loss_backward",
+        "kl_div_backward",
+        "_ctc_loss_backward",
+    ),
+)
 _backward("gelu_backward", 10, _packets("gelu_backward", "silu_backward", "hardswish_backward", "mish_backward"))
 _backward("softmax_backward", 4, _packets("_softmax_backward_data", "_log_softmax_backward_data"))
-_backward("norm_backward", 10, _packets("native_layer_norm_backward", "native_batch_norm_backward",
-          "native_group_norm_backward", "_fused_rms_norm_backward", "batch_norm_backward",
-          "_weight_norm_interface_backward"))
-_backward("pool_backward", 1, _packets("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
-          "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
-          "_adaptive_avg_pool3d_backward", "embedding_dense_backward", "adaptive_max_pool2d_backward",
-          "adaptive_max_pool3d_backward", "fractional_max_pool2d_backward", "fractional_max_pool3d_backward",
-          "reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward",
-          "replication_pad1d_backward", "replication_pad2d_backward", "replication_pad3d_backward",
-          "unfold_backward", "_segment_reduce_backward", "_embedding_bag_backward", "_embedding_bag_dense_backward",
-          "_embedding_bag_per_sample_weights_backward", "grid_sampler_2d_backward", "grid_sampler_3d_backward",
-          *[n for n in dir(aten) if n.startswith(("upsample_", "_upsample_")) and n.endswith("_backward")]))
-_backward("zero_backward", 0, _packets("native_dropout_backward", "select_backward", "slice_backward",
-          "masked_scatter_backward", "masked_fill_backward", "diagonal_backward", "as_strided_backward"))
+_backward(
+    "norm_backward",
+    10,
+    _packets(
+        "native_layer_norm_backward",
+        "native_batch_norm_backward",
+        "native_group_norm_backward",
+        "_fused_rms_norm_backward",
+        "batch_norm_backward",
+        "_weight_norm_interface_backward",
+    ),
+)
+_backward(
+    "pool_backward",
+    1,
+    _packets(
+        "max_pool2d_with_indices_backward",
+        "max_pool3d_with_indices_backward",
+        "avg_pool2d_backward",
+        "avg_pool3d_backward",
+        "_adaptive_avg_pool2d_backward",
+        "_adaptive_avg_pool3d_backward",
+        "embedding_dense_backward",
+        "adaptive_max_pool2d_backward",
+        "adaptive_max_pool3d_backward",
+        "fractional_max_pool2d_backward",
+        "fractional_max_pool3d_backward",
+        "reflection_pad1d_backward",
+        "reflection_pad2d_backward",
+        "reflection_pad3d_backward",
+        "replication_pad1d_backward",
+        "replication_pad2d_backward",
+        "replication_pad3d_backward",
+        "unfold_backward",
+        "_segment_reduce_backward",
+        "_embedding_bag_backward",
+        "_embedding_bag_dense_backward",
+        "_embedding_bag_per_sample_weights_backward",
+        "grid_sampler_2d_backward",
+        "grid_sampler_3d_backward",
+        *[n for n in dir(aten) if n.startswith(("upsample_", "_upsample_")) and n.endswith("_backward")],
+    ),
+)
+_backward(
+    "zero_backward",
+    0,
+    _packets(
+        "native_dropout_backward",
+        "select_backward",
+        "slice_backward",
+        "masked_scatter_backward",
+        "masked_fill_backward",
+        "diagonal_backward",
+        "as_strided_backward",
+    ),
+)
 
 
 @register_rule(*_packets("_cdist_backward", "_pdist_backward"))

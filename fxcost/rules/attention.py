@@ -14,13 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.cost import Cost, sym_min
-from .registry import OpCall, register_rule
 from .activation import softmax_flops
+from .registry import OpCall, register_rule
 
 
-def attention_core(
-    call: OpCall, heads: int, L: int, S: int, E: int, Ev: int, masked: bool, causal: bool
-) -> Cost:
+def attention_core(call: OpCall, heads: int, L: int, S: int, E: int, Ev: int, masked: bool, causal: bool) -> Cost:
     """softmax(Q K^T * scale [+ mask]) V for ``heads`` (batch x query heads) independent heads."""
     if causal and call.attention == "causal":
         # torch's causal mask is top-left aligned: row i keeps min(i + 1, S) keys, so the first
@@ -50,8 +48,10 @@ def sdpa(call: OpCall) -> Cost:
     masked, causal = call.arg("attn_mask") is not None, bool(call.arg("is_causal", False))
     if q.is_nested:  # jagged (B, H, j, E): one attention per sequence, of its own length
         lengths = zip(_jagged_lengths(q), _jagged_lengths(k))
-        return sum((attention_core(call, q.shape[1], L, S, q.shape[-1], v.shape[-1], masked, causal)
-                    for L, S in lengths), Cost())
+        return sum(
+            (attention_core(call, q.shape[1], L, S, q.shape[-1], v.shape[-1], masked, causal) for L, S in lengths),
+            Cost(),
+        )
     heads = math.prod(q.shape[:-2])
     return attention_core(call, heads, q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], masked, causal)
 
@@ -61,8 +61,21 @@ def _jagged_lengths(t: Any) -> list[int]:
     return t.offsets().diff().tolist()
 
 
-def _mha(call: OpCall, query, key, E: int, H: int, kdim: int, vdim: int, seq_first: bool,
-         in_bias: bool, out_bias: bool, masked: bool, causal: bool, extra_keys: int = 0) -> Cost:
+def _mha(
+    call: OpCall,
+    query,
+    key,
+    E: int,
+    H: int,
+    kdim: int,
+    vdim: int,
+    seq_first: bool,
+    in_bias: bool,
+    out_bias: bool,
+    masked: bool,
+    causal: bool,
+    extra_keys: int = 0,
+) -> Cost:
     if query.dim() == 2:  # unbatched (L, E)
         B, L, S = 1, query.shape[0], key.shape[0]
     elif seq_first:
@@ -88,9 +101,21 @@ def multihead_attention(call: OpCall) -> Cost:
     query, key = call.arg("query"), call.arg("key")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
     extra = (m.bias_k is not None) + bool(m.add_zero_attn)
-    return _mha(call, query, key, m.embed_dim, m.num_heads, m.kdim, m.vdim, not m.batch_first,
-                m.in_proj_bias is not None, m.out_proj.bias is not None, masked,
-                bool(call.arg("is_causal", False)), extra)
+    return _mha(
+        call,
+        query,
+        key,
+        m.embed_dim,
+        m.num_heads,
+        m.kdim,
+        m.vdim,
+        not m.batch_first,
+        m.in_proj_bias is not None,
+        m.out_proj.bias is not None,
+        masked,
+        bool(call.arg("is_causal", False)),
+        extra,
+    )
 
 
 @register_rule(F.multi_head_attention_forward)
@@ -100,6 +125,18 @@ def multi_head_attention_forward(call: OpCall) -> Cost:
     E, H = call.arg("embed_dim_to_check"), call.arg("num_heads")
     masked = call.arg("attn_mask") is not None or call.arg("key_padding_mask") is not None
     extra = (call.arg("bias_k") is not None) + bool(call.arg("add_zero_attn", False))
-    return _mha(call, query, key, E, H, key.shape[-1], value.shape[-1], True,
-                call.arg("in_proj_bias") is not None, call.arg("out_proj_bias") is not None,
-                masked, bool(call.arg("is_causal", False)), extra)
+    return _mha(
+        call,
+        query,
+        key,
+        E,
+        H,
+        key.shape[-1],
+        value.shape[-1],
+        True,
+        call.arg("in_proj_bias") is not None,
+        call.arg("out_proj_bias") is not None,
+        masked,
+        bool(call.arg("is_causal", False)),
+        extra,
+    )

@@ -5,6 +5,7 @@ import sys
 
 from . import (  # noqa: F401
     activation,
+    aten,  # noqa: E402,F401 - last: it aliases aten ops onto the rules above
     attention,
     collective,
     conv,
@@ -21,7 +22,6 @@ from . import (  # noqa: F401
     shape,
     vision,
 )
-from . import aten  # noqa: E402,F401 - last: it aliases aten ops onto the rules above
 from .registry import register_rule  # noqa: E402
 
 

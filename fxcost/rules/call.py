@@ -4,8 +4,9 @@ the count's options) that returns a ``Cost``; an ``Entry`` is one registered rul
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,7 +15,6 @@ from ..core.cost import Cost, as_int, known_zero, sym_min
 from ..core.options import DEFAULT, Options
 from ..core.walk import tensors
 from .signatures import positions
-
 
 Rule = Callable[["OpCall"], Cost]
 #: Optional shortcut for shape propagation on meta tensors: the op's output (meta tensors) from
@@ -59,7 +59,8 @@ class OpCall:
         self.args = args
         self.kwargs = kwargs
         self.out = out
-        self.module = module
+        # Any: a rule reads the attributes its module type has (nn.LSTM.hidden_size ...)
+        self.module: Any = module
         self.options = options
 
     @property
@@ -108,8 +109,11 @@ class OpCall:
         ``aten._softmax(x, dim, half_to_float)``."""
         if not isinstance(name, str):
             if isinstance(name, int) and isinstance(default, str):  # the old call.arg(pos, name, default)
-                warnings.warn("call.arg(pos, name) is deprecated: read arguments by name, call.arg(name)",
-                              DeprecationWarning, stacklevel=2)
+                warnings.warn(
+                    "call.arg(pos, name) is deprecated: read arguments by name, call.arg(name)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
                 return self.arg(default, legacy[0] if legacy else None)
             raise TypeError(f"call.arg() takes the argument's name, e.g. call.arg('dim'), not {name!r}")
         if self.module is not None and hasattr(self.module, name):
@@ -121,8 +125,9 @@ class OpCall:
 
     def get(self, name: str, pos: int | None = None, default: Any = None) -> Any:
         """Deprecated: ``call.arg(name, default)`` reads module attributes and arguments alike."""
-        warnings.warn("call.get(name, pos, default) is deprecated: use call.arg(name, default)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "call.get(name, pos, default) is deprecated: use call.arg(name, default)", DeprecationWarning, stacklevel=2
+        )
         return self.arg(name, default)
 
     # -- the one place the dot-product convention lives ---------------------------------

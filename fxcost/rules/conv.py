@@ -54,8 +54,10 @@ def conv_shape(call: OpCall) -> torch.Tensor | None:
         padding = _per_dim(padding, n)
         if padded and any(p >= i for p, i in zip(padding, x.shape[2:])):
             return None  # reflect/circular padding as wide as the input is F.pad's error
-        sizes = tuple((i + 2 * p - d * (k - 1) - 1) // s + 1
-                      for i, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
+        sizes = tuple(
+            (i + 2 * p - d * (k - 1) - 1) // s + 1
+            for i, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)
+        )
     if min(sizes) <= 0:
         return None
     return torch.empty((x.shape[0], w.shape[0], *sizes), dtype=x.dtype, device="meta")

@@ -7,13 +7,13 @@ real data (rfft, irfft, hfft, ihfft). An n-dimensional transform of N = n1·n2·
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs
+from .registry import OpCall, register_rule
 
 aten = torch.ops.aten
 _FFT = torch.fft
@@ -31,7 +31,7 @@ def _dims(call: OpCall, x: torch.Tensor, name: str) -> list[int]:
     if dim is None:
         if name.endswith("n"):
             s = call.arg("s")
-            dim = list(range(x.dim()))[-len(s):] if s is not None else list(range(x.dim()))
+            dim = list(range(x.dim()))[-len(s) :] if s is not None else list(range(x.dim()))
         elif name.endswith("2"):
             dim = (-2, -1)
         else:
@@ -53,8 +53,9 @@ def _cost(points: Sequence[int], total: int, real: bool) -> Cost:
     return Cost(flops=transform_flops(n, total // n if n else 0, real))
 
 
-@register_rule(*attrs(_FFT, "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "irfft", "irfft2", "irfftn", "hfft",
-                      "hfft2", "hfftn"))
+@register_rule(
+    *attrs(_FFT, "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "irfft", "irfft2", "irfftn", "hfft", "hfft2", "hfftn")
+)
 def fft(call: OpCall) -> Cost:
     """Complex-to-complex and complex-to-real transforms: 5·N·log2 N per transform of the
     output's N points along the transformed dims (half for irfft and hfft, whose output is real)."""
@@ -108,5 +109,6 @@ def istft(call: OpCall) -> Cost:
     x, n_fft = call.x, call.arg("n_fft")
     frames = x.shape[-1]
     signals = x.numel() // (x.shape[-1] * x.shape[-2]) if x.dim() >= 2 else 1
-    return Cost(flops=signals * frames * 2 * n_fft + transform_flops(n_fft, signals * frames, real=True)
-                + call.y.numel())
+    return Cost(
+        flops=signals * frames * 2 * n_fft + transform_flops(n_fft, signals * frames, real=True) + call.y.numel()
+    )

@@ -14,8 +14,8 @@ from fractions import Fraction as Fr
 import torch
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs
+from .registry import OpCall, register_rule
 
 aten = torch.ops.aten
 L = torch.linalg
@@ -40,13 +40,15 @@ def getrf(m: int, n: int) -> tuple[Fr, Fr]:
     """LU with partial pivoting of an m×n matrix."""
     if m < n:  # the count of the transposed shape, as LAWN 41 tabulates it
         m, n = n, m
-    return (Fr(1, 2) * m * n * n - Fr(1, 6) * n ** 3 + Fr(1, 2) * m * n - Fr(1, 2) * n * n + Fr(2, 3) * n,
-            Fr(1, 2) * m * n * n - Fr(1, 6) * n ** 3 - Fr(1, 2) * m * n + Fr(1, 6) * n)
+    return (
+        Fr(1, 2) * m * n * n - Fr(1, 6) * n**3 + Fr(1, 2) * m * n - Fr(1, 2) * n * n + Fr(2, 3) * n,
+        Fr(1, 2) * m * n * n - Fr(1, 6) * n**3 - Fr(1, 2) * m * n + Fr(1, 6) * n,
+    )
 
 
 def getri(n: int) -> tuple[Fr, Fr]:
     """Inverse from the LU factors."""
-    return Fr(2, 3) * n ** 3 + Fr(1, 2) * n * n + Fr(5, 6) * n, Fr(2, 3) * n ** 3 - Fr(3, 2) * n * n + Fr(5, 6) * n
+    return Fr(2, 3) * n**3 + Fr(1, 2) * n * n + Fr(5, 6) * n, Fr(2, 3) * n**3 - Fr(3, 2) * n * n + Fr(5, 6) * n
 
 
 def getrs(n: int, k: int) -> tuple[Fr, Fr]:
@@ -56,7 +58,7 @@ def getrs(n: int, k: int) -> tuple[Fr, Fr]:
 
 def potrf(n: int) -> tuple[Fr, Fr]:
     """Cholesky."""
-    return Fr(1, 6) * n ** 3 + Fr(1, 2) * n * n + Fr(1, 3) * n, Fr(1, 6) * n ** 3 - Fr(1, 6) * n
+    return Fr(1, 6) * n**3 + Fr(1, 2) * n * n + Fr(1, 3) * n, Fr(1, 6) * n**3 - Fr(1, 6) * n
 
 
 def potrs(n: int, k: int) -> tuple[Fr, Fr]:
@@ -66,7 +68,7 @@ def potrs(n: int, k: int) -> tuple[Fr, Fr]:
 
 def potri(n: int) -> tuple[Fr, Fr]:
     """Inverse from the Cholesky factor."""
-    return Fr(1, 3) * n ** 3 + n * n + Fr(2, 3) * n, Fr(1, 3) * n ** 3 - Fr(1, 2) * n * n + Fr(1, 6) * n
+    return Fr(1, 3) * n**3 + n * n + Fr(2, 3) * n, Fr(1, 3) * n**3 - Fr(1, 2) * n * n + Fr(1, 6) * n
 
 
 def trtrs(n: int, k: int) -> tuple[Fr, Fr]:
@@ -77,16 +79,22 @@ def trtrs(n: int, k: int) -> tuple[Fr, Fr]:
 def geqrf(m: int, n: int) -> tuple[Fr, Fr]:
     """Householder QR of an m×n matrix."""
     if m >= n:
-        return (m * n * n - Fr(1, 3) * n ** 3 + m * n + Fr(1, 2) * n * n + Fr(23, 6) * n,
-                m * n * n - Fr(1, 3) * n ** 3 + Fr(1, 2) * n * n + Fr(5, 6) * n)
-    return (n * m * m - Fr(1, 3) * m ** 3 + 2 * n * m - Fr(1, 2) * m * m + Fr(23, 6) * m,
-            n * m * m - Fr(1, 3) * m ** 3 + n * m - Fr(1, 2) * m * m + Fr(5, 6) * m)
+        return (
+            m * n * n - Fr(1, 3) * n**3 + m * n + Fr(1, 2) * n * n + Fr(23, 6) * n,
+            m * n * n - Fr(1, 3) * n**3 + Fr(1, 2) * n * n + Fr(5, 6) * n,
+        )
+    return (
+        n * m * m - Fr(1, 3) * m**3 + 2 * n * m - Fr(1, 2) * m * m + Fr(23, 6) * m,
+        n * m * m - Fr(1, 3) * m**3 + n * m - Fr(1, 2) * m * m + Fr(5, 6) * m,
+    )
 
 
 def orgqr(m: int, n: int, k: int) -> tuple[Fr, Fr]:
     """The m×n matrix Q from k Householder reflectors."""
-    return (2 * m * n * k - (m + n) * k * k + Fr(2, 3) * k ** 3 + 2 * n * k - k * k - Fr(5, 3) * k,
-            2 * m * n * k - (m + n) * k * k + Fr(2, 3) * k ** 3 + n * k - m * k + Fr(1, 3) * k)
+    return (
+        2 * m * n * k - (m + n) * k * k + Fr(2, 3) * k**3 + 2 * n * k - k * k - Fr(5, 3) * k,
+        2 * m * n * k - (m + n) * k * k + Fr(2, 3) * k**3 + n * k - m * k + Fr(1, 3) * k,
+    )
 
 
 def ormqr(m: int, n: int, k: int) -> tuple[Fr, Fr]:
@@ -99,7 +107,9 @@ def _add(*counts: tuple[Fr, Fr]) -> tuple[Fr, Fr]:
 
 
 # -- factorizations ----------------------------------------------------------------------------
-@register_rule(L.lu_factor, L.lu_factor_ex, L.lu, *attrs(torch, "lu"), *attrs(aten, "linalg_lu_factor_ex", "_lu_with_info"))
+@register_rule(
+    L.lu_factor, L.lu_factor_ex, L.lu, *attrs(torch, "lu"), *attrs(aten, "linalg_lu_factor_ex", "_lu_with_info")
+)
 def lu(call: OpCall) -> Cost:
     """LU with partial pivoting (LAWN 41 GETRF): about m·n² − n³/3 FLOPs for m ≥ n."""
     a = call.x
@@ -240,7 +250,7 @@ def matrix_exp(call: OpCall) -> Cost:
     counted (the count at the smallest scaling)."""
     a = call.x
     n = a.shape[-1]
-    products = Cost(flops=6 * (2 * n ** 3 - n * n), macs=6 * n ** 3)
+    products = Cost(flops=6 * (2 * n**3 - n * n), macs=6 * n**3)
     one = products + _counts(*_add(getrf(n, n), getrs(n, n)))
     return Cost(one.flops * _batch(a), one.macs * _batch(a))
 
@@ -253,7 +263,7 @@ def eigh(call: OpCall) -> Cost:
     a = call.x
     n = a.shape[-1]
     vectors = "eigvalsh" not in getattr(call.target, "__name__", "") and call.arg("compute_v", True)
-    return _estimate(Fr(9 * n ** 3) if vectors else Fr(4, 3) * n ** 3, _batch(a))
+    return _estimate(Fr(9 * n**3) if vectors else Fr(4, 3) * n**3, _batch(a))
 
 
 @register_rule(L.eig, L.eigvals)
@@ -262,14 +272,14 @@ def eig(call: OpCall) -> Cost:
     a = call.x
     n = a.shape[-1]
     vectors = "eigvals" not in getattr(call.target, "__name__", "")
-    return _estimate(Fr(25 * n ** 3 if vectors else 10 * n ** 3), _batch(a))
+    return _estimate(Fr(25 * n**3 if vectors else 10 * n**3), _batch(a))
 
 
 def svd_flops(m: int, n: int, vectors: bool) -> Fr:
     """Golub–Reinsch SVD of an m×n matrix (m ≥ n after transposing): singular values only
     4mn² − 4n³/3; with thin U and V (R-SVD) 14mn² + 8n³ (GvL Fig. 8.6.1)."""
     m, n = max(m, n), min(m, n)
-    return Fr(14 * m * n * n + 8 * n ** 3) if vectors else 4 * m * n * n - Fr(4, 3) * n ** 3
+    return Fr(14 * m * n * n + 8 * n**3) if vectors else 4 * m * n * n - Fr(4, 3) * n**3
 
 
 @register_rule(L.svd, L.svdvals, torch.svd, "svd", L.matrix_rank)
@@ -288,7 +298,7 @@ def pinv(call: OpCall) -> Cost:
     a = call.x
     m, n = a.shape[-2], a.shape[-1]
     k = min(m, n)
-    base = (Fr(9 * n ** 3) if call.arg("hermitian", False) else svd_flops(m, n, True))
+    base = Fr(9 * n**3) if call.arg("hermitian", False) else svd_flops(m, n, True)
     return _estimate(base, _batch(a)) + call.dots(_batch(a) * k * m * n, _batch(a) * m * n)
 
 

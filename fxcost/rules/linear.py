@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +53,23 @@ def bilinear(call: OpCall) -> Cost:
 
 
 @register_rule(
-    torch.matmul, operator.matmul, torch.mm, torch.bmm, torch.mv, torch.dot, torch.vdot, torch.inner,
-    torch.linalg.matmul, "matmul", "__matmul__", "mm", "bmm", "mv", "dot", "vdot", "inner",
+    torch.matmul,
+    operator.matmul,
+    torch.mm,
+    torch.bmm,
+    torch.mv,
+    torch.dot,
+    torch.vdot,
+    torch.inner,
+    torch.linalg.matmul,
+    "matmul",
+    "__matmul__",
+    "mm",
+    "bmm",
+    "mv",
+    "dot",
+    "vdot",
+    "inner",
 )
 def matmul(call: OpCall) -> Cost:
     """a @ b with broadcasting (mm, bmm, mv, dot, vdot, inner): out.numel dot products of
@@ -93,8 +109,20 @@ def _first(call: OpCall, *names: str) -> torch.Tensor:
     raise ValueError(f"{call.target} has none of {names}")
 
 
-@register_rule(torch.addmm, torch.baddbmm, torch.addmv, torch.addr, "addmm", "addmm_", "baddbmm", "baddbmm_",
-               "addmv", "addmv_", "addr", "addr_")
+@register_rule(
+    torch.addmm,
+    torch.baddbmm,
+    torch.addmv,
+    torch.addr,
+    "addmm",
+    "addmm_",
+    "baddbmm",
+    "baddbmm_",
+    "addmv",
+    "addmv_",
+    "addr",
+    "addr_",
+)
 def addmm(call: OpCall) -> Cost:
     """input + m1 @ m2 (addmm, baddbmm, addmv; addr: input + outer(v1, v2)): a matmul plus one
     add per output."""
@@ -113,12 +141,12 @@ def addbmm(call: OpCall) -> Cost:
     return call.dots(out * b1.shape[0] * b1.shape[-1], out) + Cost(flops=out)
 
 
-def _contracted(a: torch.Tensor, dims: object) -> int:
+def _contracted(a: torch.Tensor, dims: Any) -> int:
     """The contracted size of ``tensordot(a, b, dims)``: the last ``dims`` of a, or a's dims listed."""
     if isinstance(dims, torch.Tensor):
         dims = dims.tolist()
     if isinstance(dims, int):
-        return math.prod(a.shape[a.dim() - dims:])
+        return math.prod(a.shape[a.dim() - dims :])
     first = dims[0]
     return math.prod(a.shape[d] for d in ([first] if isinstance(first, int) else first))
 
@@ -143,9 +171,12 @@ def _chain_macs(shapes: list[tuple[int, int]]) -> tuple[int, int]:
         for i in range(n - length):
             j = i + length
             best[i][j] = min(
-                (best[i][k][0] + best[k + 1][j][0] + dims[i] * dims[k + 1] * dims[j + 1],
-                 best[i][k][1] + best[k + 1][j][1] + dims[i] * dims[j + 1])
-                for k in range(i, j))
+                (
+                    best[i][k][0] + best[k + 1][j][0] + dims[i] * dims[k + 1] * dims[j + 1],
+                    best[i][k][1] + best[k + 1][j][1] + dims[i] * dims[j + 1],
+                )
+                for k in range(i, j)
+            )
     return best[0][n - 1]
 
 
@@ -154,8 +185,10 @@ def multi_dot(call: OpCall) -> Cost:
     """Matrices multiplied in the cheapest order (a first 1-D operand is a row, a last one a
     column, as linalg.multi_dot does): each product's dot products."""
     mats = call.inputs
-    shapes = [(1, t.shape[0]) if t.dim() == 1 and i == 0 else (t.shape[0], 1) if t.dim() == 1 else
-              (t.shape[-2], t.shape[-1]) for i, t in enumerate(mats)]
+    shapes = [
+        (1, t.shape[0]) if t.dim() == 1 and i == 0 else (t.shape[0], 1) if t.dim() == 1 else (t.shape[-2], t.shape[-1])
+        for i, t in enumerate(mats)
+    ]
     if len(shapes) == 1:
         return Cost()
     macs, outs = _chain_macs(shapes)
@@ -171,7 +204,7 @@ def matrix_power(call: OpCall) -> Cost:
     products = (k.bit_length() - 1) + (bin(k).count("1") - 1) if k > 1 else 0
     size = a.shape[-1]
     batch = a.numel() // (size * size) if size else 0
-    cost = call.dots(products * batch * size ** 3, products * batch * size * size)
+    cost = call.dots(products * batch * size**3, products * batch * size * size)
     if n < 0:
         from .linalg import inverse_cost
 
@@ -179,8 +212,7 @@ def matrix_power(call: OpCall) -> Cost:
     return cost
 
 
-@register_rule(torch._scaled_mm, *[f for f in (getattr(torch, "_scaled_mm_v2", None),) if f is not None],
-               "_scaled_mm")
+@register_rule(torch._scaled_mm, *[f for f in (getattr(torch, "_scaled_mm_v2", None),) if f is not None], "_scaled_mm")
 def scaled_mm(call: OpCall) -> Cost:
     """fp8 matmul with scales: out.numel dot products of K, a scale multiply per output (+ an
     add per output with a bias). Bytes are read at the operands' own element size (1 for fp8)."""
@@ -199,8 +231,10 @@ def _grouped_macs(a: torch.Tensor, out: torch.Tensor) -> int:
     return out.numel() * a.shape[-1]
 
 
-@register_rule(*[f for f in (getattr(torch, "_grouped_mm", None), getattr(F, "grouped_mm", None)) if f is not None],
-               "transformers::grouped_mm_fallback")
+@register_rule(
+    *[f for f in (getattr(torch, "_grouped_mm", None), getattr(F, "grouped_mm", None)) if f is not None],
+    "transformers::grouped_mm_fallback",
+)
 def grouped_mm(call: OpCall) -> Cost:
     """Mixture-of-experts grouped matmul (``torch._grouped_mm``, transformers' fallback op):
     out.numel dot products of K (routed tokens × their expert's weight); 2-D × 2-D (the
@@ -248,9 +282,9 @@ def einsum(call: OpCall) -> Cost:
         if "..." in term:
             pre, post = term.split("...")
             n_ell = t.dim() - len(pre) - len(post)
-            ell = max(ell, int(torch.Size(t.shape[len(pre): len(pre) + n_ell]).numel()))
+            ell = max(ell, int(torch.Size(t.shape[len(pre) : len(pre) + n_ell]).numel()))
             dims = list(pre) + list(post)
-            shape = list(t.shape[: len(pre)]) + list(t.shape[t.dim() - len(post):])
+            shape = list(t.shape[: len(pre)]) + list(t.shape[t.dim() - len(post) :])
         else:
             dims, shape = list(term), list(t.shape)
         for c, s in zip(dims, shape):
@@ -262,7 +296,7 @@ def einsum(call: OpCall) -> Cost:
     cur = set(terms[0].replace("...", ""))
     for i, term in enumerate(terms[1:], start=1):
         nxt = set(term.replace("...", ""))
-        later = set(rhs.replace("...", "")).union(*[set(t) for t in terms[i + 1:]])
+        later = set(rhs.replace("...", "")).union(*[set(t) for t in terms[i + 1 :]])
         touched = cur | nxt
         kept = {c for c in touched if c in later}
         step_out = ell
@@ -282,12 +316,25 @@ def _nnz(t: torch.Tensor) -> int:
     return t._nnz() if t.layout != torch.strided else t.numel()
 
 
-@register_rule(*[f for f in (getattr(torch._C._sparse, "_sparse_mm", None), getattr(torch.sparse, "mm", None),
-                             getattr(torch._C._sparse, "sparse_sampled_addmm", None),
-                             getattr(torch.sparse, "sampled_addmm", None), getattr(torch.sparse, "addmm", None),
-                             getattr(torch, "_sparse_mm", None), getattr(torch, "smm", None),
-                             getattr(torch, "hspmm", None), getattr(torch, "saddmm", None),
-                             getattr(torch, "sspaddmm", None), getattr(torch, "hsmm", None)) if f is not None])
+@register_rule(
+    *[
+        f
+        for f in (
+            getattr(torch._C._sparse, "_sparse_mm", None),  # type: ignore[attr-defined]
+            getattr(torch.sparse, "mm", None),
+            getattr(torch._C._sparse, "sparse_sampled_addmm", None),  # type: ignore[attr-defined]
+            getattr(torch.sparse, "sampled_addmm", None),
+            getattr(torch.sparse, "addmm", None),
+            getattr(torch, "_sparse_mm", None),
+            getattr(torch, "smm", None),
+            getattr(torch, "hspmm", None),
+            getattr(torch, "saddmm", None),
+            getattr(torch, "sspaddmm", None),
+            getattr(torch, "hsmm", None),
+        )
+        if f is not None
+    ]
+)
 def sparse_mm(call: OpCall) -> Cost:
     """Sparse × dense: each stored element of the sparse operand multiplies a row of N (MACs
     nnz·N); sampled_addmm computes only the outputs the sparse input stores (nnz dot products

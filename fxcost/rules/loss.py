@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs
+from .registry import OpCall, register_rule
 
 aten = torch.ops.aten
 
@@ -176,8 +176,9 @@ def cosine_embedding_loss(call: OpCall) -> Cost:
     return call.dots(3 * rows * n, 3 * rows) + Cost(flops=8 * rows)
 
 
-@register_rule(nn.TripletMarginLoss, F.triplet_margin_loss, nn.TripletMarginWithDistanceLoss,
-               F.triplet_margin_with_distance_loss)
+@register_rule(
+    nn.TripletMarginLoss, F.triplet_margin_loss, nn.TripletMarginWithDistanceLoss, F.triplet_margin_with_distance_loss
+)
 def triplet_margin_loss(call: OpCall) -> Cost:
     """Two p-norm distances per row (anchor–positive, anchor–negative; a third with ``swap``),
     then a subtract, an add, a max and the reduction's add. ``triplet_margin_with_distance_loss``
@@ -200,8 +201,11 @@ def ctc_loss(call: OpCall) -> Cost:
     return Cost(flops=9 * T * (2 * S + 1) * N)
 
 
-@register_rule(*attrs(F, "linear_cross_entropy"), "torch_nn::_linear_cross_entropy_batch_chunked",
-               "torch_nn::_linear_cross_entropy_batch_chunked_no_reduction")
+@register_rule(
+    *attrs(F, "linear_cross_entropy"),
+    "torch_nn::_linear_cross_entropy_batch_chunked",
+    "torch_nn::_linear_cross_entropy_batch_chunked_no_reduction",
+)
 def linear_cross_entropy(call: OpCall) -> Cost:
     """The projection (``linear``: rows·V dot products of the hidden size, + a bias add) and the
     cross entropy over the V logits (log-softmax 3 per logit, the pick per row), chunked or not."""

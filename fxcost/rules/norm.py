@@ -17,8 +17,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs, like_input
+from .registry import OpCall, register_rule
 
 
 def _batch_norm_shape(call: OpCall) -> torch.Tensor | None:
@@ -48,8 +48,12 @@ def norm_flops(call: OpCall, statistics: bool, affine: bool) -> Cost:
 
 
 #: aten's batch-norm kernels that say in their name whether they compute the batch statistics
-_TRAINING_BY_NAME = {"_native_batch_norm_legit_no_training": False, "_batch_norm_no_update": False,
-                     "_batch_norm_with_update": True, "batch_norm_with_update": True}
+_TRAINING_BY_NAME = {
+    "_native_batch_norm_legit_no_training": False,
+    "_batch_norm_no_update": False,
+    "_batch_norm_with_update": True,
+    "batch_norm_with_update": True,
+}
 
 
 def _batch_statistics(call: OpCall) -> bool:
@@ -75,10 +79,12 @@ def _layer_norm_shape(call: OpCall) -> torch.Tensor | None:
     """Like the input, once the normalized shape matches its trailing dims and the weight's."""
     x, shape = call.x, call.arg("normalized_shape")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if not shape or len(shape) > x.dim() or tuple(x.shape[x.dim() - len(shape):]) != shape:
+    if not shape or len(shape) > x.dim() or tuple(x.shape[x.dim() - len(shape) :]) != shape:
         return None
-    if any(t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape)
-           for t in (call.arg("weight"), call.arg("bias"))):
+    if any(
+        t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape)
+        for t in (call.arg("weight"), call.arg("bias"))
+    ):
         return None
     return like_input(call)
 

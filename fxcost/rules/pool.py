@@ -22,8 +22,8 @@ from torch.nn.modules.pooling import (
 )
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs
+from .registry import OpCall, register_rule
 
 
 def _spatial_dims(call: OpCall) -> int:
@@ -40,16 +40,36 @@ def _kernel(call: OpCall) -> int:
     return math.prod(k)
 
 
-_MAX = attrs(F, "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
-             "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
-             "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
-             "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices", "fractional_max_pool2d",
-             "fractional_max_pool3d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices")
+_MAX = attrs(
+    F,
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
+    "fractional_max_pool2d",
+    "fractional_max_pool3d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d_with_indices",
+)
 
 
-@register_rule(_MaxPoolNd, _AdaptiveMaxPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d, *_MAX,
-               *attrs(torch, "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d"),
-               *attrs(torch.ops.aten, "fractional_max_pool2d", "fractional_max_pool3d"))
+@register_rule(
+    _MaxPoolNd,
+    _AdaptiveMaxPoolNd,
+    nn.FractionalMaxPool2d,
+    nn.FractionalMaxPool3d,
+    *_MAX,
+    *attrs(torch, "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d"),
+    *attrs(torch.ops.aten, "fractional_max_pool2d", "fractional_max_pool3d"),
+)
 def max_pool(call: OpCall) -> Cost:
     """out.numel (one comparison per window element, counted once per output)."""
     return Cost(flops=call.y.numel())
@@ -73,8 +93,13 @@ def _adaptive_window(call: OpCall) -> int:
     return math.prod(-(-i // o) if o else 0 for i, o in zip(ins, outs))
 
 
-@register_rule(_AdaptiveAvgPoolNd, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d,
-               F.adaptive_avg_pool3d, *attrs(torch, "adaptive_avg_pool1d"))
+@register_rule(
+    _AdaptiveAvgPoolNd,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d,
+    *attrs(torch, "adaptive_avg_pool1d"),
+)
 def adaptive_avg_pool(call: OpCall) -> Cost:
     """(window + 1) * out.numel with window = prod(ceil(in / out))."""
     return Cost(flops=(_adaptive_window(call) + 1) * call.y.numel())
@@ -89,8 +114,7 @@ def interpolate(call: OpCall) -> Cost:
     area: as adaptive average pooling."""
     # F.upsample_bilinear and the aten kernels (aten.upsample_bicubic2d) name their mode
     name = getattr(call.target, "__name__", "")
-    mode = call.arg("mode", next((m for m in ("bicubic", "trilinear", "bilinear", "linear") if m in name),
-                                     "nearest"))
+    mode = call.arg("mode", next((m for m in ("bicubic", "trilinear", "bilinear", "linear") if m in name), "nearest"))
     if mode == "area":
         return adaptive_avg_pool(call)
     per = _NEIGHBOURS.get(mode)

@@ -17,8 +17,8 @@ import torch
 import torch.ao.nn.quantized  # noqa: F401 - imported by torch already
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import per_element
+from .registry import OpCall, register_rule
 
 _Q = "quantized::"
 
@@ -57,6 +57,7 @@ def _conv(extra: int, transposed: bool = False):
         # each input element is scattered through (C_out/groups)*prod(k) weights
         n = (call.x if transposed else call.y).numel()
         return _fused(call, call.dots(n * math.prod(w.shape[1:]), call.y.numel()) + read, b, extra)
+
     return rule
 
 
@@ -65,38 +66,64 @@ def _linear(extra: int):
         read, w, b = _weight_cost(call, "W_prepack")
         out = call.y.numel()
         return _fused(call, call.dots(out * w.shape[1], out) + read, b, extra)
+
     return rule
 
 
 for _names, _rule, _doc in (
-    (("conv1d", "conv2d", "conv3d"), _conv(0),
-     "As the float convolution: MACs = out.numel * (C_in/groups) * prod(k), plus the bias add."),
+    (
+        ("conv1d", "conv2d", "conv3d"),
+        _conv(0),
+        "As the float convolution: MACs = out.numel * (C_in/groups) * prod(k), plus the bias add.",
+    ),
     (("conv1d_relu", "conv2d_relu", "conv3d_relu"), _conv(1), "A convolution, then a relu: +1 per output."),
     (("conv2d_add",), _conv(1), "A convolution, then a residual add: +1 per output."),
     (("conv2d_add_relu",), _conv(2), "A convolution, a residual add and a relu: +2 per output."),
-    (("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), _conv(0, transposed=True),
-     "As the float transposed convolution: MACs = in.numel * (C_out/groups) * prod(k)."),
-    (("linear", "linear_dynamic", "linear_dynamic_fp16"), _linear(0),
-     "As the float linear: MACs = out.numel * in_features, plus the bias add."),
-    (("linear_relu", "linear_relu_dynamic", "linear_relu_dynamic_fp16"), _linear(1),
-     "A linear, then a relu: +1 per output."),
+    (
+        ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"),
+        _conv(0, transposed=True),
+        "As the float transposed convolution: MACs = in.numel * (C_out/groups) * prod(k).",
+    ),
+    (
+        ("linear", "linear_dynamic", "linear_dynamic_fp16"),
+        _linear(0),
+        "As the float linear: MACs = out.numel * in_features, plus the bias add.",
+    ),
+    (
+        ("linear_relu", "linear_relu_dynamic", "linear_relu_dynamic_fp16"),
+        _linear(1),
+        "A linear, then a relu: +1 per output.",
+    ),
 ):
     _rule.__name__ = _rule.__qualname__ = "quantized_" + _names[0].replace("1d", "")
     _rule.__module__ = __name__
     _rule.__doc__ = _doc
     register_rule(*(_Q + n for n in _names if hasattr(torch.ops.quantized, n)))(_rule)
 
-per_element("quantized_elementwise", 1, *(_Q + n for n in ("add", "mul", "add_scalar", "mul_scalar")),
-            why="an add or multiply, requantized")
-per_element("quantized_elementwise_relu", 2, *(_Q + n for n in ("add_relu", "mul_relu", "add_scalar_relu",
-                                                                "mul_scalar_relu")),
-            why="an add or multiply, then a relu")
+per_element(
+    "quantized_elementwise",
+    1,
+    *(_Q + n for n in ("add", "mul", "add_scalar", "mul_scalar")),
+    why="an add or multiply, requantized",
+)
+per_element(
+    "quantized_elementwise_relu",
+    2,
+    *(_Q + n for n in ("add_relu", "mul_relu", "add_scalar_relu", "mul_scalar_relu")),
+    why="an add or multiply, then a relu",
+)
 per_element("quantized_cat", 0, _Q + "cat", why="concatenation moves data only")
 # nnq.ReLU6 subclasses nn.ReLU (1 FLOP), but is a relu6 (2, as nn.ReLU6)
 per_element("quantized_relu6", 2, _Q + "relu6", torch.ao.nn.quantized.ReLU6, why="max, min")
 per_element("quantized_hardswish", 5, _Q + "hardswish", why="as hardswish")
 per_element("quantized_sigmoid", 4, _Q + "sigmoid", why="as sigmoid")
 per_element("quantized_leaky_relu", 2, _Q + "leaky_relu", why="compare, multiply")
-per_element("quantize", 2, torch.quantize_per_tensor, torch.quantize_per_channel,
-            torch.quantize_per_tensor_dynamic, why="x / scale + zero_point, rounded: a scale and a shift")
+per_element(
+    "quantize",
+    2,
+    torch.quantize_per_tensor,
+    torch.quantize_per_channel,
+    torch.quantize_per_tensor_dynamic,
+    why="x / scale + zero_point, rounded: a scale and a shift",
+)
 per_element("dequantize", 2, torch.dequantize, "dequantize", why="(q - zero_point) * scale: a shift and a scale")

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import attrs
+from .registry import OpCall, register_rule
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 _ELEMENTWISE = {"LSTM": 26, "GRU": 18, "RNN_TANH": 5, "RNN_RELU": 1}
@@ -58,7 +58,7 @@ def recurrent_aten(call: OpCall) -> Cost:
     hidden = weights[1].shape[0] // _GATES[mode]
     cost = Cost(flops=steps * sum(b.numel() for b in params if b.dim() == 1))  # bias adds
     for u in range(units):
-        w_ih, w_hh, *proj = weights[u * per_unit:(u + 1) * per_unit]
+        w_ih, w_hh, *proj = weights[u * per_unit : (u + 1) * per_unit]
         cost = cost + call.dots(steps * (w_ih.numel() + w_hh.numel()), steps * w_ih.shape[0])
         cost = cost + Cost(flops=_ELEMENTWISE[mode] * hidden * steps)
         for w in proj:
@@ -86,7 +86,8 @@ def recurrent_cell(call: OpCall) -> Cost:
     m = call.module
     if m is not None:
         mode = {"LSTMCell": "LSTM", "GRUCell": "GRU"}.get(type(m).__name__) or (
-            "RNN_RELU" if getattr(m, "nonlinearity", "tanh") == "relu" else "RNN_TANH")
+            "RNN_RELU" if getattr(m, "nonlinearity", "tanh") == "relu" else "RNN_TANH"
+        )
         return _cell(call, mode, m.weight_ih, m.weight_hh, m.bias)
     name = getattr(call.target, "__name__", str(call.target)).split(".")[0]
     return _cell(call, _CELL_MODES[name], call.arg("w_ih"), call.arg("w_hh"), call.arg("b_ih") is not None)

@@ -7,16 +7,20 @@ import math
 import torch
 
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import is_float, torch_forms
+from .registry import OpCall, register_rule
 
 
 def _reduce(call: OpCall, per_input: int) -> Cost:
     return Cost(flops=per_input * call.x.numel()) if is_float(call) else Cost()
 
 
-@register_rule(*torch_forms("sum", "mean", "nansum", "nanmean", "prod", "cumsum", "cumprod",
-                            "logcumsumexp", "trace", "count_nonzero"), op="sum")
+@register_rule(
+    *torch_forms(
+        "sum", "mean", "nansum", "nanmean", "prod", "cumsum", "cumprod", "logcumsumexp", "trace", "count_nonzero"
+    ),
+    op="sum",
+)
 def sum_reduce(call: OpCall) -> Cost:
     """one add (or multiply) per input element."""
     return _reduce(call, 1)
@@ -28,8 +32,23 @@ def histogram(call: OpCall) -> Cost:
     return _reduce(call, 4)
 
 
-@register_rule(*torch_forms("amax", "amin", "argmax", "argmin", "aminmax", "cummax", "cummin",
-                            "median", "nanmedian", "mode", "kthvalue", "all", "any"))
+@register_rule(
+    *torch_forms(
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "aminmax",
+        "cummax",
+        "cummin",
+        "median",
+        "nanmedian",
+        "mode",
+        "kthvalue",
+        "all",
+        "any",
+    )
+)
 def max_reduce(call: OpCall) -> Cost:
     """one compare per input element."""
     return _reduce(call, 1)
@@ -49,8 +68,11 @@ def var(call: OpCall) -> Cost:
     return _reduce(call, 4)
 
 
-@register_rule(*torch_forms("norm", "logsumexp", "dist", "frobenius_norm", "native_norm", "norm_except_dim"),
-               torch.linalg.vector_norm, torch.linalg.norm)
+@register_rule(
+    *torch_forms("norm", "logsumexp", "dist", "frobenius_norm", "native_norm", "norm_except_dim"),
+    torch.linalg.vector_norm,
+    torch.linalg.norm,
+)
 def norm(call: OpCall) -> Cost:
     """square (or exp) and add per input element."""
     return _reduce(call, 2)
@@ -65,9 +87,20 @@ def sort(call: OpCall) -> Cost:
     return Cost(flops=x.numel() * max(1, math.ceil(math.log2(max(n, 2))))) if is_float(call) else Cost()
 
 
-@register_rule(*torch_forms("scatter_add", "scatter_reduce", "index_add", "index_reduce", "index_put",
-                            "_unsafe_masked_index_put_accumulate", "put", "segment_reduce", "_segment_reduce"),
-               op="scatter_reduce")
+@register_rule(
+    *torch_forms(
+        "scatter_add",
+        "scatter_reduce",
+        "index_add",
+        "index_reduce",
+        "index_put",
+        "_unsafe_masked_index_put_accumulate",
+        "put",
+        "segment_reduce",
+        "_segment_reduce",
+    ),
+    op="scatter_reduce",
+)
 def scatter_reduce(call: OpCall) -> Cost:
     """Each source element is combined into its target (add, multiply, max/min): one per
     source element (``index_put`` without ``accumulate`` only copies: 0); a ``mean`` divides

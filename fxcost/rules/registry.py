@@ -24,8 +24,9 @@ import importlib
 import sys
 import threading
 import types
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,7 +84,7 @@ class Registry:
             if late():
                 self._builtins = None
 
-    def copy(self) -> "Registry":
+    def copy(self) -> Registry:
         """A registry holding this one's rules, to change without changing this one
         (``fxcost.REGISTRY.copy()``: the built-ins plus your own)."""
         self._ready()
@@ -93,7 +94,7 @@ class Registry:
         return new
 
     @contextlib.contextmanager
-    def scoped(self) -> Iterator["Registry"]:
+    def scoped(self) -> Iterator[Registry]:
         """Registrations made inside the block are undone when it ends (a test's own rules, a
         notebook's experiment): ``with fxcost.REGISTRY.scoped(): ...``."""
         self._ready()
@@ -107,7 +108,11 @@ class Registry:
             self._forget_lookups()
 
     def register(
-        self, *targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,
+        self,
+        *targets: Any,
+        op: str | None = None,
+        moves_data: bool = True,
+        shape: ShapeRule | None = None,
         recompute: Rule | None = None,
     ) -> Callable[[Rule], Rule]:
         """Register the decorated rule for every target given."""
@@ -200,8 +205,9 @@ class Registry:
             entry = self._functions.get(fn)
         except TypeError:  # unhashable callable
             return None
-        if entry is None and (isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket))
-                              or torch_builtin(fn)):
+        if entry is None and (
+            isinstance(fn, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)) or torch_builtin(fn)
+        ):
             try:
                 return self._op_cache[fn]
             except KeyError:
@@ -219,8 +225,12 @@ class Registry:
             return entry
         name = ATEN_NAMES.get(packet.__name__, packet.__name__)
         entry = self._methods.get(name)
-        for owner, prefix in ((torch, ""), (torch.nn.functional, ""), (torch.special, "special_"),
-                              (torch.linalg, "linalg_")):
+        for owner, prefix in (
+            (torch, ""),
+            (torch.nn.functional, ""),
+            (torch.special, "special_"),
+            (torch.linalg, "linalg_"),
+        ):
             if entry is None:  # aten.special_erfcx is torch.special.erfcx
                 fn = getattr(owner, name.removeprefix(prefix), None)
                 entry = self._functions.get(fn) if callable(fn) else None
@@ -249,9 +259,11 @@ class Registry:
         self._ready()
         if self._python_functions is None:  # asked on every capture: kept until a registration
             self._python_functions = [
-                f for f in self._functions
+                f
+                for f in self._functions
                 if (isinstance(f, types.FunctionType) or autograd_function(f))
-                and not (getattr(autograd_function(f) or f, "__module__", None) or "").startswith("torch")]
+                and not (getattr(autograd_function(f) or f, "__module__", None) or "").startswith("torch")
+            ]
         return self._python_functions
 
     def targets(self) -> Iterable[Any]:
@@ -271,8 +283,11 @@ def autograd_function(f: Any) -> type | None:
     """The ``torch.autograd.Function`` whose ``apply`` ``f`` is (a rule registered for the
     class is kept under its ``apply``), or None."""
     owner = getattr(f, "__self__", None)
-    if getattr(f, "__name__", None) == "apply" and isinstance(owner, type) and issubclass(
-            owner, torch.autograd.Function):
+    if (
+        getattr(f, "__name__", None) == "apply"
+        and isinstance(owner, type)
+        and issubclass(owner, torch.autograd.Function)
+    ):
         return owner
     return None
 
@@ -305,8 +320,13 @@ def note_applied(rule: Rule) -> None:
 REGISTRY = Registry(builtins="fxcost.rules.builtins")
 
 
-def register_rule(*targets: Any, op: str | None = None, moves_data: bool = True, shape: ShapeRule | None = None,
-                  recompute: Rule | None = None):
+def register_rule(
+    *targets: Any,
+    op: str | None = None,
+    moves_data: bool = True,
+    shape: ShapeRule | None = None,
+    recompute: Rule | None = None,
+):
     """Register a cost rule for one or more targets (decorator).
 
     >>> @fxcost.register_rule(MyFusedBlock)

@@ -1,4 +1,4 @@
-"""Core: where a call's named argument sits among its positional arguments, for every form a
+"""Rules: where a call's named argument sits among its positional arguments, for every form a
 call takes (a module's ``forward``, a Python function, a torch builtin, a tensor method, an aten
 or custom operator), so that rules read arguments by name only (``call.arg("dim")``).
 

@@ -11,14 +11,11 @@ them as calls.
 from __future__ import annotations
 
 import math
-
 import sys
 
-
 from ..core.cost import Cost
-from .registry import OpCall, register_rule
 from ._common import like_input, per_element
-
+from .registry import OpCall, register_rule
 
 _done: list[bool] = []
 
@@ -30,8 +27,14 @@ def register() -> bool:
     if ops is not None and not _done:
         _done.append(True)
         names = ("stochastic_depth", "StochasticDepth", "drop_block2d", "drop_block3d", "DropBlock2d", "DropBlock3d")
-        per_element("dropout", 0, *[getattr(ops, n) for n in names if hasattr(ops, n)], moves_data=False,
-                    shape=like_input, why="stochastic depth, DropBlock: the identity at inference")
+        per_element(
+            "dropout",
+            0,
+            *[getattr(ops, n) for n in names if hasattr(ops, n)],
+            moves_data=False,
+            shape=like_input,
+            why="stochastic depth, DropBlock: the identity at inference",
+        )
     return ops is not None
 
 

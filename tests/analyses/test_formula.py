@@ -19,8 +19,11 @@ BL = {"B": [("input_ids", 0), ("attention_mask", 0)], "L": [("input_ids", 1), ("
 
 
 def _ids(b, seq):
-    return {"input_ids": torch.zeros(b, seq, dtype=torch.long), "attention_mask": torch.ones(b, seq, dtype=torch.long),
-            "use_cache": False}
+    return {
+        "input_ids": torch.zeros(b, seq, dtype=torch.long),
+        "attention_mask": torch.ones(b, seq, dtype=torch.long),
+        "use_cache": False,
+    }
 
 
 def test_gqa_llama_in_batch_and_sequence_is_the_analytic_formula():
@@ -28,7 +31,7 @@ def test_gqa_llama_in_batch_and_sequence_is_the_analytic_formula():
     f = formula(m, (), _ids(2, 12), dims=BL)
     B, L = f.symbols["B"], f.symbols["L"]
     cfg = m.config
-    analytic = B * L * hf.linear_weights(m) + cfg.num_hidden_layers * 2 * B * L ** 2 * cfg.num_attention_heads * 16
+    analytic = B * L * hf.linear_weights(m) + cfg.num_hidden_layers * 2 * B * L**2 * cfg.num_attention_heads * 16
     assert sympy.expand(f.macs - analytic) == 0
     for b, seq in ((3, 7), (2, 33), (5, 64)):  # sizes never profiled while deriving
         assert f(B=b, L=seq) == fxcost.profile(m, (), _ids(b, seq)).total, (b, seq)
@@ -57,7 +60,7 @@ def test_mixture_of_experts_counts_routed_tokens():
     per_expert = sum(p[0].numel() for p in experts[0].parameters() if p.dim() == 3)  # gate_up and down
     router = cfg.hidden_size * cfg.num_local_experts
     per_token = hf.linear_weights(m) + cfg.num_hidden_layers * (cfg.num_experts_per_tok * per_expert + router)
-    attention = cfg.num_hidden_layers * 2 * B * L ** 2 * cfg.num_attention_heads * cfg.head_dim
+    attention = cfg.num_hidden_layers * 2 * B * L**2 * cfg.num_attention_heads * cfg.head_dim
     assert sympy.expand(f.macs - (B * L * per_token + attention)) == 0
 
 
@@ -67,16 +70,27 @@ def test_encoder_decoder_in_source_and_target_lengths():
         m = T.T5ForConditionalGeneration(cfg)
 
     def inputs(b, s, t):
-        return {"input_ids": torch.zeros(b, s, dtype=torch.long),
-                "decoder_input_ids": torch.zeros(b, t, dtype=torch.long), "use_cache": False}
+        return {
+            "input_ids": torch.zeros(b, s, dtype=torch.long),
+            "decoder_input_ids": torch.zeros(b, t, dtype=torch.long),
+            "use_cache": False,
+        }
 
-    f = formula(m, (), inputs(2, 12, 6), dims={"B": [("input_ids", 0), ("decoder_input_ids", 0)],
-                                               "S": [("input_ids", 1)], "T": [("decoder_input_ids", 1)]})
+    f = formula(
+        m,
+        (),
+        inputs(2, 12, 6),
+        dims={
+            "B": [("input_ids", 0), ("decoder_input_ids", 0)],
+            "S": [("input_ids", 1)],
+            "T": [("decoder_input_ids", 1)],
+        },
+    )
     B, S, Tt = f.symbols["B"], f.symbols["S"], f.symbols["T"]
     # encoder self-attention S^2, decoder self-attention T^2 and cross-attention S*T: 2 layers x
     # 4 heads x (16 + 16) per pair
-    assert sympy.expand(f.macs).coeff(B * S ** 2) == 2 * 4 * 32
-    assert sympy.expand(f.macs).coeff(B * Tt ** 2) == 2 * 4 * 32 and sympy.expand(f.macs).coeff(B * S * Tt) == 2 * 4 * 32
+    assert sympy.expand(f.macs).coeff(B * S**2) == 2 * 4 * 32
+    assert sympy.expand(f.macs).coeff(B * Tt**2) == 2 * 4 * 32 and sympy.expand(f.macs).coeff(B * S * Tt) == 2 * 4 * 32
     assert f(B=3, S=17, T=5) == fxcost.profile(m, (), inputs(3, 17, 5)).total
 
 
@@ -134,7 +148,9 @@ def test_resnet50_in_height_and_width_floor_divisions():
     tvm = pytest.importorskip("torchvision.models")
     m = tvm.resnet50()
     f = formula(m, (torch.randn(2, 3, 64, 96),), dims={"H": [(0, 2)], "W": [(0, 3)]})
-    assert any(isinstance(a, sympy.Function) and "FloorDiv" in type(a).__name__ for a in sympy.preorder_traversal(f.macs))
+    assert any(
+        isinstance(a, sympy.Function) and "FloorDiv" in type(a).__name__ for a in sympy.preorder_traversal(f.macs)
+    )
     for h, w in ((224, 224), (97, 131), (65, 250), (512, 320)):  # odd, non-square, small, large
         assert f(H=h, W=w) == fxcost.profile(m, (torch.randn(2, 3, h, w),)).total, (h, w)
     assert f(H=224, W=224).macs == 2 * 4_089_184_256
@@ -142,11 +158,24 @@ def test_resnet50_in_height_and_width_floor_divisions():
 
 def test_training_step_formula():
     m = hf.causal_lm("llama", device="cpu").train()
-    kw = lambda b, s: {"input_ids": torch.zeros(b, s, dtype=torch.long), "labels": torch.zeros(b, s, dtype=torch.long),  # noqa: E731
-                       "use_cache": False}
-    f = formula(m, (), kw(2, 12), dims={"B": [("input_ids", 0), ("labels", 0)], "L": [("input_ids", 1), ("labels", 1)]},
-                backward=True)
-    fwd = formula(m, (), kw(2, 12), dims={"B": [("input_ids", 0), ("labels", 0)], "L": [("input_ids", 1), ("labels", 1)]})
+
+    def kw(b, s):
+        return {
+            "input_ids": torch.zeros(b, s, dtype=torch.long),
+            "labels": torch.zeros(b, s, dtype=torch.long),
+            "use_cache": False,
+        }
+
+    f = formula(
+        m,
+        (),
+        kw(2, 12),
+        dims={"B": [("input_ids", 0), ("labels", 0)], "L": [("input_ids", 1), ("labels", 1)]},
+        backward=True,
+    )
+    fwd = formula(
+        m, (), kw(2, 12), dims={"B": [("input_ids", 0), ("labels", 0)], "L": [("input_ids", 1), ("labels", 1)]}
+    )
     assert sympy.expand(f.macs - 3 * fwd.macs) == 0  # a dense decoder's step is 3x its forward
     step = fxcost.profile(m, (), kw(3, 9), backward=True).total
     # FLOPs and MACs exact; bytes follow PyTorch's symbolic view decisions (a full slice it

@@ -13,9 +13,15 @@ import hf  # noqa: E402
 from torch.distributed.tensor.debug import CommDebugMode  # noqa: E402
 from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module  # noqa: E402
 
-MEGATRON = {"self_attn.q_proj": ColwiseParallel(), "self_attn.k_proj": ColwiseParallel(),
-            "self_attn.v_proj": ColwiseParallel(), "self_attn.o_proj": RowwiseParallel(),
-            "mlp.gate_proj": ColwiseParallel(), "mlp.up_proj": ColwiseParallel(), "mlp.down_proj": RowwiseParallel()}
+MEGATRON = {
+    "self_attn.q_proj": ColwiseParallel(),
+    "self_attn.k_proj": ColwiseParallel(),
+    "self_attn.v_proj": ColwiseParallel(),
+    "self_attn.o_proj": RowwiseParallel(),
+    "mlp.gate_proj": ColwiseParallel(),
+    "mlp.up_proj": ColwiseParallel(),
+    "mlp.down_proj": RowwiseParallel(),
+}
 
 
 def megatron(model, mesh):
@@ -109,8 +115,7 @@ def test_fsdp2_training_step_over_eight_ranks():
     """Per-rank compute is the local batch's step; ZeRO-3 traffic: the forward all_gathers every
     parameter (Psi), the backward again but the root's, which FSDP2 keeps unsharded after the
     forward, and the gradients are reduce_scattered once (Psi)."""
-    r = fxcost.profile_parallel(build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True,
-                                strict=True)
+    r = fxcost.profile_parallel(build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True, strict=True)
     local = fxcost.profile(build(), (), inputs(True), backward=True)
     assert r.report.total.macs == local.total.macs
     m = build()
@@ -132,8 +137,9 @@ def test_built_in_plans_and_the_estimate():
 
     mesh = {"dp": 2, "tp": 2}
     r = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan("fsdp+tp", mesh), backward=True)
-    tp = fxcost.profile_parallel(build, (), inputs(True), mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}),
-                                 backward=True)
+    tp = fxcost.profile_parallel(
+        build, (), inputs(True), mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}), backward=True
+    )
     assert r.report.total.macs == tp.report.total.macs  # FSDP shards memory, not compute
     assert {c.mesh_dim for c in r.collectives} == {"dp", "tp"}
     e = r.estimate("H100", {"tp": "nvlink4", "dp": 50e9})
@@ -146,8 +152,13 @@ def test_built_in_plans_and_the_estimate():
     with pytest.raises(fxcost.FxcostError, match="needs mesh dims dp, tp"):
         plan("fsdp+tp", {"tp": 4})
     with pytest.raises(fxcost.FxcostError, match="Llama-style"):
-        fxcost.profile_parallel(lambda: hf.causal_lm("gpt2", n_embd=64, n_layer=2, n_head=4), (), inputs(),
-                                mesh={"tp": 2}, parallelize=plan("tp", {"tp": 2}))
+        fxcost.profile_parallel(
+            lambda: hf.causal_lm("gpt2", n_embd=64, n_layer=2, n_head=4),
+            (),
+            inputs(),
+            mesh={"tp": 2},
+            parallelize=plan("tp", {"tp": 2}),
+        )
     assert not dist.is_initialized()
 
 
@@ -156,15 +167,20 @@ def test_memory_per_rank_holds_its_own_shards():
     parallelism at 4 keeps its shards of the projections and the replicated rest, exactly."""
     m = build()
     psi = sum(p.numel() * p.element_size() for p in m.parameters())
-    r = fxcost.profile_parallel(build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True,
-                                memory=True, optimizer="adamw")
+    r = fxcost.profile_parallel(
+        build, (), inputs(True), mesh={"dp": 8}, parallelize=_fsdp, backward=True, memory=True, optimizer="adamw"
+    )
     mem = r.report.memory["breakdown"]
     assert mem["params"] == psi // 8 and mem["optimizer"] == 2 * psi // 8
     assert r.report.memory["peak_bytes"] == sum(mem.values()) and mem["activations"] + mem["temporary"] > 0
-    tp = fxcost.profile_parallel(build, (), inputs(True), mesh={"tp": 4}, parallelize=megatron, backward=True,
-                                 memory=True)
-    sharded = sum(p.numel() * 4 for n, p in m.named_parameters()
-                  if any(k in n for k in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")))
+    tp = fxcost.profile_parallel(
+        build, (), inputs(True), mesh={"tp": 4}, parallelize=megatron, backward=True, memory=True
+    )
+    sharded = sum(
+        p.numel() * 4
+        for n, p in m.named_parameters()
+        if any(k in n for k in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+    )
     assert tp.report.memory["breakdown"]["params"] == (psi - sharded) + sharded // 4
 
 
@@ -179,8 +195,7 @@ def test_module_tables_add_up_forward_and_backward(plan_name, mesh):
     every module's step equals the unsharded model's (FSDP shards memory, not compute)."""
     from fxcost.analyses.plans import plan
 
-    step = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan(plan_name, mesh),
-                                   backward=True)
+    step = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan(plan_name, mesh), backward=True)
     fwd = fxcost.profile_parallel(build, (), inputs(True), mesh=mesh, parallelize=plan(plan_name, mesh))
     rows, fwd_rows = _by_module(step.report, 2), _by_module(fwd.report, 2)
     total = step.report.total
@@ -239,12 +254,25 @@ def _sharded_lm(device="meta"):
     # four layers of a Llama shape, wide enough that the gathered weights of a layer outweigh
     # its activations, as in real models
     torch.manual_seed(0)
-    return hf.causal_lm("llama", device=device, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                        num_attention_heads=8, num_key_value_heads=8, head_dim=32, vocab_size=1000)
+    return hf.causal_lm(
+        "llama",
+        device=device,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        head_dim=32,
+        vocab_size=1000,
+    )
 
 
 FSDP_CASES = [({"dp": dp}, reshard, False) for dp in (2, 4, 8) for reshard in (True, False)] + [
-    ({"dp": 4}, 2, False), ({"dp": 8}, 4, False), ({"dp": 2, "tp": 2}, True, True), ({"dp": 2, "tp": 2}, False, True)]
+    ({"dp": 4}, 2, False),
+    ({"dp": 8}, 4, False),
+    ({"dp": 2, "tp": 2}, True, True),
+    ({"dp": 2, "tp": 2}, False, True),
+]
 
 
 @pytest.mark.parametrize("mesh, reshard, tp", FSDP_CASES, ids=str)
@@ -266,8 +294,15 @@ def test_fsdp2_seven_b_activations_are_not_gathered_weights():
     most the root's and two layers' (the one computing and the one prefetched), not every
     layer's, and the activations are what the step keeps: at most what the same step keeps
     without FSDP."""
-    cfg = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32, head_dim=128, vocab_size=32000)
+    cfg = dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        head_dim=128,
+        vocab_size=32000,
+    )
 
     def seven_b():
         return hf.causal_lm("llama", dtype=torch.bfloat16, **cfg)

@@ -5,12 +5,12 @@ import math
 
 import torch
 import torch.nn.functional as F
+from helpers import Fn, flop_counter_macs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fxcost
-from helpers import Fn, flop_counter_macs
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -25,12 +25,24 @@ def _check(model, *inputs):
 
 
 @SETTINGS
-@given(dims=st.integers(1, 3), groups=st.sampled_from([1, 2]), cin_per=st.integers(1, 3),
-       cout_per=st.integers(1, 3), k=st.integers(1, 3), stride=st.integers(1, 2), pad=st.integers(0, 2),
-       dil=st.integers(1, 2), size=st.integers(5, 9), transpose=st.booleans(), bias=st.booleans())
+@given(
+    dims=st.integers(1, 3),
+    groups=st.sampled_from([1, 2]),
+    cin_per=st.integers(1, 3),
+    cout_per=st.integers(1, 3),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    pad=st.integers(0, 2),
+    dil=st.integers(1, 2),
+    size=st.integers(5, 9),
+    transpose=st.booleans(),
+    bias=st.booleans(),
+)
 def test_conv_matches_counter(dims, groups, cin_per, cout_per, k, stride, pad, dil, size, transpose, bias):
     cin, cout = cin_per * groups, cout_per * groups
-    cls = [[nn.Conv1d, nn.Conv2d, nn.Conv3d], [nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d]][transpose][dims - 1]
+    cls = [[nn.Conv1d, nn.Conv2d, nn.Conv3d], [nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d]][transpose][
+        dims - 1
+    ]
     size = size if dims < 3 else min(size, 6)
     if (size + 2 * pad - dil * (k - 1) - 1) < 0:
         pad = k
@@ -45,17 +57,30 @@ def test_linear_matches_counter(batch, i, o, bias):
 
 
 @SETTINGS
-@given(a_batch=st.lists(st.integers(1, 3), max_size=2), b_batch=st.lists(st.integers(1, 3), max_size=2),
-       n=st.integers(1, 6), k=st.integers(1, 6), m=st.integers(1, 6), data=st.data())
+@given(
+    a_batch=st.lists(st.integers(1, 3), max_size=2),
+    b_batch=st.lists(st.integers(1, 3), max_size=2),
+    n=st.integers(1, 6),
+    k=st.integers(1, 6),
+    m=st.integers(1, 6),
+    data=st.data(),
+)
 def test_matmul_broadcast_matches_counter(a_batch, b_batch, n, k, m, data):
     # make batch dims broadcastable: align from the right, 1 or equal
-    b_batch = [data.draw(st.sampled_from([1, x])) for x in a_batch[-len(b_batch):]] if b_batch and a_batch else b_batch
+    b_batch = [data.draw(st.sampled_from([1, x])) for x in a_batch[-len(b_batch) :]] if b_batch and a_batch else b_batch
     _check(Fn(torch.matmul), torch.empty(*a_batch, n, k), torch.empty(*b_batch, k, m))
 
 
 @SETTINGS
-@given(b=st.integers(1, 2), hq=st.sampled_from([2, 4]), kv_div=st.sampled_from([1, 2]), L=st.integers(1, 8),
-       S=st.integers(1, 8), E=st.integers(1, 8), causal=st.booleans())
+@given(
+    b=st.integers(1, 2),
+    hq=st.sampled_from([2, 4]),
+    kv_div=st.sampled_from([1, 2]),
+    L=st.integers(1, 8),
+    S=st.integers(1, 8),
+    E=st.integers(1, 8),
+    causal=st.booleans(),
+)
 def test_sdpa_matches_counter(b, hq, kv_div, L, S, E, causal):
     hkv = hq // kv_div
     f = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=kv_div > 1)  # noqa: E731
@@ -63,8 +88,14 @@ def test_sdpa_matches_counter(b, hq, kv_div, L, S, E, causal):
 
 
 @SETTINGS
-@given(heads=st.sampled_from([1, 2, 4]), per_head=st.integers(1, 4), L=st.integers(1, 6), S=st.integers(1, 6),
-       batch_first=st.booleans(), bias=st.booleans())
+@given(
+    heads=st.sampled_from([1, 2, 4]),
+    per_head=st.integers(1, 4),
+    L=st.integers(1, 6),
+    S=st.integers(1, 6),
+    batch_first=st.booleans(),
+    bias=st.booleans(),
+)
 def test_multihead_attention_matches_counter(heads, per_head, L, S, batch_first, bias):
     E = heads * per_head
     mha = nn.MultiheadAttention(E, heads, bias=bias, batch_first=batch_first)

@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-
 from helpers import REPO
 
 pytestmark = pytest.mark.slow  # runs the Action end to end, pip installs included
@@ -62,8 +61,9 @@ def _step_env(name: str, values: dict[str, str]) -> dict[str, str]:
     env = {}
     for line in env_text.strip().splitlines():
         key, _, value = line.strip().partition(": ")
-        env[key] = re.sub(r"\$\{\{ (?:inputs\.([\w-]+)|github\.(\w+)) \}\}",
-                          lambda m: values[m.group(1) or m.group(2)], value)
+        env[key] = re.sub(
+            r"\$\{\{ (?:inputs\.([\w-]+)|github\.(\w+)) \}\}", lambda m: values[m.group(1) or m.group(2)], value
+        )
     return env
 
 
@@ -74,9 +74,19 @@ def _defaults() -> dict[str, str]:
 
 
 def _git(repo, *args):
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
+    subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
 
 
 @pytest.fixture
@@ -97,17 +107,24 @@ def pr(tmp_path):
     (bin_dir / "gh").chmod(0o755)
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
-    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), os.path.dirname(sys.executable), os.environ["PATH"]]),
-           "GH_STORE": str(tmp_path / "gh.json"), "GITHUB_REPOSITORY": "octo/models", "GITHUB_EVENT_PATH": str(event),
-           "GITHUB_BASE_REF": "main", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(bin_dir), os.path.dirname(sys.executable), os.environ["PATH"]]),
+        "GH_STORE": str(tmp_path / "gh.json"),
+        "GITHUB_REPOSITORY": "octo/models",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     return repo, env, tmp_path
 
 
 def _cost_diff(repo, env, **inputs):
     values = {**_defaults(), "targets": "mymodel.py:build", "inputs": "2x8", "token": "", **inputs}
     step_env = {**env, **_step_env("Cost diff", values)}
-    return subprocess.run(["bash", "-c", _step("Cost diff")], cwd=repo, env=step_env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        ["bash", "-c", _step("Cost diff")], cwd=repo, env=step_env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_action_comments_once_updates_in_place_and_gates(pr):
@@ -177,25 +194,42 @@ def test_action_installs_what_targets_import_and_reports_new_targets(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "python.log"
-    (bin_dir / "python").write_text(f'#!/bin/bash\necho "$*" >> {log}\n'
-                                    f'if [[ "$*" == *--index-url* ]]; then exit 0; fi\nexec {venv}/bin/python "$@"\n')
+    (bin_dir / "python").write_text(
+        f'#!/bin/bash\necho "$*" >> {log}\n'
+        f'if [[ "$*" == *--index-url* ]]; then exit 0; fi\nexec {venv}/bin/python "$@"\n'
+    )
     (bin_dir / "python").chmod(0o755)
     env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), str(venv / "bin"), os.environ["PATH"]])}
     env.pop("PYTHONPATH", None)
-    values = {**_defaults(), "targets": "mymodel.py:build\ntorchvision:resnet18", "action_path": ROOT,
-              "install": "pip install ./vendor/thirdparty"}
-    r = subprocess.run(["bash", "-c", _step("Install fxcost")], cwd=repo, env={**env, **_step_env("Install fxcost", values)},
-                       capture_output=True, text=True, timeout=900)
+    values = {
+        **_defaults(),
+        "targets": "mymodel.py:build\ntorchvision:resnet18",
+        "action_path": ROOT,
+        "install": "pip install ./vendor/thirdparty",
+    }
+    r = subprocess.run(
+        ["bash", "-c", _step("Install fxcost")],
+        cwd=repo,
+        env={**env, **_step_env("Install fxcost", values)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     calls = log.read_text().splitlines()
-    assert calls[0] == "-m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 torchvision==0.28.0"
+    assert (
+        calls[0] == "-m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 torchvision==0.28.0"
+    )
     assert calls[1] == f"-m pip install {ROOT}"
     probe = "import fxcost, thirdparty; print(fxcost.__file__)"
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], env=env, capture_output=True, text=True, cwd=tmp_path)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert where.returncode == 0 and where.stdout.startswith(str(site)), where.stderr  # installed, not this checkout
 
-    diff = _cost_diff(repo, {**env, "GITHUB_BASE_REF": "main"}, targets="mymodel.py:build newmodel.py:build",
-                      comment="false")
+    diff = _cost_diff(
+        repo, {**env, "GITHUB_BASE_REF": "main"}, targets="mymodel.py:build newmodel.py:build", comment="false"
+    )
     assert diff.returncode == 0, diff.stderr
     assert "### `mymodel.py:build`" in diff.stdout and "+100.00%" in diff.stdout  # Linear(8, 4) -> (8, 8)
     new = diff.stdout.split("### `newmodel.py:build`", 1)[1]
@@ -203,7 +237,12 @@ def test_action_installs_what_targets_import_and_reports_new_targets(tmp_path):
     assert "Linear: 18 params, 32 MACs, 64 FLOPs" in new and "| Linear" in new  # its cost at the head, a table
     # with torch: skip nothing is installed from the torch index
     log.write_text("")
-    skip = subprocess.run(["bash", "-c", _step("Install fxcost")], cwd=repo,
-                          env={**env, **_step_env("Install fxcost", {**values, "torch": "skip", "install": ""})},
-                          capture_output=True, text=True, timeout=900)
+    skip = subprocess.run(
+        ["bash", "-c", _step("Install fxcost")],
+        cwd=repo,
+        env={**env, **_step_env("Install fxcost", {**values, "torch": "skip", "install": ""})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert skip.returncode == 0 and "--index-url" not in log.read_text()

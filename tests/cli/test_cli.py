@@ -42,7 +42,8 @@ def run_in_process(capsys):
 @pytest.fixture
 def model_file(tmp_path):
     p = tmp_path / "mymodel.py"
-    p.write_text(textwrap.dedent("""
+    p.write_text(
+        textwrap.dedent("""
         import torch
         from torch import nn
         def make():
@@ -50,19 +51,35 @@ def model_file(tmp_path):
         def boom():
             raise ValueError("factory exploded")
         not_a_model = 3
-    """))
+    """)
+    )
     return p
 
 
 def test_example_and_python_m():
     r = run("example")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("ExampleNet: 239.34 k params, 1.80 G MACs")
+    # the head line's figures, from the example model itself and FlopCounterMode's count of it
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fxcost.cli.example import example
+
+    model, (x,) = example()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    # the math backend: attention as matmuls (FlopCounterMode has no formula for the CPU kernel)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
+        model(x)
+    params = sum(p.numel() for p in model.parameters())
+    macs = fc.get_total_flops() // 2
+    assert r.stdout.startswith(f"ExampleNet: {params / 1e3:.2f} k params, {macs / 1e9:.2f} G MACs")
     assert "attn" in r.stdout
     # every metric at once: FLOPs, MACs, parameters, inference time, FPS, achieved FLOP/s
     head = r.stdout.splitlines()[0]
-    assert all(s in head for s in ("params", "MACs", "FLOPs", "latency", "ms (median of the whole model) on", "FPS",
-                                    "FLOP/s achieved")), head
+    assert all(
+        s in head
+        for s in ("params", "MACs", "FLOPs", "latency", "ms (median of the whole model) on", "FPS", "FLOP/s achieved")
+    ), head
     assert "fxcost plot" in r.stdout.splitlines()[-1]
     assert "timing ExampleNet" in r.stderr  # what the second of silence is
     r2 = subprocess.run([sys.executable, "-m", "fxcost", "example"], capture_output=True, text=True)
@@ -102,8 +119,18 @@ def test_resnet50_fits_100_columns(run_in_process):
 
 def test_json_out_and_diff(tmp_path, model_file, run_in_process):
     base, head = tmp_path / "base.json", tmp_path / "head.json"
-    assert run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(base)).returncode == 0
-    assert run_in_process("profile", f"{model_file}:make", "--input", "4x8", "--format", "json", "--out", str(head)).returncode == 0
+    assert (
+        run_in_process(
+            "profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(base)
+        ).returncode
+        == 0
+    )
+    assert (
+        run_in_process(
+            "profile", f"{model_file}:make", "--input", "4x8", "--format", "json", "--out", str(head)
+        ).returncode
+        == 0
+    )
     data = json.loads(base.read_text())
     assert data["schema_version"] == 1 and data["total"]["macs"] == 64
     d = run_in_process("diff", str(base), str(head))
@@ -180,8 +207,11 @@ def test_symbolic_prints_formulas_per_module_and_json(model_file, run_in_process
     assert "(example 1)" in r.stdout and "valid where B >= 1" in r.stdout  # a batch-1 example holds at 1
     # Linear(8, 4): 4 outputs of 8 terms per row: 32*B MACs; FLOPs (15*4 + 4 bias) per row, ReLU 4
     assert "macs = 32*B" in r.stdout and "flops = 68*B" in r.stdout
-    j = json.loads(run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0",
-                       "--format", "json").stdout)
+    j = json.loads(
+        run_in_process(
+            "profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0:0", "--format", "json"
+        ).stdout
+    )
     assert j["macs"] == "32*B" and j["modules"]["0"]["macs"] == "32*B" and j["symbols"] == {"B": 3}
     bad = run_in_process("profile", f"{model_file}:make", "--input", "3x8", "--symbolic", "B=0")
     assert bad.returncode == 2 and "NAME=INPUT:AXIS" in bad.stderr
@@ -194,16 +224,32 @@ def test_rules_lists_every_rule(run_in_process):
 
 
 def test_mesh_and_plan_cost_one_rank(run_in_process):
-    r = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--backward", "--mesh", "dp=4,tp=2", "--plan", "fsdp+tp",
-            "--links", "tp=nvlink4,dp=ib_ndr", "--peak", "H100", "--by", "operator")
+    r = run_in_process(
+        "profile",
+        "hf:llama",
+        "--input",
+        "1x64:int64",
+        "--backward",
+        "--mesh",
+        "dp=4,tp=2",
+        "--plan",
+        "fsdp+tp",
+        "--links",
+        "tp=nvlink4,dp=ib_ndr",
+        "--peak",
+        "H100",
+        "--by",
+        "operator",
+    )
     assert r.returncode == 0, r.stderr
     assert "\nmatmul " in r.stdout  # --by operator holds with --mesh
     assert "rank 0 of mesh dp=4 x tp=2" in r.stdout and "reduce_scatter" in r.stdout and "all_reduce" in r.stdout
     assert "On NVIDIA H100 SXM: compute >=" in r.stdout
     bad = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2")
     assert bad.returncode == 2 and "--plan" in bad.stderr
-    unchosen = run_in_process("profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2", "--plan", "tp",
-                              "--links", "tp=nvlink4")
+    unchosen = run_in_process(
+        "profile", "hf:llama", "--input", "1x64:int64", "--mesh", "tp=2", "--plan", "tp", "--links", "tp=nvlink4"
+    )
     assert unchosen.returncode == 2 and "Fix: add --peak H100" in unchosen.stderr  # no device the user did not choose
 
 
@@ -233,8 +279,12 @@ def test_every_option_has_help():
 
     parser = build_parser()
     subs = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in subs.items() for a in p._actions
-               if not a.help and a.dest != "help"]
+    missing = [
+        f"{name} {'/'.join(a.option_strings) or a.dest}"
+        for name, p in subs.items()
+        for a in p._actions
+        if not a.help and a.dest != "help"
+    ]
     assert not missing, missing
 
 
@@ -248,8 +298,10 @@ def test_a_package_in_the_current_directory_imports(tmp_path):
     assert r.stdout.startswith("Linear: 36 params, 64 MACs")
 
 
-@pytest.mark.parametrize("target, package", [("timm:resnet18", "timm"), ("hf:llama", "transformers"),
-                                             ("torchvision:resnet18", "torchvision")])
+@pytest.mark.parametrize(
+    "target, package",
+    [("timm:resnet18", "timm"), ("hf:llama", "transformers"), ("torchvision:resnet18", "torchvision")],
+)
 def test_a_missing_zoo_names_its_install(target, package, run_in_process, monkeypatch):
     monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
     r = run_in_process("profile", target)
@@ -260,7 +312,9 @@ def test_a_missing_zoo_names_its_install(target, package, run_in_process, monkey
 def test_out_files_follow_the_umask(tmp_path, model_file, run_in_process):
     old = os.umask(0o022)
     try:
-        r = run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(tmp_path / "r.json"))
+        r = run_in_process(
+            "profile", f"{model_file}:make", "--input", "2x8", "--format", "json", "--out", str(tmp_path / "r.json")
+        )
     finally:
         os.umask(old)
     assert r.returncode == 0 and stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode) == 0o644
@@ -268,8 +322,21 @@ def test_out_files_follow_the_umask(tmp_path, model_file, run_in_process):
 
 def test_other_kinds_of_json_are_named(tmp_path, model_file, run_in_process):
     formula_json = tmp_path / "f.json"
-    assert run_in_process("profile", f"{model_file}:make", "--input", "2x8", "--symbolic", "B=0:0", "--format",
-                          "json", "--out", str(formula_json)).returncode == 0
+    assert (
+        run_in_process(
+            "profile",
+            f"{model_file}:make",
+            "--input",
+            "2x8",
+            "--symbolic",
+            "B=0:0",
+            "--format",
+            "json",
+            "--out",
+            str(formula_json),
+        ).returncode
+        == 0
+    )
     r = run_in_process("diff", str(formula_json), str(formula_json))
     assert r.returncode == 2 and "this is a formula (fxcost profile --symbolic), not a profile report" in r.stderr
     report_json = tmp_path / "r.json"

@@ -14,30 +14,36 @@ MODEL = nn.Sequential(nn.Linear(8, 4), nn.ReLU())
 X = torch.randn(3, 8)
 
 
-@pytest.mark.parametrize("entry,kw,closest", [
-    (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"stirct": True}, "strict"),
-    (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"mesure": True}, "measure"),
-    (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"flop": "2mac"}, "flops"),
-    (lambda **kw: fxcost.annotate(torch.fx.symbolic_trace(MODEL), X, **kw), {"flop": "2mac"}, "flops"),
-    (lambda **kw: fxcost.backend(**kw), {"atention": "full"}, "attention"),
-    (lambda **kw: fxcost.inductor_pass(**kw), {"registy": None}, "registry"),
-    (lambda **kw: fxcost.measure(MODEL, (X,), **kw), {"iter": 3}, "iters"),
-    (lambda **kw: fxcost.time_nodes(fxcost.profile(MODEL, (X,)), MODEL, (X,), **kw), {"repeat": 1}, "repeats"),
-    (lambda **kw: fxcost.profile_generation(MODEL, 4, 2, **kw), {"flop": "2mac"}, "flops"),
-])
+@pytest.mark.parametrize(
+    "entry,kw,closest",
+    [
+        (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"stirct": True}, "strict"),
+        (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"mesure": True}, "measure"),
+        (lambda **kw: fxcost.profile(MODEL, (X,), **kw), {"flop": "2mac"}, "flops"),
+        (lambda **kw: fxcost.annotate(torch.fx.symbolic_trace(MODEL), X, **kw), {"flop": "2mac"}, "flops"),
+        (lambda **kw: fxcost.backend(**kw), {"atention": "full"}, "attention"),
+        (lambda **kw: fxcost.inductor_pass(**kw), {"registy": None}, "registry"),
+        (lambda **kw: fxcost.measure(MODEL, (X,), **kw), {"iter": 3}, "iters"),
+        (lambda **kw: fxcost.time_nodes(fxcost.profile(MODEL, (X,)), MODEL, (X,), **kw), {"repeat": 1}, "repeats"),
+        (lambda **kw: fxcost.profile_generation(MODEL, 4, 2, **kw), {"flop": "2mac"}, "flops"),
+    ],
+)
 def test_misspelled_keyword_names_the_closest(entry, kw, closest):
     with pytest.raises(TypeError, match=f"{next(iter(kw))!r}.*did you mean {closest!r}"):
         entry(**kw)
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"flops": "2macs"}, "flops='2macs' is not one of 'exact', '2mac'"),
-    ({"attention": "masked"}, "attention='masked' is not one of 'full', 'causal'"),
-    ({"real": "yes"}, "real='yes' must be True or False"),
-    ({"optimizer": "lion", "memory": True, "backward": True}, "optimizer='lion'"),
-    ({"measure": True, "warmup": -1}, "warmup=-1"),
-    ({"measure": True, "min_time_s": "1s"}, "min_time_s"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"flops": "2macs"}, "flops='2macs' is not one of 'exact', '2mac'"),
+        ({"attention": "masked"}, "attention='masked' is not one of 'full', 'causal'"),
+        ({"real": "yes"}, "real='yes' must be True or False"),
+        ({"optimizer": "lion", "memory": True, "backward": True}, "optimizer='lion'"),
+        ({"measure": True, "warmup": -1}, "warmup=-1"),
+        ({"measure": True, "min_time_s": "1s"}, "min_time_s"),
+    ],
+)
 def test_bad_values_are_fxcost_errors(kw, match):
     with pytest.raises(fxcost.FxcostError, match=match):
         fxcost.profile(MODEL, (X,), **kw)
@@ -48,13 +54,16 @@ def test_annotate_refuses_a_bad_value_instead_of_counting_exact():
         fxcost.annotate(torch.fx.symbolic_trace(MODEL), X, flops="2macs")
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"backward": True, "real": True}, "real=True does not apply"),
-    ({"memory": True, "real": True}, "real=True does not apply"),
-    ({"backward": True, "capture": "record"}, "capture='record' does not apply"),
-    ({"optimizer": "adamw"}, "memory=True and backward=True"),
-    ({"iters": 3}, "configure the timing.*measure=True"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"backward": True, "real": True}, "real=True does not apply"),
+        ({"memory": True, "real": True}, "real=True does not apply"),
+        ({"backward": True, "capture": "record"}, "capture='record' does not apply"),
+        ({"optimizer": "adamw"}, "memory=True and backward=True"),
+        ({"iters": 3}, "configure the timing.*measure=True"),
+    ],
+)
 def test_options_that_do_not_apply_together_are_refused(kw, match):
     with pytest.raises(fxcost.FxcostError, match=match):
         fxcost.profile(MODEL, (X,), **kw)

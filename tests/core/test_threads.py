@@ -4,14 +4,15 @@ without an error, and leaves the models as they were."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
+from helpers import assert_same, snapshot
 from torch import nn
 
 import fxcost
-from helpers import assert_same, snapshot
 
 T = pytest.importorskip("transformers")
 tvm = pytest.importorskip("torchvision.models")
@@ -43,13 +44,16 @@ def _concurrently(calls: list[Callable[[], Any]], threads: int = 6, rounds: int 
 
 def test_six_threads_profile_three_models_as_serial_calls_do():
     with torch.device("meta"):
-        models = [(tvm.resnet50().eval(), (torch.empty(1, 3, 224, 224),), {}),
-                  (tvm.vit_b_16().eval(), (torch.empty(1, 3, 224, 224),), {}),
-                  (hf.causal_lm("llama"), (torch.zeros(1, 16, dtype=torch.long),), {"use_cache": False})]
+        models = [
+            (tvm.resnet50().eval(), (torch.empty(1, 3, 224, 224),), {}),
+            (tvm.vit_b_16().eval(), (torch.empty(1, 3, 224, 224),), {}),
+            (hf.causal_lm("llama"), (torch.zeros(1, 16, dtype=torch.long),), {"use_cache": False}),
+        ]
     snaps = [snapshot(m) for m, _, _ in models]
     calls = [lambda m=m, a=a, k=k: fxcost.profile(m, a, k).to_dict()["total"] for m, a, k in models]
-    calls += [lambda m=m, a=a: fxcost.profile(m, a, capture="symbolic_trace").to_dict()["total"]
-              for m, a, _ in models[:2]]  # fx's tracer patches nn.Module.__call__ process-wide
+    calls += [
+        lambda m=m, a=a: fxcost.profile(m, a, capture="symbolic_trace").to_dict()["total"] for m, a, _ in models[:2]
+    ]  # fx's tracer patches nn.Module.__call__ process-wide
     serial = [call() for call in calls]
     results = _concurrently(calls)
     assert len(results) == 6 * 4 * len(calls)
@@ -71,12 +75,19 @@ def test_every_entry_point_concurrently():
     aten_graph = torch.export.export(cnn.eval(), (x,)).run_decompositions().graph_module.graph
     user_thread_out = cnn.eval()(x)
     calls = [
-        lambda: fxcost.profile(llama, (), {"input_ids": ids, "labels": ids, "use_cache": False},
-                               backward=True, memory=True).to_dict()["total"],
+        lambda: fxcost.profile(
+            llama, (), {"input_ids": ids, "labels": ids, "use_cache": False}, backward=True, memory=True
+        ).to_dict()["total"],
         lambda: str(fxcost.formula(llama, (ids,), dims={"B": [(0, 0)], "L": [(0, 1)]}).flops),
         lambda: fxcost.profile_generation(llama, prompt_tokens=8, new_tokens=4).total.macs,
-        lambda: fxcost.profile_parallel(lambda: hf.causal_lm("llama", num_key_value_heads=4), (),
-                                        {"input_ids": ids, "use_cache": False}, mesh={"tp": 2}).report.total.macs,
+        lambda: (
+            fxcost.profile_parallel(
+                lambda: hf.causal_lm("llama", num_key_value_heads=4),
+                (),
+                {"input_ids": ids, "use_cache": False},
+                mesh={"tp": 2},
+            ).report.total.macs
+        ),
         lambda: fxcost.annotate(gm, x).total.macs,
         lambda: fxcost.annotate(exported, x).total.macs,
         lambda: fxcost.measure(cnn, (x,), warmup=1, iters=2).device,

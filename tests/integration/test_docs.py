@@ -18,7 +18,9 @@ pytest.importorskip("torchvision")
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_examples_run_and_print_what_the_page_shows(page, tmp_path):
     problems = run_page(page, tmp_path)
-    assert not problems, "\n\n".join(problems) + "\n\n(after a deliberate change: python tests/docs_examples.py --record PAGE)"
+    assert not problems, (
+        "\n\n".join(problems) + "\n\n(after a deliberate change: python tests/docs_examples.py --record PAGE)"
+    )
 
 
 def test_every_page_has_examples_that_show_their_output():
@@ -32,9 +34,22 @@ def test_every_page_has_examples_that_show_their_output():
 def test_site_builds_with_warnings_as_errors(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "docs" / "mkdocs.yml"),
-                        "-d", str(tmp_path / "site")], capture_output=True, text=True,
-                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(REPO / "docs" / "mkdocs.yml"),
+            "-d",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "fxcost.profile" in (tmp_path / "site" / "api" / "index.html").read_text()  # the reference is generated
 

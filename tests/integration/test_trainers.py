@@ -43,9 +43,19 @@ def _train(callback, **args) -> tuple:
         seen.append(items[0])
         return items[0]
 
-    training = T.TrainingArguments(output_dir="out", per_device_train_batch_size=1, max_steps=3, logging_steps=1,
-                                   report_to=[], save_strategy="no", use_cpu=True, **args)
-    trainer = T.Trainer(model=model, args=training, train_dataset=Batches(), data_collator=collate, callbacks=[callback])
+    training = T.TrainingArguments(
+        output_dir="out",
+        per_device_train_batch_size=1,
+        max_steps=3,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        **args,
+    )
+    trainer = T.Trainer(
+        model=model, args=training, train_dataset=Batches(), data_collator=collate, callbacks=[callback]
+    )
     trainer.train()
     return trainer, model, seen
 
@@ -77,7 +87,8 @@ def test_trainer_on_cpu_without_a_peak_and_with_checkpointing(tmp_path, monkeypa
     assert all("tflops_per_s" in h and "mfu" not in h for h in logs)
     assert [r.message for r in caplog.records if "without mfu" in r.message] == [
         "fxcost: logging tflops_per_s without mfu: no peak FLOP/s for a cpu device: pass peak= (a device name, a "
-        "fxcost.Peak or FLOP/s)"]
+        "fxcost.Peak or FLOP/s)"
+    ]
     model.gradient_checkpointing_enable()
     step = [fxcost.profile(model, (), b, backward=True) for b in seen]
     assert trainer.state.total_flos == sum(2 * r.model_flops.macs for r in step)  # MFU's numerator: no recompute
@@ -133,11 +144,17 @@ def test_measure_flops_counts_attention_that_lightnings_misses():
     with torch.device("meta"):
         meta = Attention()
     xm = x.to("meta")
-    assert measure_flops(meta, lambda: meta(xm)) == lightning_measure_flops(meta, lambda: meta(xm)) == 2 * (
-        LINEARS + ATTENTION)  # equal where Lightning's is right
+    assert (
+        measure_flops(meta, lambda: meta(xm))
+        == lightning_measure_flops(meta, lambda: meta(xm))
+        == 2 * (LINEARS + ATTENTION)
+    )  # equal where Lightning's is right
     step = measure_flops(meta, lambda: meta(xm), torch.Tensor.sum)
-    assert step == _math_attention_flops(model, x, backward=True) > lightning_measure_flops(
-        model, lambda: model(x), torch.Tensor.sum)
+    assert (
+        step
+        == _math_attention_flops(model, x, backward=True)
+        > lightning_measure_flops(model, lambda: model(x), torch.Tensor.sum)
+    )
 
 
 def test_lightning_fit_with_throughput_monitor(tmp_path):
@@ -169,9 +186,17 @@ def test_lightning_fit_with_throughput_monitor(tmp_path):
             logged.update(metrics)
 
     monitor = ThroughputMonitor(batch_size_fn=lambda b: b[0].shape[0], window_size=2)
-    trainer = pl.Trainer(max_steps=6, accelerator="cpu", logger=Keep(), callbacks=[monitor], log_every_n_steps=1,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=tmp_path)
+    trainer = pl.Trainer(
+        max_steps=6,
+        accelerator="cpu",
+        logger=Keep(),
+        callbacks=[monitor],
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     module = Module()
     trainer.fit(module, data)
     assert module.flops_per_batch == _math_attention_flops(Attention(), torch.randn(8, 32, 64), backward=True)
@@ -181,7 +206,7 @@ def test_lightning_fit_with_throughput_monitor(tmp_path):
 _PL_ALONE = """
 import sys
 sys.modules["lightning"] = None  # only pytorch_lightning is installed, as in many environments
-from fxcost.cli.targets import import_torchvision
+from fxcost.zoo.targets import import_torchvision
 import_torchvision()
 import torch
 import pytorch_lightning as pl
@@ -224,7 +249,9 @@ def test_measure_flops_with_pytorch_lightning_alone(tmp_path):
 def test_integrations_are_optional():
     from fxcost.integrations._common import require
 
-    with pytest.raises(ImportError, match=r"needs no_such_trainer, which is not installed. Fix: pip install 'fxcost\[hf\]'"):
+    with pytest.raises(
+        ImportError, match=r"needs no_such_trainer, which is not installed. Fix: pip install 'fxcost\[hf\]'"
+    ):
         require("no_such_trainer", "hf")
     with pytest.raises(ImportError, match=r"needs no_such or also_not, which is not installed"):
         require("no_such", "lightning", "also_not")

@@ -48,7 +48,7 @@ def test_decoder_families_every_calling_convention(family):
     assert fxcost.profile(model, (), {"input_ids": _ids()}).total.macs == expected
     # a training step of a dense decoder: every weight and activation gradient, 3x the forward
     step = fxcost.profile(model, (), {"input_ids": _ids(), "labels": _ids()}, backward=True)
-    assert step.by_phase() .keys() == {"forward", "backward"}
+    assert step.by_phase().keys() == {"forward", "backward"}
     assert step.total.macs == 3 * expected and step.unsupported == []
 
 
@@ -60,12 +60,19 @@ def test_mixture_of_experts_every_dtype(family, dtype):
     experts = [m for n, m in model.named_modules() if n.endswith("mlp.experts")]
     per_expert = sum(p[0].numel() for p in experts[0].parameters() if p.dim() == 3)  # one expert's weights
     # attention and lm_head (Linear modules), and each router's 2-D weight (experts hold 3-D ones)
-    routers = sum(p.numel() for m in model.modules() if not isinstance(m, (torch.nn.Linear, torch.nn.Embedding))
-                  and m not in experts for p in m.parameters(recurse=False) if p.dim() == 2)
+    routers = sum(
+        p.numel()
+        for m in model.modules()
+        if not isinstance(m, (torch.nn.Linear, torch.nn.Embedding)) and m not in experts
+        for p in m.parameters(recurse=False)
+        if p.dim() == 2
+    )
     dense = linear_weights(model) + routers
     heads, hd = cfg.num_attention_heads, cfg.head_dim
-    expected = B * L * (dense + cfg.num_hidden_layers * cfg.num_experts_per_tok * per_expert) \
+    expected = (
+        B * L * (dense + cfg.num_hidden_layers * cfg.num_experts_per_tok * per_expert)
         + cfg.num_hidden_layers * 2 * B * L * L * heads * hd
+    )
     r = fxcost.profile(model, (), {"input_ids": _ids(), "use_cache": False})
     assert r.total.macs == expected and r.unsupported == []
     step = fxcost.profile(model, (), {"input_ids": _ids(), "labels": _ids(), "use_cache": False}, backward=True)
@@ -82,8 +89,9 @@ def test_mixture_of_experts_every_dtype(family, dtype):
 TRAINABLE = ("q_proj", "v_proj", "query_key_value", "c_attn", "qkv_proj")
 
 
-@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "gemma2", "gpt_neox", "opt", "gpt2", "phi3",
-                                    "starcoder2", "bloom"])
+@pytest.mark.parametrize(
+    "family", ["llama", "mistral", "qwen2", "gemma2", "gpt_neox", "opt", "gpt2", "phi3", "starcoder2", "bloom"]
+)
 def test_training_step_equals_flop_counter_for_real(family):
     """FlopCounterMode on real CPU tensors with eager attention (plain matmuls, which it counts
     exactly): full fine-tuning, a frozen base with only attention projections trainable, and
@@ -134,22 +142,42 @@ def _enc_dec_macs(model, b, src, tgt, cross_kv: tuple[str, ...]) -> int:
     return macs + 2 * b * inner * (enc_layers * src * src + dec_layers * (tgt * tgt + tgt * src))
 
 
-@pytest.mark.parametrize("family, cls, cross_kv", [
-    ("t5", "T5ForConditionalGeneration", ("EncDecAttention.k", "EncDecAttention.v")),
-    ("bart", "BartForConditionalGeneration", ("encoder_attn.k_proj", "encoder_attn.v_proj")),
-])
+@pytest.mark.parametrize(
+    "family, cls, cross_kv",
+    [
+        ("t5", "T5ForConditionalGeneration", ("EncDecAttention.k", "EncDecAttention.v")),
+        ("bart", "BartForConditionalGeneration", ("encoder_attn.k_proj", "encoder_attn.v_proj")),
+    ],
+)
 def test_encoder_decoders(family, cls, cross_kv):
-    cfg = T.AutoConfig.for_model(family, d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16, vocab_size=128,
-                                 encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                                 decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
-                                 max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                                 decoder_start_token_id=0)
+    cfg = T.AutoConfig.for_model(
+        family,
+        d_model=64,
+        d_ff=128,
+        num_layers=2,
+        num_heads=4,
+        d_kv=16,
+        vocab_size=128,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=0,
+    )
     with torch.device("meta"):
         model = getattr(T, cls)(cfg)
     src, tgt = torch.zeros(B, 12, dtype=torch.long, device="meta"), torch.zeros(B, 5, dtype=torch.long, device="meta")
     expected = _enc_dec_macs(model, B, 12, 5, cross_kv)
-    for kwargs in ({"input_ids": src, "decoder_input_ids": tgt},
-                   {"input_ids": src, "attention_mask": torch.ones_like(src), "labels": tgt, "use_cache": False}):
+    for kwargs in (
+        {"input_ids": src, "decoder_input_ids": tgt},
+        {"input_ids": src, "attention_mask": torch.ones_like(src), "labels": tgt, "use_cache": False},
+    ):
         r = fxcost.profile(model, (), kwargs)
         assert r.total.macs == expected and r.unsupported == []
     step = fxcost.profile(model, (), {"input_ids": src, "labels": tgt}, backward=True)
@@ -157,32 +185,68 @@ def test_encoder_decoders(family, cls, cross_kv):
 
 
 def test_whisper_and_clip_run_on_meta():
-    cfg = T.WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                          decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, vocab_size=128,
-                          num_mel_bins=16, max_source_positions=32, max_target_positions=32, pad_token_id=0,
-                          bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+    cfg = T.WhisperConfig(
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        vocab_size=128,
+        num_mel_bins=16,
+        max_source_positions=32,
+        max_target_positions=32,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
     with torch.device("meta"):
         model = T.WhisperForConditionalGeneration(cfg)
     feats = torch.zeros(B, 16, 64, device="meta")  # 64 frames -> 32 after the strided conv
-    r = fxcost.profile(model, (), {"input_features": feats, "decoder_input_ids": torch.zeros(B, 4, dtype=torch.long,
-                                                                                             device="meta")})
+    r = fxcost.profile(
+        model, (), {"input_features": feats, "decoder_input_ids": torch.zeros(B, 4, dtype=torch.long, device="meta")}
+    )
     conv = B * (64 * 16 * 64 * 3 + 32 * 64 * 64 * 3)  # conv1 (k 3) at 64 frames, conv2 (k 3, stride 2) at 32
     expected = conv + _enc_dec_macs(model, B, 32, 4, ("encoder_attn.k_proj", "encoder_attn.v_proj"))
     assert r.unsupported == [] and r.total.macs == expected
-    clip_cfg = T.CLIPConfig(text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                             num_attention_heads=4, vocab_size=128, max_position_embeddings=16),
-                            vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                               num_attention_heads=4, image_size=32, patch_size=8),
-                            projection_dim=32)
+    clip_cfg = T.CLIPConfig(
+        text_config=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            vocab_size=128,
+            max_position_embeddings=16,
+        ),
+        vision_config=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=32,
+    )
     with torch.device("meta"):
         clip = T.CLIPModel(clip_cfg)
     ids = torch.zeros(B, 8, dtype=torch.long, device="meta")
-    r = fxcost.profile(clip, (), {"input_ids": ids, "pixel_values": torch.zeros(B, 3, 32, 32, device="meta"),
-                                  "attention_mask": torch.ones_like(ids)})
+    r = fxcost.profile(
+        clip,
+        (),
+        {
+            "input_ids": ids,
+            "pixel_values": torch.zeros(B, 3, 32, 32, device="meta"),
+            "attention_mask": torch.ones_like(ids),
+        },
+    )
     text = B * 8 * linear_weights(clip.text_model) + 2 * 2 * B * 8 * 8 * 64
     patches = 17  # 16 patches + the class token
-    vision = B * patches * linear_weights(clip.vision_model) + 2 * 2 * B * patches * patches * 64 \
-        + B * 16 * 3 * 8 * 8 * 64  # the patch convolution
+    vision = (
+        B * patches * linear_weights(clip.vision_model) + 2 * 2 * B * patches * patches * 64 + B * 16 * 3 * 8 * 8 * 64
+    )  # the patch convolution
     heads = B * (clip.text_projection.weight.numel() + clip.visual_projection.weight.numel()) + B * B * 32
     assert r.unsupported == [] and r.total.macs == text + vision + heads
 
@@ -199,20 +263,38 @@ def test_value_read_on_meta_names_the_model_line():
 
 
 def test_llava_style_model():
-    text = dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=256, head_dim=16, pad_token_id=0)
-    vision = dict(model_type="clip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                  num_attention_heads=4, image_size=32, patch_size=8)
-    cfg = T.LlavaConfig(text_config=text, vision_config=vision, image_token_id=200, projector_hidden_act="gelu",
-                        vision_feature_layer=-1)
+    text = dict(
+        model_type="llama",
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=256,
+        head_dim=16,
+        pad_token_id=0,
+    )
+    vision = dict(
+        model_type="clip_vision_model",
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+    )
+    cfg = T.LlavaConfig(
+        text_config=text, vision_config=vision, image_token_id=200, projector_hidden_act="gelu", vision_feature_layer=-1
+    )
     with torch.device("meta"):
         model = T.LlavaForConditionalGeneration(cfg).eval()
     ids = torch.zeros(1, 20, dtype=torch.long, device="meta")  # 16 image tokens + 4 text tokens
     kwargs = {"input_ids": ids, "pixel_values": torch.zeros(1, 3, 32, 32, device="meta")}
     inner = model.model
     patches = 16
-    vision_macs = (patches + 1) * linear_weights(inner.vision_tower) + 2 * 2 * (patches + 1) ** 2 * 64 \
-        + patches * 3 * 8 * 8 * 64  # the patch convolution
+    vision_macs = (
+        (patches + 1) * linear_weights(inner.vision_tower) + 2 * 2 * (patches + 1) ** 2 * 64 + patches * 3 * 8 * 8 * 64
+    )  # the patch convolution
     projector = patches * linear_weights(inner.multi_modal_projector)  # the class token is dropped
     language = 20 * (linear_weights(inner.language_model) + model.lm_head.weight.numel()) + 2 * 2 * 20 * 20 * 64
     r = fxcost.profile(model, (), {**kwargs, "use_cache": False})
@@ -223,15 +305,28 @@ def test_llava_style_model():
 
 
 def test_bert_with_token_type_ids_mask_and_labels():
-    cfg = T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                       vocab_size=128, max_position_embeddings=64)
+    cfg = T.BertConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        vocab_size=128,
+        max_position_embeddings=64,
+    )
     with torch.device("meta"):
         model = T.BertForMaskedLM(cfg)
     ids = _ids()
     expected = B * L * linear_weights(model) + 2 * 2 * B * L * L * 64
-    for kwargs in ({"input_ids": ids}, {"input_ids": ids, "token_type_ids": torch.zeros_like(ids)},
-                   {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
-                    "labels": ids}):
+    for kwargs in (
+        {"input_ids": ids},
+        {"input_ids": ids, "token_type_ids": torch.zeros_like(ids)},
+        {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "token_type_ids": torch.zeros_like(ids),
+            "labels": ids,
+        },
+    ):
         for mode in (model.eval(), model.train()):
             r = fxcost.profile(mode, (), kwargs)
             assert r.total.macs == expected and r.unsupported == [], list(kwargs)
@@ -284,8 +379,9 @@ def test_long_tail_families_forward_and_step_complete_and_exact(family):
 def test_long_tail_encoders_complete(family):
     """FNet's Fourier mixing (fft_fftn: FLOPs, no MACs), BigBird's initializers inside its
     forward, TAPAS's scatter reductions: complete, MACs equal to FlopCounterMode's."""
-    cfg = T.AutoConfig.for_model(family, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                 num_attention_heads=4, vocab_size=128)
+    cfg = T.AutoConfig.for_model(
+        family, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, vocab_size=128
+    )
     model = T.AutoModel.from_config(cfg)
     kwargs = {"input_ids": torch.randint(3, 100, (B, L))}
     if family == "tapas":
@@ -307,8 +403,9 @@ def test_frozen_experts_step_is_flop_counter_plus_the_expert_matmuls_autograd_ru
     from hf import MOE
 
     torch.manual_seed(0)
-    model = T.AutoModelForCausalLM.from_config(T.AutoConfig.for_model("mixtral", **MOE),
-                                               attn_implementation="eager").train()
+    model = T.AutoModelForCausalLM.from_config(
+        T.AutoConfig.for_model("mixtral", **MOE), attn_implementation="eager"
+    ).train()
     for name, p in model.named_parameters():
         if "experts" in name:
             p.requires_grad_(False)

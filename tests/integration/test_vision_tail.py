@@ -4,9 +4,9 @@ import warnings
 
 import pytest
 import torch
+from helpers import flop_counter_macs
 
 import fxcost
-from helpers import flop_counter_macs
 
 tvm = pytest.importorskip("torchvision.models")
 

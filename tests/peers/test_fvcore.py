@@ -15,10 +15,10 @@ How fvcore's numbers map to fxcost's fields:
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import CAPTURES, Fn
 from torch import nn
 
 import fxcost
-from helpers import CAPTURES, Fn
 
 
 def _total(model, *inputs, **kw):
@@ -30,11 +30,14 @@ def _modules(report):
 
 
 # -- test_flop_count.py ---------------------------------------------------------------------------
-@pytest.mark.parametrize("shape, out, peer", [
-    ((5, 8), 4, 5 * 8 * 4),  # test_nn
-    ((5, 10), 20, 5 * 10 * 20),  # test_linear
-    ((5, 5, 10), 20, 5 * 10 * 5 * 20),  # test_linear, input_dims > 2
-])
+@pytest.mark.parametrize(
+    "shape, out, peer",
+    [
+        ((5, 8), 4, 5 * 8 * 4),  # test_nn
+        ((5, 10), 20, 5 * 10 * 20),  # test_linear
+        ((5, 5, 10), 20, 5 * 10 * 5 * 20),  # test_linear, input_dims > 2
+    ],
+)
 def test_linear(shape, out, peer):
     assert _total(nn.Linear(shape[-1], out), torch.randn(*shape)).macs == peer
 
@@ -55,8 +58,9 @@ CONVS = [
 
 @pytest.mark.parametrize("d, n, cin, cout, s, k, p, stride, g, transpose, op", CONVS)
 def test_conv(d, n, cin, cout, s, k, p, stride, g, transpose, op):
-    layer = ([nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d] if transpose
-             else [nn.Conv1d, nn.Conv2d, nn.Conv3d])[d - 1]
+    layer = (
+        [nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d] if transpose else [nn.Conv1d, nn.Conv2d, nn.Conv3d]
+    )[d - 1]
     kw = {"output_padding": op} if transpose else {}
     model = layer(cin, cout, k, stride, p, groups=g, **kw)
     # fvcore's formula: a transposed convolution's MACs follow its input's positions
@@ -65,13 +69,16 @@ def test_conv(d, n, cin, cout, s, k, p, stride, g, transpose, op):
     assert _total(model, torch.randn(n, cin, *[s] * d)).macs == peer
 
 
-@pytest.mark.parametrize("x, y, peer", [
-    ((20, 10), (10, 100), 20 * 10 * 100),  # test_matmul
-    ((1, 20, 10), (1, 10, 100), 20 * 10 * 100),  # test_matmul_broadcast
-    ((2, 2, 20, 10), (2, 2, 10, 100), 4 * 20 * 10 * 100),
-    ((1, 20, 10), (10, 100), 20 * 10 * 100),
-    ((2, 20, 10), (10, 100), 2 * 20 * 10 * 100),
-])
+@pytest.mark.parametrize(
+    "x, y, peer",
+    [
+        ((20, 10), (10, 100), 20 * 10 * 100),  # test_matmul
+        ((1, 20, 10), (1, 10, 100), 20 * 10 * 100),  # test_matmul_broadcast
+        ((2, 2, 20, 10), (2, 2, 10, 100), 4 * 20 * 10 * 100),
+        ((1, 20, 10), (10, 100), 20 * 10 * 100),
+        ((2, 20, 10), (10, 100), 2 * 20 * 10 * 100),
+    ],
+)
 def test_matmul(x, y, peer):
     assert _total(Fn(torch.matmul), torch.randn(*x), torch.randn(*y)).macs == peer
 
@@ -81,24 +88,30 @@ def test_bmm():
     assert _total(Fn(torch.bmm), torch.randn(n, c, t), torch.randn(n, t, p)).macs == n * t * p * c
 
 
-@pytest.mark.parametrize("eq, x, y, peer", [
-    ("nct,ncp->ntp", (1, 5, 2), (1, 5, 12), 1 * 2 * 12 * 5),
-    ("ntg,ncg->nct", (1, 2, 6), (1, 5, 6), 1 * 2 * 6 * 5),
-    ("nc,nchw->hw", (3, 4), (3, 4, 2, 3), 72),  # TestFlopCountHandles.test_complicated_einsum
-])
+@pytest.mark.parametrize(
+    "eq, x, y, peer",
+    [
+        ("nct,ncp->ntp", (1, 5, 2), (1, 5, 12), 1 * 2 * 12 * 5),
+        ("ntg,ncg->nct", (1, 2, 6), (1, 5, 6), 1 * 2 * 6 * 5),
+        ("nc,nchw->hw", (3, 4), (3, 4, 2, 3), 72),  # TestFlopCountHandles.test_complicated_einsum
+    ],
+)
 def test_einsum(eq, x, y, peer):
     assert _total(Fn(lambda a, b: torch.einsum(eq, a, b)), torch.randn(*x), torch.randn(*y)).macs == peer
 
 
-@pytest.mark.parametrize("dims, train, per_element", [
-    # eval BatchNorm1d(affine=False): fvcore 1 per element (normalise with running stats: one
-    # fused multiply-add); fxcost 2 (subtract the mean, multiply by 1/std)
-    ((10, 10), False, (1, 2)),
-    # training BatchNorm2d/3d(affine=False): fvcore 4 (statistics: sum, subtract, square and sum
-    # fused, then normalise); fxcost 5 (the square and the sum apart)
-    ((10, 10, 5, 5), True, (4, 5)),
-    ((10, 10, 5, 5, 5), True, (4, 5)),
-])
+@pytest.mark.parametrize(
+    "dims, train, per_element",
+    [
+        # eval BatchNorm1d(affine=False): fvcore 1 per element (normalise with running stats: one
+        # fused multiply-add); fxcost 2 (subtract the mean, multiply by 1/std)
+        ((10, 10), False, (1, 2)),
+        # training BatchNorm2d/3d(affine=False): fvcore 4 (statistics: sum, subtract, square and sum
+        # fused, then normalise); fxcost 5 (the square and the sum apart)
+        ((10, 10, 5, 5), True, (4, 5)),
+        ((10, 10, 5, 5, 5), True, (4, 5)),
+    ],
+)
 def test_batchnorm(dims, train, per_element):
     layer = [nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d][max(len(dims) - 3, 0)](10, affine=False).train(train)
     numel = torch.Size(dims).numel()
@@ -108,16 +121,19 @@ def test_batchnorm(dims, train, per_element):
 
 
 # TestFlopCountHandles: functional norms on a 2x2x2x2 input (16 elements)
-@pytest.mark.parametrize("call, peer, fused", [
-    # eval, affine: normalise (fvcore 1, fxcost 2) and scale-shift (1, 2) per element
-    (lambda x, v: F.batch_norm(x, v, v, v, v), 32, 2),
-    (lambda x, v: F.batch_norm(x, v, v, None, None), 16, 1),  # no affine
-    # training: statistics (sum 1, subtract 1, square-and-sum fvcore 1, fxcost 2), normalise,
-    # scale-shift: fvcore 5 per element, fxcost 7
-    (lambda x, v: F.batch_norm(x, v.clone(), v.clone(), v, v, True), 80, 2),
-    (lambda x, v: F.group_norm(x, 2, v, v), 80, 2),  # group norm always takes statistics
-    (lambda x, v: F.group_norm(x, 2, None, None), 64, 1),
-])
+@pytest.mark.parametrize(
+    "call, peer, fused",
+    [
+        # eval, affine: normalise (fvcore 1, fxcost 2) and scale-shift (1, 2) per element
+        (lambda x, v: F.batch_norm(x, v, v, v, v), 32, 2),
+        (lambda x, v: F.batch_norm(x, v, v, None, None), 16, 1),  # no affine
+        # training: statistics (sum 1, subtract 1, square-and-sum fvcore 1, fxcost 2), normalise,
+        # scale-shift: fvcore 5 per element, fxcost 7
+        (lambda x, v: F.batch_norm(x, v.clone(), v.clone(), v, v, True), 80, 2),
+        (lambda x, v: F.group_norm(x, 2, v, v), 80, 2),  # group norm always takes statistics
+        (lambda x, v: F.group_norm(x, 2, None, None), 64, 1),
+    ],
+)
 def test_norm_handles(call, peer, fused):
     # fused: the fused multiply-adds per element that fvcore counts once and fxcost twice
     x, v = torch.rand(2, 2, 2, 2), torch.rand(2)
@@ -247,8 +263,14 @@ class NestedNet(nn.Module):
 
 
 # fvcore's MACs per module of NestedNet on a (1, 4, 5) input
-NESTED = {"": 240 + 200 + 20 + 100, "conv": 5 * 3 * 4 * 4, "fc": 200,
-          "submod": 20 + 100, "submod.conv": 5 * 1 * 2 * 2, "submod.fc": 100}
+NESTED = {
+    "": 240 + 200 + 20 + 100,
+    "conv": 5 * 3 * 4 * 4,
+    "fc": 200,
+    "submod": 20 + 100,
+    "submod.conv": 5 * 1 * 2 * 2,
+    "submod.fc": 100,
+}
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
@@ -356,7 +378,12 @@ def test_shared_module(capture):
     report = fxcost.profile(SharedModuleNet(), (torch.randn(1, 10),), capture=capture, strict=True)
     rows = {path: cost.macs for path, cost in _modules(report).items()}
     assert {k: rows[k] for k in ("submod1", "submod1.submod", "submod2", "submod2.submod", "multiname1")} == {
-        "submod1": 100, "submod1.submod": 100, "submod2": 100, "submod2.submod": 100, "multiname1": 20}
+        "submod1": 100,
+        "submod1.submod": 100,
+        "submod2": 100,
+        "submod2.submod": 100,
+        "multiname1": 20,
+    }
     assert "multiname2" not in rows  # an alias takes the first name, as named_modules() does
     assert rows[""] == 220 == sum(cost for path, cost in rows.items() if path.count(".") == 0 and path)
 

@@ -13,10 +13,10 @@ functional calls: fxcost counts every call, and a registry without a rule lists 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import Fn
 from torch import nn
 
 import fxcost
-from helpers import Fn
 
 
 def _profile(model, *inputs, kwargs=None, **kw):
@@ -69,11 +69,15 @@ def test_input_constructor_dict():
     assert (r.total.macs + 2, r.params) == (8, 8)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x, size: F.interpolate(input=x, size=size, mode="bilinear", align_corners=False),
-    lambda x, size: F.interpolate(x, size, mode="bilinear"),
-    lambda x, size: F.interpolate(x, scale_factor=2, mode="bilinear"),
-], ids=["keywords", "positional", "scale_factor"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, size: F.interpolate(input=x, size=size, mode="bilinear", align_corners=False),
+        lambda x, size: F.interpolate(x, size, mode="bilinear"),
+        lambda x, size: F.interpolate(x, scale_factor=2, mode="bilinear"),
+    ],
+    ids=["keywords", "positional", "scale_factor"],
+)
 @pytest.mark.parametrize("out_size", [(20, 20), 20])
 def test_func_interpolate_args(call, out_size):
     r = _profile(Fn(lambda x: call(x, out_size)), torch.randn(1, 3, 10, 10))

@@ -42,11 +42,14 @@ def test_conv2d_random():
         assert _profile(net, torch.randn(n, in_c, ih, iw)).total.macs == n * out_c * oh * ow * in_c * kh * kw
 
 
-@pytest.mark.parametrize("in_c, hw, out_c, k, s, p, g, bias", [
-    (3, 2, 1, 2, 2, 0, 1, False),  # test_convtranspose2d_no_bias
-    (3, 2, 1, 2, 2, 0, 1, True),  # test_convtranspose2d
-    (8, 4, 4, 3, 1, 1, 2, False),  # test_convtranspose2d_groups
-])
+@pytest.mark.parametrize(
+    "in_c, hw, out_c, k, s, p, g, bias",
+    [
+        (3, 2, 1, 2, 2, 0, 1, False),  # test_convtranspose2d_no_bias
+        (3, 2, 1, 2, 2, 0, 1, True),  # test_convtranspose2d
+        (8, 4, 4, 3, 1, 1, 2, False),  # test_convtranspose2d_groups
+    ],
+)
 def test_convtranspose2d(in_c, hw, out_c, k, s, p, g, bias):
     net = nn.ConvTranspose2d(in_c, out_c, kernel_size=(k, k), stride=s, padding=p, groups=g, bias=bias)
     # thop: every input element scatters into out_c / groups channels over the kernel

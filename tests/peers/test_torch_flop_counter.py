@@ -17,11 +17,11 @@ CUDA and Triton to run; fxcost costs ops, and a custom op wrapping a kernel take
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import Fn, mystery
 from torch import nn
 from torch.nn.modules import module as module_hooks
 
 import fxcost
-from helpers import Fn, mystery
 
 aten = torch.ops.aten
 
@@ -54,16 +54,23 @@ def test_flop_counter_variety():
     assert _flops(Variety(), *ins, None, None) == 3012
 
 
-@pytest.mark.parametrize("fn, shapes, peer", [
-    (torch.mm, [(4, 5), (5, 6)], 240),
-    (torch.bmm, [(3, 4, 5), (3, 5, 6)], 720),
-    # three addmm: bias (4, 6), (4, 1) and (6): 240 each
-    (lambda b1, b2, b3, x, y: torch.addmm(b1, x, y) + torch.addmm(b2, x, y) + torch.addmm(b3, x, y),
-     [(4, 6), (4, 1), (6,), (4, 5), (5, 6)], 720),
-    (torch.baddbmm, [(3, 4, 6), (3, 4, 5), (3, 5, 6)], 720),
-    (lambda x, w: F.conv2d(x, w, padding=1), [(2, 3, 6, 6), (6, 3, 4, 4)], 28800),
-    (lambda x, w: F.conv1d(x, w, padding=1), [(2, 3, 6), (6, 3, 4)], 1440),
-], ids=["mm", "bmm", "addmm", "baddbmm", "conv2d", "conv1d"])
+@pytest.mark.parametrize(
+    "fn, shapes, peer",
+    [
+        (torch.mm, [(4, 5), (5, 6)], 240),
+        (torch.bmm, [(3, 4, 5), (3, 5, 6)], 720),
+        # three addmm: bias (4, 6), (4, 1) and (6): 240 each
+        (
+            lambda b1, b2, b3, x, y: torch.addmm(b1, x, y) + torch.addmm(b2, x, y) + torch.addmm(b3, x, y),
+            [(4, 6), (4, 1), (6,), (4, 5), (5, 6)],
+            720,
+        ),
+        (torch.baddbmm, [(3, 4, 6), (3, 4, 5), (3, 5, 6)], 720),
+        (lambda x, w: F.conv2d(x, w, padding=1), [(2, 3, 6, 6), (6, 3, 4, 4)], 28800),
+        (lambda x, w: F.conv1d(x, w, padding=1), [(2, 3, 6), (6, 3, 4)], 1440),
+    ],
+    ids=["mm", "bmm", "addmm", "baddbmm", "conv2d", "conv1d"],
+)
 def test_op(fn, shapes, peer):
     class Call(nn.Module):
         def forward(self, *xs):
@@ -130,10 +137,13 @@ def _conv_phases(x, weight, transposed):
     return 2 * phases["forward"].macs, 2 * phases["backward"].macs
 
 
-@pytest.mark.parametrize("x, w, transposed, forward", [
-    ((1, 1, 2, 2), (1, 1, 2, 2), True, 32),
-    ((1, 1, 2, 2), (1, 1, 1, 1), False, 8),
-])
+@pytest.mark.parametrize(
+    "x, w, transposed, forward",
+    [
+        ((1, 1, 2, 2), (1, 1, 2, 2), True, 32),
+        ((1, 1, 2, 2), (1, 1, 1, 1), False, 8),
+    ],
+)
 def test_convs_known(x, w, transposed, forward):
     assert _conv_phases(torch.rand(*x), torch.randn(*w), transposed) == (forward, 2 * forward)
 
@@ -212,26 +222,60 @@ def _fused_step(kernel, B, H, L, S, E):
     if kernel == "flash":
         fwd = g.call_function(aten._scaled_dot_product_flash_attention.default, (ph["q"], ph["k"], ph["v"], 0.0, True))
         fwd.meta["val"] = (out, lse, None, None, L, S, seed, seed, None)
-        bwd = g.call_function(aten._scaled_dot_product_flash_attention_backward.default,
-                              (ph["go"], ph["q"], ph["k"], ph["v"], ph["out"], ph["lse"], None, None, L, S, 0.0, True,
-                               ph["seed"], ph["seed"]))
+        bwd = g.call_function(
+            aten._scaled_dot_product_flash_attention_backward.default,
+            (
+                ph["go"],
+                ph["q"],
+                ph["k"],
+                ph["v"],
+                ph["out"],
+                ph["lse"],
+                None,
+                None,
+                L,
+                S,
+                0.0,
+                True,
+                ph["seed"],
+                ph["seed"],
+            ),
+        )
     else:
-        fwd = g.call_function(aten._scaled_dot_product_efficient_attention.default,
-                              (ph["q"], ph["k"], ph["v"], None, True, 0.0, True))
+        fwd = g.call_function(
+            aten._scaled_dot_product_efficient_attention.default, (ph["q"], ph["k"], ph["v"], None, True, 0.0, True)
+        )
         fwd.meta["val"] = (out, lse, seed, seed)
-        bwd = g.call_function(aten._scaled_dot_product_efficient_attention_backward.default,
-                              (ph["go"], ph["q"], ph["k"], ph["v"], None, ph["out"], ph["lse"], ph["seed"], ph["seed"],
-                               0.0, [True, True, True, False], True))
+        bwd = g.call_function(
+            aten._scaled_dot_product_efficient_attention_backward.default,
+            (
+                ph["go"],
+                ph["q"],
+                ph["k"],
+                ph["v"],
+                None,
+                ph["out"],
+                ph["lse"],
+                ph["seed"],
+                ph["seed"],
+                0.0,
+                [True, True, True, False],
+                True,
+            ),
+        )
     bwd.meta["val"] = (q, k, v)
     g.output((fwd, bwd))
     return fxcost.annotate(torch.fx.GraphModule(nn.Module(), g), flops="2mac")
 
 
-@pytest.mark.parametrize("kernel, S, forward, step", [
-    ("flash", 128, 134_217_728, 134_217_728 * 7 // 2),  # uniform: 3.5x the forward
-    ("efficient", 128, 134_217_728, 134_217_728 * 7 // 2),
-    ("efficient", 256, 268_435_456, 939_524_096),  # non-uniform (flash needs L == S)
-])
+@pytest.mark.parametrize(
+    "kernel, S, forward, step",
+    [
+        ("flash", 128, 134_217_728, 134_217_728 * 7 // 2),  # uniform: 3.5x the forward
+        ("efficient", 128, 134_217_728, 134_217_728 * 7 // 2),
+        ("efficient", 256, 268_435_456, 939_524_096),  # non-uniform (flash needs L == S)
+    ],
+)
 def test_sdpa_fused(kernel, S, forward, step):
     # the fused backwards recompute QKᵀ: hardware FLOPs 3.5x the forward, model FLOPs 3x
     r = _fused_step(kernel, 4, 8, 128, S, 64)
@@ -255,8 +299,9 @@ def test_sdpa_nested_tensor(max_q, max_k):
     k_len = [max_k // 4 * i for i in range(1, 5)]
     q, k, v = _jagged(q_len, 8, 64), _jagged(k_len, 8, 64), _jagged(k_len, 8, 64)
     nested = _flops(Attention(causal=False), q, k, v, real=True)
-    dense = sum(_flops(Attention(causal=False), T(1, 8, L, 64), T(1, 8, S, 64), T(1, 8, S, 64))
-                for L, S in zip(q_len, k_len))
+    dense = sum(
+        _flops(Attention(causal=False), T(1, 8, L, 64), T(1, 8, S, 64), T(1, 8, S, 64)) for L, S in zip(q_len, k_len)
+    )
     assert nested == dense == sum(4 * 8 * L * S * 64 for L, S in zip(q_len, k_len))
 
 
@@ -276,17 +321,55 @@ def _varlen_step(kernel, lengths_q, lengths_k, H, E):
         ph[name].meta["val"] = t
     mq, mk = max(lengths_q), max(lengths_k)
     if kernel == "flash":
-        fwd = g.call_function(aten._flash_attention_forward.default,
-                              (ph["q"], ph["k"], ph["k"], ph["cq"], ph["ck"], mq, mk, 0.0, False, False))
-        bwd = g.call_function(aten._flash_attention_backward.default,
-                              (ph["q"], ph["q"], ph["k"], ph["k"], ph["q"], ph["lse"], ph["cq"], ph["ck"], mq, mk,
-                               0.0, False, ph["seed"], ph["seed"]))
+        fwd = g.call_function(
+            aten._flash_attention_forward.default,
+            (ph["q"], ph["k"], ph["k"], ph["cq"], ph["ck"], mq, mk, 0.0, False, False),
+        )
+        bwd = g.call_function(
+            aten._flash_attention_backward.default,
+            (
+                ph["q"],
+                ph["q"],
+                ph["k"],
+                ph["k"],
+                ph["q"],
+                ph["lse"],
+                ph["cq"],
+                ph["ck"],
+                mq,
+                mk,
+                0.0,
+                False,
+                ph["seed"],
+                ph["seed"],
+            ),
+        )
     else:
-        fwd = g.call_function(aten._efficient_attention_forward.default,
-                              (ph["q"], ph["k"], ph["k"], None, ph["cq"], ph["ck"], mq, mk, 0.0, 0))
-        bwd = g.call_function(aten._efficient_attention_backward.default,
-                              (ph["q"], ph["q"], ph["k"], ph["k"], None, ph["q"], ph["cq"], ph["ck"], mq, mk,
-                               ph["lse"], 0.0, ph["seed"], ph["seed"], 0, False))
+        fwd = g.call_function(
+            aten._efficient_attention_forward.default,
+            (ph["q"], ph["k"], ph["k"], None, ph["cq"], ph["ck"], mq, mk, 0.0, 0),
+        )
+        bwd = g.call_function(
+            aten._efficient_attention_backward.default,
+            (
+                ph["q"],
+                ph["q"],
+                ph["k"],
+                ph["k"],
+                None,
+                ph["q"],
+                ph["cq"],
+                ph["ck"],
+                mq,
+                mk,
+                ph["lse"],
+                0.0,
+                ph["seed"],
+                ph["seed"],
+                0,
+                False,
+            ),
+        )
     fwd.meta["val"] = (q, lse, seed, seed)
     bwd.meta["val"] = (q, k, k)
     g.output((fwd, bwd))
@@ -400,6 +483,8 @@ def test_inference_mode():
 def test_scaled_mm():
     a = torch.randn(3 * 16, 5 * 16).to(torch.float8_e4m3fn)
     b = torch.randn(7 * 16, 5 * 16).to(torch.float8_e4m3fn).t()
-    fn = lambda x, y: torch._scaled_mm(x, y, scale_a=torch.ones(()), scale_b=torch.ones(()),  # noqa: E731
-                                       out_dtype=torch.bfloat16)
+
+    def fn(x, y):
+        return torch._scaled_mm(x, y, scale_a=torch.ones(()), scale_b=torch.ones(()), out_dtype=torch.bfloat16)
+
     assert _flops(fn, a, b) == 860160

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import flop_counter_macs
 from torch import nn
 
 import fxcost
 from fxcost.core.errors import explain_failure
-from helpers import flop_counter_macs
 
 
 class Grid(nn.Module):

@@ -6,13 +6,12 @@ import json
 
 import pytest
 import torch
+from helpers import mystery
 from torch import nn
-
 from torch.utils.flop_counter import FlopCounterMode
+from zoo import TIMM, build_torchvision
 
 import fxcost
-from helpers import mystery
-from zoo import TIMM, build_torchvision
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -25,16 +24,26 @@ def _levels(ep):
 
 def _check_program(ep, eager: fxcost.Report, args=(), kwargs=None):
     for level, prog in _levels(ep).items():
-        for how, r in (("ExportedProgram", fxcost.profile(prog)),
-                       ("ep.module()", fxcost.profile(prog.module(), args, kwargs)),
-                       ("annotate(ep.graph_module)", fxcost.annotate(prog.graph_module))):
+        for how, r in (
+            ("ExportedProgram", fxcost.profile(prog)),
+            ("ep.module()", fxcost.profile(prog.module(), args, kwargs)),
+            ("annotate(ep.graph_module)", fxcost.annotate(prog.graph_module)),
+        ):
             assert (level, how, r.total.macs) == (level, how, eager.total.macs)
             assert r.unsupported == [], (level, how, r.unsupported)
         assert all("fxcost" in n.meta for n in prog.graph_module.graph.nodes)  # annotate's pass
 
 
-@pytest.mark.parametrize("name", ["resnet50", *[pytest.param(n, marks=pytest.mark.slow) for n in (
-    "mobilenet_v3_large", "vit_b_16", "convnext_tiny", "efficientnet_b0", "swin_t")]])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet50",
+        *[
+            pytest.param(n, marks=pytest.mark.slow)
+            for n in ("mobilenet_v3_large", "vit_b_16", "convnext_tiny", "efficientnet_b0", "swin_t")
+        ],
+    ],
+)
 def test_torchvision_exported_at_every_ir_level(name):
     model = tvm.get_model(name).eval()
     x = torch.randn(1, 3, 224, 224)
@@ -44,12 +53,15 @@ def test_torchvision_exported_at_every_ir_level(name):
     # lifted parameters map back to their modules: the module table reads as the eager model's
     program = fxcost.profile(ep)
     assert program.params == eager.params
-    assert [(r.path, r.params, r.cost.macs) for r in program.by_module(2)[1:]] == \
-        [(r.path, r.params, r.cost.macs) for r in eager.by_module(2)[1:]]
+    assert [(r.path, r.params, r.cost.macs) for r in program.by_module(2)[1:]] == [
+        (r.path, r.params, r.cost.macs) for r in eager.by_module(2)[1:]
+    ]
 
 
-@pytest.mark.parametrize("name", ["resnet18", *[pytest.param(n, marks=pytest.mark.slow) for n in (
-    "deit_tiny_patch16_224", "efficientnet_b0")]])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", *[pytest.param(n, marks=pytest.mark.slow) for n in ("deit_tiny_patch16_224", "efficientnet_b0")]],
+)
 def test_timm_exported(name):
     timm = pytest.importorskip("timm")
     model = timm.create_model(name).eval()
@@ -64,8 +76,9 @@ def test_transformers_exported():
     llama = causal_lm("llama", device="cpu").eval()
     kw = {"input_ids": torch.zeros(2, 16, dtype=torch.long), "use_cache": False}
     _check_program(torch.export.export(llama, (), kw), fxcost.profile(llama, (), kw), (), kw)
-    bert = T.BertModel(T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                    intermediate_size=128, vocab_size=128)).eval()
+    bert = T.BertModel(
+        T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128)
+    ).eval()
     kw = {"input_ids": torch.zeros(2, 16, dtype=torch.long), "attention_mask": torch.ones(2, 16, dtype=torch.long)}
     _check_program(torch.export.export(bert, (), kw), fxcost.profile(bert, (), kw), (), kw)
 
@@ -87,8 +100,10 @@ def test_compiled_module_costed_as_the_module_it_wraps():
     r = fxcost.profile(compiled, (x,))
     assert r.total == fxcost.profile(model, (x,)).total and r.unsupported == []
     assert dict(torch._dynamo.utils.counters["frames"]) == frames  # Dynamo compiled nothing
-    assert fxcost.profile(compiled, (x,), backward=True).total.macs == \
-        fxcost.profile(model, (x,), backward=True).total.macs
+    assert (
+        fxcost.profile(compiled, (x,), backward=True).total.macs
+        == fxcost.profile(model, (x,), backward=True).total.macs
+    )
 
 
 def test_data_parallel_wrapper():
@@ -122,8 +137,11 @@ def test_torchscript_costs_what_it_runs(how, backward):
     torch.manual_seed(0)
     x = torch.randn(5, 8)
     plain = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8))
-    model = {"script": lambda: torch.jit.script(plain), "trace": lambda: torch.jit.trace(plain, (x,)),
-             "inside": _ScriptedInside}[how]()
+    model = {
+        "script": lambda: torch.jit.script(plain),
+        "trace": lambda: torch.jit.trace(plain, (x,)),
+        "inside": _ScriptedInside,
+    }[how]()
     with FlopCounterMode(display=False) as fc:
         out = model(x.requires_grad_(False))
         if backward:
@@ -225,9 +243,33 @@ def test_torchvision_zoo_exported(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3",
-                                    "olmo2", "granite", "cohere", "starcoder2", "gpt_neox", "gptj", "falcon", "bloom",
-                                    "opt", "smollm3", "stablelm", "phi", "mixtral", "qwen3_moe"])
+@pytest.mark.parametrize(
+    "family",
+    [
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "gemma",
+        "gemma2",
+        "gemma3_text",
+        "phi3",
+        "olmo2",
+        "granite",
+        "cohere",
+        "starcoder2",
+        "gpt_neox",
+        "gptj",
+        "falcon",
+        "bloom",
+        "opt",
+        "smollm3",
+        "stablelm",
+        "phi",
+        "mixtral",
+        "qwen3_moe",
+    ],
+)
 def test_transformers_families_exported(family):
     from hf import causal_lm
 
@@ -262,12 +304,15 @@ def test_program_options_that_need_the_module_are_refused():
             fxcost.profile(ep, **{option: True})
 
 
-@pytest.mark.parametrize("module, x", [
-    (nn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True), torch.randn(3, 7, 16)),
-    (nn.LSTM(16, 32, proj_size=8), torch.randn(7, 3, 16)),
-    (nn.GRU(16, 32, bias=False), torch.randn(7, 3, 16)),
-    (nn.RNN(16, 32, nonlinearity="relu"), torch.randn(7, 3, 16)),
-])
+@pytest.mark.parametrize(
+    "module, x",
+    [
+        (nn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True), torch.randn(3, 7, 16)),
+        (nn.LSTM(16, 32, proj_size=8), torch.randn(7, 3, 16)),
+        (nn.GRU(16, 32, bias=False), torch.randn(7, 3, 16)),
+        (nn.RNN(16, 32, nonlinearity="relu"), torch.randn(7, 3, 16)),
+    ],
+)
 def test_recurrent_layers_exported(module, x):
     eager = fxcost.profile(module, (x,)).total
     ep = torch.export.export(module, (x,))
@@ -283,8 +328,9 @@ def test_timm_zoo_exported(name):
     timm = pytest.importorskip("timm")
     with torch.device("meta"):
         model = timm.create_model(name).eval()
-    _both_levels_equal_eager(model, (torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)),
-                                                 device="meta"),))
+    _both_levels_equal_eager(
+        model, (torch.empty(1, *model.pretrained_cfg.get("input_size", (3, 224, 224)), device="meta"),)
+    )
 
 
 def test_a_program_whose_nodes_lost_their_values_is_propagated_again():

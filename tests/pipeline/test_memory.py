@@ -32,9 +32,18 @@ def _tracked_peak(model, args, kwargs, train, hold_outputs=False):
 
 def _models():
     resnet = tvm.resnet18()
-    llama = causal_lm("llama", device="cpu", hidden_size=256, intermediate_size=512, num_hidden_layers=4,
-                      num_attention_heads=8, num_key_value_heads=4, head_dim=32, vocab_size=1000,
-                      max_position_embeddings=512)
+    llama = causal_lm(
+        "llama",
+        device="cpu",
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=32,
+        vocab_size=1000,
+        max_position_embeddings=512,
+    )
     ids = torch.randint(3, 1000, (4, 256))
     cfg = T.BertConfig()  # BERT-base
     cfg._attn_implementation = "eager"
@@ -67,9 +76,18 @@ def test_training_step_frees_the_logits_as_a_loop_does(keep):
     (``model(**batch).loss.backward()``, the Trainer) frees them before the backward;
     ``keep_outputs=True`` is the loop that holds them. MemTracker agrees either way."""
     V = 32000
-    llama = causal_lm("llama", device="cpu", hidden_size=256, intermediate_size=512, num_hidden_layers=4,
-                      num_attention_heads=8, num_key_value_heads=4, head_dim=32, vocab_size=V,
-                      max_position_embeddings=512)
+    llama = causal_lm(
+        "llama",
+        device="cpu",
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=32,
+        vocab_size=V,
+        max_position_embeddings=512,
+    )
     llama.train()
     ids = torch.randint(3, V, (4, 256))
     kw = {"input_ids": ids, "labels": ids, "use_cache": False}
@@ -135,8 +153,25 @@ def test_memory_in_json_table_and_cli(tmp_path, capsys):
     assert "peak memory" in r.table().splitlines()[0]
     assert "at peak" in r.table(depth=1).splitlines()[2]  # each module's live bytes at the peak
     out = tmp_path / "r.json"
-    assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--memory",
-                 "--optimizer", "adamw", "--format", "json", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "torchvision:resnet18",
+                "--input",
+                "1x3x64x64",
+                "--backward",
+                "--memory",
+                "--optimizer",
+                "adamw",
+                "--format",
+                "json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     mem = json.loads(out.read_text())["memory"]
     assert mem["optimizer"] == "adamw" and mem["breakdown"]["optimizer"] == 2 * mem["breakdown"]["params"]
 
@@ -145,8 +180,9 @@ def test_llama_7b_training_memory_on_meta():
     with torch.device("meta"):
         model = T.LlamaForCausalLM(T.LlamaConfig(num_hidden_layers=32))
     ids = torch.zeros(1, 2048, dtype=torch.long, device="meta")
-    r = fxcost.profile(model, (), {"input_ids": ids, "labels": ids, "use_cache": False}, backward=True,
-                       memory=True, optimizer="adamw")
+    r = fxcost.profile(
+        model, (), {"input_ids": ids, "labels": ids, "use_cache": False}, backward=True, memory=True, optimizer="adamw"
+    )
     b = r.memory["breakdown"]
     params = sum(p.numel() for p in model.parameters()) * 4
     assert b["params"] == params and b["optimizer"] == 2 * params

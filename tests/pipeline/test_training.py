@@ -7,11 +7,11 @@ import time
 import pytest
 import torch
 import torch.utils.checkpoint as checkpoint
+from small_gpt import SmallGPT
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import fxcost
-from small_gpt import SmallGPT
 
 
 # -- gradients exactly as autograd computes them --------------------------------------------------
@@ -89,8 +89,11 @@ class _CallsOneChildTwice(nn.Module):
         return self.left(x) * self.right(torch.relu(x))
 
 
-@pytest.mark.parametrize("capture, backward", [("symbolic_trace", False), ("record", False), ("record", True)],
-                         ids=["symbolic", "record", "step"])
+@pytest.mark.parametrize(
+    "capture, backward",
+    [("symbolic_trace", False), ("record", False), ("record", True)],
+    ids=["symbolic", "record", "step"],
+)
 def test_shared_module_is_charged_to_each_calling_path(capture, backward):
     x = torch.randn(3, 8, requires_grad=backward)
     kw = {"backward": True} if backward else {"capture": capture}
@@ -105,6 +108,7 @@ def test_shared_module_is_charged_to_each_calling_path(capture, backward):
     assert forward == {"left.child": 192, "right.child": 192}
     assert rows["left.child"] == rows["right.child"] == rows["left"] == rows["right"] == (3 * 192 if backward else 192)
     assert rows["left"] + rows["right"] == r.total.macs
+
 
 def test_model_left_as_it_was():
     model = TwoLinear().train()
@@ -172,8 +176,15 @@ def test_mfu_and_hfu():
 def test_measured_training_step_fills_mfu():
     model = TwoLinear().train()
     model.a.weight.grad = g = torch.zeros_like(model.a.weight)
-    r = fxcost.profile(model, (torch.randn(32, 8),), backward=True, measure=True, iters=5, warmup=1,
-                       peak=fxcost.Peak("cpu", {"float32": 1e11}, 1e10))
+    r = fxcost.profile(
+        model,
+        (torch.randn(32, 8),),
+        backward=True,
+        measure=True,
+        iters=5,
+        warmup=1,
+        peak=fxcost.Peak("cpu", {"float32": 1e11}, 1e10),
+    )
     assert r.timing["options"]["train"] is True and r.timing["median_ms"] > 0
     assert 0 < r.mfu()["mfu"] < 1
     assert model.a.weight.grad is g and torch.count_nonzero(g) == 0 and model.b.weight.grad is None
@@ -194,15 +205,43 @@ def test_cli_backward_and_diff(tmp_path, capsys):
     from fxcost.cli.main import main
 
     base, head = tmp_path / "base.json", tmp_path / "head.json"
-    assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward", "--format", "json",
-                 "--out", str(base)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "torchvision:resnet18",
+                "--input",
+                "1x3x64x64",
+                "--backward",
+                "--format",
+                "json",
+                "--out",
+                str(base),
+            ]
+        )
+        == 0
+    )
     report = fxcost.Report.from_json(base.read_text())
     assert set(report.by_phase()) == {"forward", "backward"} and all(n.phase for n in report.nodes)
     assert report.options["backward"] is True
     assert main(["profile", "torchvision:resnet18", "--input", "1x3x64x64", "--backward"]) == 0
     assert "training step MACs: forward" in capsys.readouterr().out
-    assert main(["profile", "torchvision:resnet18", "--input", "2x3x64x64", "--backward", "--format", "json",
-                 "--out", str(head)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "torchvision:resnet18",
+                "--input",
+                "2x3x64x64",
+                "--backward",
+                "--format",
+                "json",
+                "--out",
+                str(head),
+            ]
+        )
+        == 0
+    )
     assert main(["diff", str(base), str(head), "--fail-above", "50"]) == 1  # twice the batch: +100 %
 
 
@@ -210,8 +249,9 @@ def test_cli_backward_and_diff(tmp_path, capsys):
 def test_encoder_and_timm_steps_equal_flop_counter_for_real(which):
     if which == "bert":
         T = pytest.importorskip("transformers")
-        cfg = T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                           vocab_size=128)
+        cfg = T.BertConfig(
+            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128
+        )
         cfg._attn_implementation = "eager"  # plain matmuls, which FlopCounterMode counts on CPU
         model = T.BertForMaskedLM(cfg).train()
         ids = torch.randint(0, 128, (2, 16))

@@ -31,12 +31,16 @@ def _boxes(fig, texts):
 def _no_overlap(fig, texts):
     boxes = _boxes(fig, texts)
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (a, b)
 
 
-NESTED = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()), nn.Flatten(),
-                       nn.Linear(8 * 14 * 14, 10))
+NESTED = nn.Sequential(
+    nn.Conv2d(3, 8, 3),
+    nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()),
+    nn.Flatten(),
+    nn.Linear(8 * 14 * 14, 10),
+)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
@@ -102,7 +106,7 @@ def test_sweep_and_generation(tmp_path, suffix):
     assert len(shaded) == 1 and (shaded[0].get_x(), shaded[0].get_x() + shaded[0].get_width()) == (9, 64)
     with pytest.raises(fxcost.FxcostError, match="no N in 2..8 is where the formula holds"):
         plot.sweep_figure(f, "N", list(range(2, 9)), {"B": 3})
-    T = pytest.importorskip("transformers")  # noqa: N806
+    pytest.importorskip("transformers")
     import hf
 
     gen = fxcost.profile_generation(hf.causal_lm("llama"), prompt_tokens=8, new_tokens=6)
@@ -112,14 +116,15 @@ def test_sweep_and_generation(tmp_path, suffix):
     assert top.get_ylabel() == "FLOPs per step" and low.get_ylabel() == "KV cache"  # one line per panel
     assert [len(a.lines) for a in fig.axes] == [1, 1]
     assert list(top.lines[0].get_ydata()) == [p["flops"] for p in gen.positions]
-    assert T is not None
     _written(tmp_path / f"sweep{suffix}")
     _written(tmp_path / f"gen{suffix}")
 
 
 def test_matplotlib_stays_optional(monkeypatch):
-    code = "import sys, fxcost; fxcost.profile(fxcost.cli.example.example()[0], fxcost.cli.example.example()[1]); " \
-           "assert 'matplotlib' not in sys.modules"
+    code = (
+        "import sys, fxcost; fxcost.profile(fxcost.cli.example.example()[0], fxcost.cli.example.example()[1]); "
+        "assert 'matplotlib' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", "import fxcost.cli.example; " + code], check=True)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(fxcost.FxcostError, match=r"pip install 'fxcost\[plot\]'"):
@@ -131,17 +136,20 @@ def test_cli_plot(tmp_path):
     rep, form = tmp_path / "r.json", tmp_path / "f.json"
     rep.write_text(fxcost.profile(MODEL, (X,)).to_json())
     form.write_text(fxcost.formula(MODEL[:2], (X,), dims={"B": [(0, 0)]}).to_json())
-    for args in (["plot", str(rep), "--kind", "roofline", "--device", "H100", "--out", str(tmp_path / "a.svg")],
-                 ["plot", str(rep), "--kind", "modules", "--metric", "params", "--out", str(tmp_path / "b.png")],
-                 ["plot", str(form), "--kind", "sweep", "--size", "B", "--range", "2:64:2", "--out",
-                  str(tmp_path / "c.png")]):
+    for args in (
+        ["plot", str(rep), "--kind", "roofline", "--device", "H100", "--out", str(tmp_path / "a.svg")],
+        ["plot", str(rep), "--kind", "modules", "--metric", "params", "--out", str(tmp_path / "b.png")],
+        ["plot", str(form), "--kind", "sweep", "--size", "B", "--range", "2:64:2", "--out", str(tmp_path / "c.png")],
+    ):
         r = subprocess.run(exe + args, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     assert all((tmp_path / n).stat().st_size > 1000 for n in ("a.svg", "b.png", "c.png"))
-    bad = subprocess.run(exe + ["plot", str(rep), "--kind", "roofline", "--out", str(tmp_path / "x.jpg")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        exe + ["plot", str(rep), "--kind", "roofline", "--out", str(tmp_path / "x.jpg")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and ".png, .svg or .pdf" in bad.stderr
     assert json.loads(form.read_text())["symbols"] == {"B": 2}
-    nodev = subprocess.run(exe + ["plot", str(rep), "--kind", "roofline", "--out", str(tmp_path / "x.png")],
-                           capture_output=True, text=True)
+    nodev = subprocess.run(
+        exe + ["plot", str(rep), "--kind", "roofline", "--out", str(tmp_path / "x.png")], capture_output=True, text=True
+    )
     assert nodev.returncode == 2 and nodev.stderr.count("\n") == 1 and "--device H100" in nodev.stderr

@@ -4,9 +4,8 @@ the rest composed from those), gelu, softmax, log_softmax, softmin."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import CAPTURES, cost
+from torch import nn
 
 X = torch.randn(2, 3, 4)  # 24 elements: 6 rows of 4 along the last dim
 
@@ -64,8 +63,13 @@ def test_glu_counts_per_output():
 @pytest.mark.parametrize("capture", CAPTURES)
 @pytest.mark.parametrize(
     "f",
-    [nn.Softmax(dim=-1), lambda a: F.softmax(a, dim=-1), lambda a: torch.softmax(a, -1),
-     lambda a: a.softmax(-1), lambda a: a.softmax(dim=-1)],
+    [
+        nn.Softmax(dim=-1),
+        lambda a: F.softmax(a, dim=-1),
+        lambda a: torch.softmax(a, -1),
+        lambda a: a.softmax(-1),
+        lambda a: a.softmax(dim=-1),
+    ],
 )
 def test_softmax_forms(f, capture):
     # 6 rows of n=4: 6 * (3*4 - 1)

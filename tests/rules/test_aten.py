@@ -3,10 +3,10 @@
 per-element estimates of the other backward ops (MACs exact, FLOPs estimated)."""
 
 import torch
+from helpers import cost
 from torch import nn
 
 import fxcost
-from helpers import cost
 
 aten = torch.ops.aten
 
@@ -28,7 +28,8 @@ def test_convolution_backward_costs_each_gradient_asked_for():
 
     def bwd(mask):
         return lambda g, a, b: aten.convolution_backward.default(
-            g, a, b, [8], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)[1]
+            g, a, b, [8], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask
+        )[1]
 
     c = cost(bwd([True, True, True]), go, x, w)
     assert (c.flops, c.macs) == ((2 * 5400 - 75) + (2 * 5400 - 216) + 200, 2 * 5400)
@@ -54,8 +55,16 @@ def test_training_step_backward_nodes_follow_the_estimates():
     """A conv-BN-ReLU-pool-linear-GELU-LayerNorm step: every backward op has a rule, and each
     estimate is per element of the larger side (all outputs together: grad_input, grad_weight,
     grad_bias)."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(64, 8), nn.GELU(), nn.LayerNorm(8))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64, 8),
+        nn.GELU(),
+        nn.LayerNorm(8),
+    )
     r = fxcost.profile(model, (torch.randn(2, 3, 8, 8),), backward=True, strict=True)
     bwd: dict[str, list[int]] = {}
     for n in r.nodes:
@@ -71,8 +80,13 @@ def test_training_step_backward_nodes_follow_the_estimates():
 def test_long_tail_backward_kernels_have_rules():
     """The backward kernels autograd runs for softplus, logsigmoid, shrinks, glu, losses, pads and
     upsampling, each an estimate per element of the larger side."""
-    model = nn.Sequential(nn.Softplus(), nn.LogSigmoid(), nn.Hardshrink(), nn.ReflectionPad1d(1),
-                          nn.Upsample(scale_factor=2, mode="linear"))
+    model = nn.Sequential(
+        nn.Softplus(),
+        nn.LogSigmoid(),
+        nn.Hardshrink(),
+        nn.ReflectionPad1d(1),
+        nn.Upsample(scale_factor=2, mode="linear"),
+    )
     x = torch.randn(2, 3, 8, requires_grad=True)
     r = fxcost.profile(model, (x,), backward=True, strict=True)
     by_op: dict[str, int] = {}

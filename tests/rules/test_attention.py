@@ -5,9 +5,8 @@ F.multi_head_attention_forward."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import CAPTURES, cost
+from torch import nn
 
 
 def _sdpa_expected(heads, L, S, E, Ev, pairs=None, mask=False):
@@ -24,8 +23,7 @@ def test_sdpa(capture):
     c = cost(F.scaled_dot_product_attention, q, k, v, capture=capture)
     assert (c.flops, c.macs) == _sdpa_expected(2, 4, 6, 8, 8)
     m = torch.zeros(4, 6)
-    c = cost(lambda a, b, d: F.scaled_dot_product_attention(a, b, d, attn_mask=m), q, k, v, capture=capture,
-             real=True)
+    c = cost(lambda a, b, d: F.scaled_dot_product_attention(a, b, d, attn_mask=m), q, k, v, capture=capture, real=True)
     assert (c.flops, c.macs) == _sdpa_expected(2, 4, 6, 8, 8, mask=True)
 
 
@@ -79,8 +77,22 @@ def test_functional_multi_head_attention_forward():
         def forward(self, x):
             p = self.p
             return F.multi_head_attention_forward(
-                x, x, x, 8, 2, p.in_proj_weight, p.in_proj_bias, None, None, False, 0.0,
-                p.out_proj.weight, p.out_proj.bias, training=False, need_weights=False)[0]
+                x,
+                x,
+                x,
+                8,
+                2,
+                p.in_proj_weight,
+                p.in_proj_bias,
+                None,
+                None,
+                False,
+                0.0,
+                p.out_proj.weight,
+                p.out_proj.bias,
+                training=False,
+                need_weights=False,
+            )[0]
 
     assert cost(M(), torch.randn(4, 1, 8)).macs == 4 * 4 * 64 + 2 * 16 * 8
 
@@ -100,6 +112,19 @@ def test_multihead_attention_extra_key_positions(bias_kv, zero_attn, extra):
         mha(x, x, x)
     assert fc.get_total_flops() // 2 == expected
     f = lambda q: F.multi_head_attention_forward(  # noqa: E731
-        q, q, q, 8, 2, mha.in_proj_weight, mha.in_proj_bias, mha.bias_k, mha.bias_v, zero_attn, 0.0,
-        mha.out_proj.weight, mha.out_proj.bias, need_weights=False)[0]
+        q,
+        q,
+        q,
+        8,
+        2,
+        mha.in_proj_weight,
+        mha.in_proj_bias,
+        mha.bias_k,
+        mha.bias_v,
+        zero_attn,
+        0.0,
+        mha.out_proj.weight,
+        mha.out_proj.bias,
+        need_weights=False,
+    )[0]
     assert cost(f, x, real=True).macs == expected

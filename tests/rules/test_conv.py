@@ -4,9 +4,8 @@ convolutions. A conv output is a dot product of (C_in/groups)*prod(kernel) terms
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import CAPTURES, cost
+from torch import nn
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
@@ -19,8 +18,11 @@ def test_conv2d_module(capture):
 def test_conv_functional_and_torch_forms():
     w, b = torch.randn(8, 3, 3, 3), torch.randn(8)
     x = torch.randn(1, 3, 5, 5)
-    for f in (lambda a: F.conv2d(a, w, padding=1), lambda a: torch.conv2d(a, w, padding=1),
-              lambda a: torch.ops.aten.conv2d.default(a, w, None, [1, 1], [1, 1])):
+    for f in (
+        lambda a: F.conv2d(a, w, padding=1),
+        lambda a: torch.conv2d(a, w, padding=1),
+        lambda a: torch.ops.aten.conv2d.default(a, w, None, [1, 1], [1, 1]),
+    ):
         c = cost(f, x)
         assert (c.flops, c.macs) == (53 * 200, 5400)
     # the bias and the stride by keyword: out (1,8,3,3) = 72 outputs

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from fxcost.cli.docs import rules_block, rule_table
+from fxcost.cli.docs import rule_table, rules_block
 from fxcost.rules.registry import REGISTRY
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
@@ -26,8 +26,12 @@ def test_every_rule_is_exercised(request, exercised_rules):
     """Runs last (conftest orders it); meaningful when the whole suite ran, skipped otherwise."""
     collected = {pathlib.Path(str(item.fspath)).resolve() for item in request.session.items}
     every = {p.resolve() for p in TESTS.rglob("test_*.py")}
-    if not every <= collected or request.config.option.deselect or request.config.option.keyword \
-            or request.config.option.markexpr:
+    if (
+        not every <= collected
+        or request.config.option.deselect
+        or request.config.option.keyword
+        or request.config.option.markexpr
+    ):
         pytest.skip("run the whole suite (python -m pytest) to check every rule is exercised")
     rules = {e.rule for e in REGISTRY.entries()} | {e.recompute for e in REGISTRY.entries() if e.recompute}
     from fxcost.rules import vision

@@ -6,15 +6,23 @@ import operator
 
 import pytest
 import torch
-
 from helpers import CAPTURES, cost
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
 @pytest.mark.parametrize(
     "f",
-    [operator.add, torch.add, lambda a, b: a + b, lambda a, b: a.add(b), lambda a, b: a * b,
-     lambda a, b: a / b, lambda a, b: a - b, torch.maximum, lambda a, b: a.add(b, alpha=2)],
+    [
+        operator.add,
+        torch.add,
+        lambda a, b: a + b,
+        lambda a, b: a.add(b),
+        lambda a, b: a * b,
+        lambda a, b: a / b,
+        lambda a, b: a - b,
+        torch.maximum,
+        lambda a, b: a.add(b, alpha=2),
+    ],
 )
 def test_binary_broadcast_counts_output(f, capture):
     assert cost(f, torch.randn(2, 3), torch.randn(3), capture=capture).flops == 6
@@ -51,9 +59,17 @@ def test_logical_and_selection():
 
 def test_special_functions_and_the_rest_of_the_math():
     x = torch.rand(3, 4) + 0.5
-    for f in (torch.special.bessel_j0, torch.special.i1e, torch.special.ndtri, torch.special.erfcx,
-              torch.special.log_ndtr, lambda a: torch.special.polygamma(1, a), torch.angle,
-              lambda a: torch.special.zeta(a, a), lambda a: torch.special.xlog1py(a, a)):
+    for f in (
+        torch.special.bessel_j0,
+        torch.special.i1e,
+        torch.special.ndtri,
+        torch.special.erfcx,
+        torch.special.log_ndtr,
+        lambda a: torch.special.polygamma(1, a),
+        torch.angle,
+        lambda a: torch.special.zeta(a, a),
+        lambda a: torch.special.xlog1py(a, a),
+    ):
         assert cost(f, x).flops == 12, f
     assert cost(lambda a: torch.mvlgamma(a + 2, 2), x).flops == 12 + 24  # the add, then 2 per element
     assert cost(torch.logaddexp, x, x).flops == 48

@@ -3,9 +3,9 @@ Counts are hand-derived."""
 
 import pytest
 import torch
+from helpers import CAPTURES, cost
 
 import fxcost
-from helpers import CAPTURES, cost
 
 
 @pytest.mark.parametrize("capture", CAPTURES)

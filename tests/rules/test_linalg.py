@@ -4,7 +4,6 @@ Counts are derived by hand from the LAWN 41 tables for n = 4 (and m = 6)."""
 
 import pytest
 import torch
-
 from helpers import CAPTURES, cost
 
 L = torch.linalg
@@ -44,10 +43,15 @@ def test_solves():
     c = cost(L.solve, torch.randn(4, 4), torch.randn(4))
     assert (c.flops, c.macs) == (38 + 28, 24 + 16)
     # triangular solve, 3 right-hand sides: mults 3*4*5/2 = 30, adds 3*4*3/2 = 18
-    c = cost(lambda a, b: L.solve_triangular(a, b, upper=True), torch.randn(4, 4).triu() + 4 * torch.eye(4),
-             torch.randn(4, 3))
+    c = cost(
+        lambda a, b: L.solve_triangular(a, b, upper=True),
+        torch.randn(4, 4).triu() + 4 * torch.eye(4),
+        torch.randn(4, 3),
+    )
     assert (c.flops, c.macs) == (48, 30)
-    c = cost(lambda b, a: torch.triangular_solve(b, a)[0], torch.randn(4, 3), torch.randn(4, 4).triu() + 4 * torch.eye(4))
+    c = cost(
+        lambda b, a: torch.triangular_solve(b, a)[0], torch.randn(4, 3), torch.randn(4, 4).triu() + 4 * torch.eye(4)
+    )
     assert (c.flops, c.macs) == (48, 30)
     # cholesky_solve, 2 right-hand sides: POTRS mults 32 + 8 = 40, adds 32 - 8 = 24
     c = cost(torch.cholesky_solve, torch.randn(4, 2), torch.linalg.cholesky(spd()))

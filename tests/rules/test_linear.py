@@ -6,10 +6,10 @@ import operator
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import CAPTURES, cost
 from torch import nn
 
 import fxcost
-from helpers import CAPTURES, cost
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
@@ -149,8 +149,9 @@ def test_addmv_addbmm():
 
 def test_multi_dot_takes_the_cheapest_order():
     # A (10x100), B (100x5), C (5x50): (AB)C costs 5000 + 2500 MACs, A(BC) 25000 + 50000
-    c = cost(lambda a, b, d: torch.linalg.multi_dot([a, b, d]), torch.randn(10, 100), torch.randn(100, 5),
-             torch.randn(5, 50))
+    c = cost(
+        lambda a, b, d: torch.linalg.multi_dot([a, b, d]), torch.randn(10, 100), torch.randn(100, 5), torch.randn(5, 50)
+    )
     # outputs: AB 50, then (AB)C 500
     assert (c.flops, c.macs) == (2 * 7500 - 550, 7500)
 

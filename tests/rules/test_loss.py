@@ -3,9 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import cost
+from torch import nn
 
 LOGITS = torch.randn(4, 5)  # 4 predictions of 5 classes: 20 elements
 TARGET = torch.tensor([0, 3, 1, 4])
@@ -27,12 +26,18 @@ def test_cross_entropy_forms():
     assert cost(F.cross_entropy, LOGITS, torch.rand(4, 5)).flops == 5 * 20
 
 
-@pytest.mark.parametrize("module,fn,k", [
-    (nn.MSELoss(), F.mse_loss, 3), (nn.L1Loss(), F.l1_loss, 3), (nn.SmoothL1Loss(), F.smooth_l1_loss, 6),
-    (nn.HuberLoss(), F.huber_loss, 6), (nn.BCELoss(), F.binary_cross_entropy, 7),
-    (nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits, 9), (nn.KLDivLoss(reduction="batchmean"),
-                                                                      F.kl_div, 4),
-])
+@pytest.mark.parametrize(
+    "module,fn,k",
+    [
+        (nn.MSELoss(), F.mse_loss, 3),
+        (nn.L1Loss(), F.l1_loss, 3),
+        (nn.SmoothL1Loss(), F.smooth_l1_loss, 6),
+        (nn.HuberLoss(), F.huber_loss, 6),
+        (nn.BCELoss(), F.binary_cross_entropy, 7),
+        (nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits, 9),
+        (nn.KLDivLoss(reduction="batchmean"), F.kl_div, 4),
+    ],
+)
 def test_elementwise_losses(module, fn, k):
     p, y = torch.rand(4, 5), torch.rand(4, 5)
     assert cost(module, p, y).flops == k * 20
@@ -95,6 +100,7 @@ def test_ctc_loss():
 def test_linear_cross_entropy_is_the_projection_and_the_loss():
     # 4 rows of 3 features into 5 classes: 20 dot products of 3 (MACs 60, FLOPs 100),
     # log-softmax 3 per logit (60) and the pick per row (4)
-    c = cost(lambda x, w, t: F.linear_cross_entropy(x, w, t), torch.randn(4, 3), torch.randn(5, 3),
-             torch.randint(0, 5, (4,)))
+    c = cost(
+        lambda x, w, t: F.linear_cross_entropy(x, w, t), torch.randn(4, 3), torch.randn(5, 3), torch.randint(0, 5, (4,))
+    )
     assert (c.flops, c.macs) == (100 + 60 + 4, 60)

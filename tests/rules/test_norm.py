@@ -5,10 +5,10 @@ group and instance norm 5 (+2), rms norm (3, +1 with a weight), local response n
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import cost
 from torch import nn
 
 import fxcost
-from helpers import cost
 
 
 def test_batch_norm_eval_training_and_functional():

@@ -41,5 +41,6 @@ def test_every_opinfo_training_step_is_costed():
     assert not by_status["crash"], by_status["crash"]
     assert not by_status["rule_error"], by_status["rule_error"]
     assert not by_status["unsupported"], by_status["unsupported"]
-    assert all("meta" in d.lower() or "values" in d or "Meta" in d for d in by_status["fxcost_error"]), \
-        by_status["fxcost_error"]
+    assert all("meta" in d.lower() or "values" in d or "Meta" in d for d in by_status["fxcost_error"]), by_status[
+        "fxcost_error"
+    ]

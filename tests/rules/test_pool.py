@@ -4,9 +4,8 @@ output), adaptive pools, lp pools and interpolation."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import CAPTURES, cost
+from torch import nn
 
 
 @pytest.mark.parametrize("capture", CAPTURES)

@@ -82,7 +82,9 @@ def test_quantized_ops_are_named_as_operators():
     class Norm(nn.Module):  # a quantized op without a rule is reported by its operator name
         def forward(self, x):
             q = torch.quantize_per_tensor(x, 0.1, 0, torch.quint8)
-            return torch.ops.quantized.batch_norm2d(q, torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3), 1e-5, 0.1, 0)
+            return torch.ops.quantized.batch_norm2d(
+                q, torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3), 1e-5, 0.1, 0
+            )
 
     r = fxcost.profile(Norm(), (torch.randn(1, 3, 4, 4),), real=True)
     assert [u.target for u in r.unsupported] == ["quantized::batch_norm2d"]
@@ -100,8 +102,11 @@ def _q(*shape: int) -> torch.Tensor:
 PAIRS = {  # a quantized module and the float module it stands for
     "conv1d": (lambda: nnq.Conv1d(4, 6, 3), lambda: nn.Conv1d(4, 6, 3), (1, 4, 9)),
     "conv3d": (lambda: nnq.Conv3d(4, 6, 3), lambda: nn.Conv3d(4, 6, 3), (1, 4, 5, 5, 5)),
-    "conv_transpose2d": (lambda: nnq.ConvTranspose2d(4, 6, 3, stride=2), lambda: nn.ConvTranspose2d(4, 6, 3, stride=2),
-                         (1, 4, 5, 5)),
+    "conv_transpose2d": (
+        lambda: nnq.ConvTranspose2d(4, 6, 3, stride=2),
+        lambda: nn.ConvTranspose2d(4, 6, 3, stride=2),
+        (1, 4, 5, 5),
+    ),
     "linear_relu": (lambda: nniq.LinearReLU(5, 7), lambda: nn.Sequential(nn.Linear(5, 7), nn.ReLU()), (3, 5)),
     "relu6": (lambda: nnq.ReLU6(), lambda: nn.ReLU6(), (2, 5)),
     "hardswish": (lambda: nnq.Hardswish(0.1, 0), lambda: nn.Hardswish(), (2, 5)),

@@ -2,10 +2,10 @@
 gates x hidden x (input + hidden) MACs; also the aten forms a training step records."""
 
 import torch
+from helpers import cost
 from torch import nn
 
 import fxcost
-from helpers import cost
 
 
 def test_lstm_gru_rnn():
@@ -43,6 +43,10 @@ def test_cells_one_step_of_one_layer():
     g = nn.GRUCell(4, 8, bias=False)
     c = cost(g, torch.randn(3, 4))
     assert (c.flops, c.macs) == (72 * 23 + 18 * 24, 72 * 12)
-    c = cost(lambda x, h: torch.rnn_tanh_cell(x, h, torch.randn(8, 4), torch.randn(8, 8)), torch.randn(3, 4),
-             torch.randn(3, 8), real=True)
+    c = cost(
+        lambda x, h: torch.rnn_tanh_cell(x, h, torch.randn(8, 4), torch.randn(8, 8)),
+        torch.randn(3, 4),
+        torch.randn(3, 8),
+        real=True,
+    )
     assert (c.flops, c.macs) == (24 * 23 + 5 * 24, 24 * 12)

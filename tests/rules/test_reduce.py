@@ -2,7 +2,6 @@
 sorts n*ceil(log2 n) per row, histograms."""
 
 import torch
-
 from helpers import cost
 
 

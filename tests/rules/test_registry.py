@@ -8,11 +8,11 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import Fn, mystery
 from torch import nn
 
 import fxcost
 from fxcost.rules.registry import OpCall
-from helpers import Fn, mystery
 
 
 def _mystery(x):
@@ -67,23 +67,28 @@ def test_bad_rules_are_named():
 def test_builtins_load_on_first_use_and_torchvision_when_imported():
     """The registry loads its built-ins on first use (``import fxcost`` makes it), and
     torchvision's rules once torchvision is imported, with no call to make."""
-    code = ("import sys, fxcost; assert 'fxcost.rules' in sys.modules and 'torchvision' not in sys.modules\n"
-            "from fxcost.cli.targets import import_torchvision; tv = import_torchvision()\n"
-            "assert fxcost.REGISTRY.module_entry(tv.ops.StochasticDepth) is not None")
+    code = (
+        "import sys, fxcost; assert 'fxcost.rules' in sys.modules and 'torchvision' not in sys.modules\n"
+        "from fxcost.zoo.targets import import_torchvision; tv = import_torchvision()\n"
+        "assert fxcost.REGISTRY.module_entry(tv.ops.StochasticDepth) is not None"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_a_rule_registered_before_first_use_wins_over_the_builtin():
-    code = ("import torch, fxcost\n"
-            "fxcost.register_rule(torch.nn.Linear)(lambda call: fxcost.Cost(flops=7))\n"
-            "r = fxcost.profile(torch.nn.Linear(4, 4), (torch.randn(2, 4),))\n"
-            "assert r.total.flops == 7, r.total")
+    code = (
+        "import torch, fxcost\n"
+        "fxcost.register_rule(torch.nn.Linear)(lambda call: fxcost.Cost(flops=7))\n"
+        "r = fxcost.profile(torch.nn.Linear(4, 4), (torch.randn(2, 4),))\n"
+        "assert r.total.flops == 7, r.total"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_users_torch_level_rule_serves_its_aten_form_in_a_training_step(global_registry):
     """A rule for torch.special.erfcx also costs aten.special_erfcx (what autograd records),
     registered after the built-ins loaded."""
+
     class M(nn.Module):
         def __init__(self):
             super().__init__()

@@ -4,20 +4,30 @@ checks) are known at zero FLOPs; views and inference dropout move no bytes, copi
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from helpers import cost
+from torch import nn
 
 X = torch.randn(2, 3, 4)  # 24 elements
 
 
 @pytest.mark.parametrize(
     "f",
-    [lambda a: a.view(-1), lambda a: a.reshape(4, 6), lambda a: a.permute(2, 0, 1),
-     lambda a: a.transpose(0, 1), lambda a: a[0], lambda a: torch.cat([a, a]), lambda a: a.flatten(1),
-     nn.Dropout(0.5).eval(), lambda a: F.dropout(a, 0.1, training=False), nn.Identity(),
-     lambda a: a.contiguous(), lambda a: a.unsqueeze(0).squeeze(0), lambda a: torch.zeros_like(a),
-     lambda a: torch._assert(a.dim() == 3, "rank") or a],
+    [
+        lambda a: a.view(-1),
+        lambda a: a.reshape(4, 6),
+        lambda a: a.permute(2, 0, 1),
+        lambda a: a.transpose(0, 1),
+        lambda a: a[0],
+        lambda a: torch.cat([a, a]),
+        lambda a: a.flatten(1),
+        nn.Dropout(0.5).eval(),
+        lambda a: F.dropout(a, 0.1, training=False),
+        nn.Identity(),
+        lambda a: a.contiguous(),
+        lambda a: a.unsqueeze(0).squeeze(0),
+        lambda a: torch.zeros_like(a),
+        lambda a: torch._assert(a.dim() == 3, "rank") or a,
+    ],
 )
 def test_zero_cost_ops_are_known(f):
     c = cost(f, X)  # strict=True: raises if any op were unknown

@@ -4,10 +4,10 @@ built by hand, read by the Python signatures of ``torchvision.ops``."""
 
 import pytest
 import torch
-
-from fxcost.rules.registry import OpCall
-from fxcost.rules import vision
 from helpers import cost
+
+from fxcost.rules import vision
+from fxcost.rules.registry import OpCall
 
 tv = pytest.importorskip("torchvision")
 
@@ -28,11 +28,18 @@ def test_roi_align_samples_per_bin():
 
 def test_nms_roi_pool_deform_conv():
     assert vision.nms(_call(tv.ops.nms, (torch.empty(10, 4), torch.empty(10), 0.5), {}, None)).flops == 12 * 45
-    assert vision.roi_pool(_call(tv.ops.roi_pool, (torch.empty(1, 4, 8, 8), torch.empty(2, 5), 3), {},
-                                 torch.empty(2, 4, 3, 3))).flops == 4 * 72
+    assert (
+        vision.roi_pool(
+            _call(tv.ops.roi_pool, (torch.empty(1, 4, 8, 8), torch.empty(2, 5), 3), {}, torch.empty(2, 4, 3, 3))
+        ).flops
+        == 4 * 72
+    )
     out = torch.empty(1, 8, 5, 5)  # 200 outputs of 3*3*3 taps
-    c = vision.deform_conv2d(_call(tv.ops.deform_conv2d, (torch.empty(1, 3, 5, 5), torch.empty(1, 18, 5, 5),
-                                                        torch.empty(8, 3, 3, 3)), {}, out))
+    c = vision.deform_conv2d(
+        _call(
+            tv.ops.deform_conv2d, (torch.empty(1, 3, 5, 5), torch.empty(1, 18, 5, 5), torch.empty(8, 3, 3, 3)), {}, out
+        )
+    )
     assert (c.flops, c.macs) == (53 * 200 + 7 * 5400, 5400)
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import fxcost
-from fxcost.cli.sweep import expand, read_rows, write_csv
+from fxcost.zoo.sweep import expand, read_rows, write_csv
 
 tvm = pytest.importorskip("torchvision.models")
 FXCOST = shutil.which("fxcost")
@@ -48,8 +48,21 @@ EVIL = textwrap.dedent("""
 @pytest.mark.skipif(FXCOST is None, reason="fxcost console script not installed")
 def test_sweep_survives_hangs_and_crashes_and_resumes(tmp_path):
     (tmp_path / "evil.py").write_text(EVIL)
-    cmd = [FXCOST, "sweep", "torchvision:resnet*", "evil:hang", "evil:abort", "--jobs", "2", "--timeout", "20",
-           "--out", "rows.jsonl", "--csv", "table.csv"]
+    cmd = [
+        FXCOST,
+        "sweep",
+        "torchvision:resnet*",
+        "evil:hang",
+        "evil:abort",
+        "--jobs",
+        "2",
+        "--timeout",
+        "20",
+        "--out",
+        "rows.jsonl",
+        "--csv",
+        "table.csv",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1, r.stderr  # some rows failed
     assert "5 ok, 1 timeout, 1 crashed" in r.stderr
@@ -62,7 +75,12 @@ def test_sweep_survives_hangs_and_crashes_and_resumes(tmp_path):
         serial = fxcost.profile(model, (torch.zeros(1, 3, 224, 224),))
         row = rows[target]
         assert (row["status"], row["macs"], row["flops"], row["bytes"], row["params"]) == (
-            "ok", serial.total.macs, serial.total.flops, serial.total.bytes, serial.params)
+            "ok",
+            serial.total.macs,
+            serial.total.flops,
+            serial.total.bytes,
+            serial.params,
+        )
         assert row["input"] == ["1x3x224x224:float32"] and row["complete"] is True
     assert rows["evil:hang"]["status"] == "timeout"
     assert rows["evil:abort"]["status"] == "crashed" and "SIGABRT" in rows["evil:abort"]["error"]
@@ -74,8 +92,13 @@ def test_sweep_survives_hangs_and_crashes_and_resumes(tmp_path):
     lines = (tmp_path / "rows.jsonl").read_text().count("\n")
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 1 and (tmp_path / "rows.jsonl").read_text().count("\n") == lines
-    retry = subprocess.run(cmd[:-4] + ["--timeout", "5", "--out", "rows.jsonl", "--retry-failed"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=600)
+    retry = subprocess.run(
+        cmd[:-4] + ["--timeout", "5", "--out", "rows.jsonl", "--retry-failed"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert retry.returncode == 1 and (tmp_path / "rows.jsonl").read_text().count("\n") == lines + 2
 
 
@@ -101,7 +124,11 @@ def test_sweep_from_python_and_diff_two_sweeps(tmp_path, monkeypatch, capsys):
 
 def test_globs_rows_and_table(tmp_path):
     assert expand(["torchvision:resnet1*", "torchvision:resnet18", "x.py:make"]) == [
-        "torchvision:resnet101", "torchvision:resnet152", "torchvision:resnet18", "x.py:make"]
+        "torchvision:resnet101",
+        "torchvision:resnet152",
+        "torchvision:resnet18",
+        "x.py:make",
+    ]
     assert "hf:llama" in expand(["hf:ll*"])
     with pytest.raises(fxcost.FxcostError, match="matches no model"):
         expand(["torchvision:nothing*"])
@@ -112,8 +139,10 @@ def test_globs_rows_and_table(tmp_path):
     with pytest.raises(fxcost.FxcostError, match="cannot write .*no folder"):
         fxcost.sweep(["torchvision:alexnet"], out=str(tmp_path / "missing" / "rows.jsonl"))
     path = tmp_path / "rows.jsonl"
-    path.write_text('{"target": "a", "status": "error", "error": "x"}\n{"target": "a", "status": "ok", '
-                    '"macs": 2e9, "flops": 4e9, "bytes": 1e9, "params": 3e6, "input": ["1x3"]}\n{"target": "b", "sta')
+    path.write_text(
+        '{"target": "a", "status": "error", "error": "x"}\n{"target": "a", "status": "ok", '
+        '"macs": 2e9, "flops": 4e9, "bytes": 1e9, "params": 3e6, "input": ["1x3"]}\n{"target": "b", "sta'
+    )
     rows = read_rows(str(path))  # the last row of a target wins; a line cut short is skipped
     assert list(rows) == ["a"] and rows["a"]["status"] == "ok"
     write_csv(list(rows.values()), str(tmp_path / "t.csv"))
@@ -122,7 +151,7 @@ def test_globs_rows_and_table(tmp_path):
 
 
 def test_a_config_that_builds_no_model_alone_says_so():
-    from fxcost.cli.targets import load_target
+    from fxcost.zoo.targets import load_target
 
     with pytest.raises(fxcost.FxcostError, match="builds no model from the 'align_text_model' config alone"):
         load_target("hf:align_text_model")

@@ -20,8 +20,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..core.errors import FxcostError
 
@@ -56,8 +57,10 @@ def _zoo_names(zoo: str) -> list[str]:
         return list(require("timm", zoo).list_models())
     if zoo == "hf":
         return sorted(require("transformers", zoo).CONFIG_MAPPING.keys())
-    raise FxcostError(f"globs work over the zoos torchvision:, timm: and hf:, not '{zoo}:'. "
-                      "Fix: list the targets, or put them in a file for --from.")
+    raise FxcostError(
+        f"globs work over the zoos torchvision:, timm: and hf:, not '{zoo}:'. "
+        "Fix: list the targets, or put them in a file for --from."
+    )
 
 
 def read_rows(path: str | None) -> dict[str, dict]:
@@ -76,10 +79,20 @@ def read_rows(path: str | None) -> dict[str, dict]:
     return rows
 
 
-def sweep(targets: Iterable[str], *, out: str | None = None, csv_out: str | None = None, jobs: int = 1,
-          timeout: float = 600.0, retry_failed: bool = False, inputs: list[str] | None = None,
-          kwargs: dict | None = None, dtype: str = "float32", progress: Callable[[str], None] | None = None,
-          **options: Any) -> list[dict]:
+def sweep(
+    targets: Iterable[str],
+    *,
+    out: str | None = None,
+    csv_out: str | None = None,
+    jobs: int = 1,
+    timeout: float = 600.0,
+    retry_failed: bool = False,
+    inputs: list[str] | None = None,
+    kwargs: dict | None = None,
+    dtype: str = "float32",
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
+) -> list[dict]:
     """Count every target (as ``fxcost profile`` would) in worker processes, ``jobs`` at a time.
 
     Returns one row per target (dict): ``target``, ``status`` (ok, error, timeout, crashed),
@@ -147,7 +160,7 @@ def _context() -> Any:
     if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["fxcost.cli.preload", "fxcost.cli.sweep"])
+    ctx.set_forkserver_preload(["fxcost.zoo.preload", "fxcost.zoo.sweep"])
     return ctx
 
 
@@ -235,32 +248,40 @@ def _worker(target: str, request: dict, send: Connection, log: str) -> None:
 
 def count_target(target: str, request: dict) -> dict:
     """One row: ``target`` built and counted as ``fxcost profile`` would."""
-    import argparse
-
     import torch
 
     import fxcost
 
-    from .commands import inputs as parse_inputs
+    from .inputs import cast, model_inputs
     from .targets import load_target, parse_dtype
 
     model, default_args, default_kwargs = load_target(target, meta=True)
-    spec = argparse.Namespace(input=request["inputs"], dtype=request["dtype"],
-                              kwargs=json.dumps(request["kwargs"]) if request["kwargs"] else None)
-    pos, kwargs = parse_inputs(spec, default_args, default_kwargs)
-    dtype = parse_dtype(request["dtype"])
-    if dtype.is_floating_point and dtype != torch.float32:
-        model = model.to(dtype)
+    pos, kwargs = model_inputs(request["inputs"], request["kwargs"], request["dtype"], default_args, default_kwargs)
+    model = cast(model, (), {}, parse_dtype(request["dtype"]))[0]
     start = time.perf_counter()
     report = fxcost.profile(model, pos, kwargs, **request["options"])
     seconds = time.perf_counter() - start
-    shapes = [f"{'x'.join(map(str, t.shape))}:{str(t.dtype).replace('torch.', '')}"
-              for t in (*pos, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    shapes = [
+        f"{'x'.join(map(str, t.shape))}:{str(t.dtype).replace('torch.', '')}"
+        for t in (*pos, *kwargs.values())
+        if isinstance(t, torch.Tensor)
+    ]
     total = report.total
-    return {"target": target, "status": "ok", "input": shapes, "params": report.params, "macs": total.macs,
-            "flops": total.flops, "bytes": total.bytes, "capture": str(report.capture["method"]),
-            "complete": not report.unsupported, "unsupported": [u.target for u in report.unsupported],
-            "seconds": round(seconds, 4), "fxcost": fxcost.__version__, "error": None}
+    return {
+        "target": target,
+        "status": "ok",
+        "input": shapes,
+        "params": report.params,
+        "macs": total.macs,
+        "flops": total.flops,
+        "bytes": total.bytes,
+        "capture": str(report.capture["method"]),
+        "complete": not report.unsupported,
+        "unsupported": [u.target for u in report.unsupported],
+        "seconds": round(seconds, 4),
+        "fxcost": fxcost.__version__,
+        "error": None,
+    }
 
 
 CSV_COLUMNS = ("model", "input", "param_count", "gmacs", "gflops", "gbytes", "status", "complete", "capture")
@@ -274,7 +295,16 @@ def write_csv(rows: list[dict], path: str) -> None:
         w.writerow(CSV_COLUMNS)
         for r in rows:
             ok = r.get("status") == "ok"
-            w.writerow([r["target"], " ".join(r.get("input") or []),
-                        f"{r['params'] / 1e6:.3f}" if ok else "", f"{r['macs'] / 1e9:.4f}" if ok else "",
-                        f"{r['flops'] / 1e9:.4f}" if ok else "", f"{r['bytes'] / 1e9:.4f}" if ok else "",
-                        r["status"], r.get("complete", "") if ok else "", r.get("capture", "") if ok else ""])
+            w.writerow(
+                [
+                    r["target"],
+                    " ".join(r.get("input") or []),
+                    f"{r['params'] / 1e6:.3f}" if ok else "",
+                    f"{r['macs'] / 1e9:.4f}" if ok else "",
+                    f"{r['flops'] / 1e9:.4f}" if ok else "",
+                    f"{r['bytes'] / 1e9:.4f}" if ok else "",
+                    r["status"],
+                    r.get("complete", "") if ok else "",
+                    r.get("capture", "") if ok else "",
+                ]
+            )

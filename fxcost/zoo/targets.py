@@ -49,9 +49,20 @@ def import_torchvision() -> ModuleType:
 # Command-line targets: TARGET -> (model, args, kwargs)
 # --------------------------------------------------------------------------------------------
 
-_DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
-           "bfloat16": torch.bfloat16, "float64": torch.float64, "int64": torch.int64, "long": torch.int64,
-           "int32": torch.int32, "int": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
+_DTYPES = {
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "long": torch.int64,
+    "int32": torch.int32,
+    "int": torch.int32,
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+}
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -74,7 +85,7 @@ def parse_input(spec: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.zeros(shape, dtype=parse_dtype(m.group(2)) if m.group(2) else dtype)
 
 
-def _call_factory(obj: Any, what: str) -> nn.Module:
+def _call_factory(obj: Any, what: str) -> Any:
     if isinstance(obj, nn.Module):
         return obj
     if not callable(obj):
@@ -118,6 +129,7 @@ def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tup
         if not os.path.isfile(kind):
             raise FxcostError(f"no such file: '{kind}'. Fix: check the path in '{target}'.")
         spec = importlib.util.spec_from_file_location("_fxcost_target", kind)
+        assert spec is not None and spec.loader is not None  # a path ending in .py always has one
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
@@ -129,8 +141,10 @@ def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tup
         try:
             module = importlib.import_module(kind)
         except ImportError as e:
-            raise FxcostError(f"cannot import '{kind}': {e}. Fix: run fxcost from the folder that holds it, or "
-                              "add that folder to PYTHONPATH.") from e
+            raise FxcostError(
+                f"cannot import '{kind}': {e}. Fix: run fxcost from the folder that holds it, or "
+                "add that folder to PYTHONPATH."
+            ) from e
     obj = getattr(module, name, None)
     if obj is None:
         raise FxcostError(f"'{kind}' has no attribute '{name}'.")
@@ -141,9 +155,11 @@ def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tup
 
 
 #: How to install each optional model zoo without pulling in another torch.
-_INSTALL = {"torchvision": "pip install --no-deps torchvision  (the release made for your torch)",
-            "timm": "pip install timm torch==" + torch.__version__.split("+")[0],
-            "transformers": "pip install transformers torch==" + torch.__version__.split("+")[0]}
+_INSTALL = {
+    "torchvision": "pip install --no-deps torchvision  (the release made for your torch)",
+    "timm": "pip install timm torch==" + torch.__version__.split("+")[0],
+    "transformers": "pip install transformers torch==" + torch.__version__.split("+")[0],
+}
 
 
 def require(package: str, kind: str) -> ModuleType:
@@ -156,7 +172,9 @@ def require(package: str, kind: str) -> ModuleType:
     except ModuleNotFoundError as e:
         if e.name != package:
             raise
-        raise FxcostError(f"{kind}: targets need {package}, which is not installed. Fix: {_INSTALL[package]}.") from None
+        raise FxcostError(
+            f"{kind}: targets need {package}, which is not installed. Fix: {_INSTALL[package]}."
+        ) from None
 
 
 def _torchvision(name: str) -> tuple[nn.Module, tuple, dict]:
@@ -197,11 +215,15 @@ def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dic
             model = (transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel).from_config(config)
         except ValueError as e:
             if causal_lm:
-                raise FxcostError(f"transformers has no causal language model for '{model_type}'. "
-                                  "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...).") from e
-            raise FxcostError(f"transformers builds no model from the '{model_type}' config alone (a part of "
-                              "another model's config?). Fix: profile the model it belongs to, or build it "
-                              "yourself and pass file.py:factory.") from e
+                raise FxcostError(
+                    f"transformers has no causal language model for '{model_type}'. "
+                    "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...)."
+                ) from e
+            raise FxcostError(
+                f"transformers builds no model from the '{model_type}' config alone (a part of "
+                "another model's config?). Fix: profile the model it belongs to, or build it "
+                "yourself and pass file.py:factory."
+            ) from e
     main = getattr(model, "main_input_name", "input_ids")
     if main == "pixel_values":
         size = getattr(config, "image_size", 224)
