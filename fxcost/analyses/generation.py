@@ -20,9 +20,9 @@ from torch import nn
 from ..core.concurrency import per_model
 from ..core.cost import Cost, NodeRecord
 from ..core.errors import FxcostError
-from ..core.guards import attributes_kept, gc_paused, standins, tracing
 from ..core.options import Options
 from ..core.walk import tensors
+from ..pipeline.run import forward_outputs
 from ..reports.report import Report
 from .profile import profile
 
@@ -182,15 +182,8 @@ class _Steps:
 
     def cache_after(self, tokens: int) -> Any:
         """The model's own KV cache after a forward of ``tokens`` tokens, on meta."""
-        with (
-            gc_paused(),
-            attributes_kept(self.model),
-            standins(self.model),
-            tracing(),
-            torch.no_grad(),
-            torch.device("meta"),
-        ):
-            out = self.model(input_ids=torch.zeros(self.batch, tokens, dtype=torch.long), use_cache=True, **self.extra)
+        ids = torch.zeros(self.batch, tokens, dtype=torch.long, device="meta")
+        out = forward_outputs(self.model, (), {"input_ids": ids, "use_cache": True, **self.extra})
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if cache is None:
             raise FxcostError(

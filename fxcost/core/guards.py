@@ -1,9 +1,10 @@
 """Core: the guards that keep the user's model exactly as it was, and the state a capture runs in.
 
-Every entry point wraps its run of the user's model in these: parameters and buffers are swapped
-for stand-ins (``standins``), attributes a forward assigns are put back (``attributes_kept``),
-Python's collector is paused (``gc_paused``), and the model runs as under a compiler
-(``tracing``). Each restores what it changed, also when the run fails.
+A count runs the user's model inside ``guarded``, entered once by the pipeline's entry point:
+parameters and buffers are swapped for stand-ins (``standins``), attributes a forward assigns
+are put back (``attributes_kept``), Python's collector is paused (``gc_paused``), and the model
+runs as under a compiler (``tracing``). Each restores what it changed, also when the run fails.
+Timing (real runs) has guards of its own: ``evaluated``, ``grads_and_buffers_kept``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 
 from .concurrency import Switch
 from .errors import FxcostError
-from .walk import map_tensors, tensors
+from .walk import map_tensors
 
 
 def to_meta(value: Any, grad: bool = False) -> Any:
@@ -143,6 +144,19 @@ class attributes_kept:
         self.restore()
 
 
+@contextlib.contextmanager
+def guarded(model: nn.Module, real: bool = False, swap: bool = True) -> Iterator[attributes_kept]:
+    """The one guard a count runs in (``pipeline.run`` enters it once per count): the collector
+    paused, the parameters and buffers swapped for stand-ins (``swap=False`` for a model fxcost
+    built itself; ``real``: buffers cloned, parameters used as they are), then the attributes
+    kept (``restore()`` puts back the state after the swap, for a second capture path after a
+    failed one), and the model run as under a compiler. Everything is undone on exit, also when
+    the run fails."""
+    with gc_paused(), standins(model, real=real) if swap else contextlib.nullcontext():
+        with attributes_kept(model) as kept, tracing():
+            yield kept
+
+
 def _pause_gc() -> bool:
     was_enabled = gc.isenabled()
     gc.disable()
@@ -204,25 +218,6 @@ def _unless_meta(check: Any) -> Any:
         return check(*args, **kwargs)
 
     return skip_on_meta
-
-
-def meta_device(real: bool) -> contextlib.AbstractContextManager:
-    """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
-    meta too; real runs leave devices alone."""
-    return contextlib.nullcontext() if real else torch.device("meta")
-
-
-def on_meta(func: Any, args: tuple, kwargs: dict) -> Any:
-    """Run one call of a forward on meta. A call that fails mixing meta tensors with tensors on
-    a real device (a tensor the model keeps as a plain attribute, such as torchvision's default
-    boxes, meeting the meta stand-ins of its activations) runs again with those on meta too: in
-    eager all of them would be on the model's device, and so would its error, if it has one."""
-    try:
-        return func(*args, **kwargs)
-    except RuntimeError:
-        if len({t.is_meta for t in tensors((args, kwargs))}) < 2:
-            raise
-    return func(*to_meta(args), **to_meta(kwargs))
 
 
 def quantized(module: nn.Module) -> bool:

@@ -36,13 +36,12 @@ from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
 
 from ..core.errors import explain_failure
-from ..core.guards import meta_device, on_meta, standins, tracing
 from ..core.naming import CallPaths
 from ..core.options import CaptureMethod
 from ..core.walk import map_tensors
 from ..rules.registry import Registry
 from .calls import SCRIPT_CALL, ScriptedOps, has_tensor, script_calls, whole_calls
-from .memo import Memo, by_shape_rule
+from .memo import Memo, by_shape_rule, meta_device, on_meta
 
 
 @dataclass
@@ -340,23 +339,15 @@ def classify(func: Any, args: tuple) -> tuple[str, Any, tuple]:
 def record(
     model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, shortcuts: bool = True
 ) -> Capture:
-    """Run one forward on stand-ins (meta unless ``real``) and record the torch calls.
-    ``shortcuts=False``: no shape rules (sizes are symbolic)."""
+    """Run one forward and record the torch calls, inside the count's guard (the model on its
+    stand-ins: meta unless ``real``). ``shortcuts=False``: no shape rules (sizes are symbolic)."""
     rec = _Recorder(model, registry, None if real else Memo(), shortcuts)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
+    builder.attrs.update(tensor_names(model))
     try:
-        with standins(model, real=real):
-            builder.attrs.update(tensor_names(model))
-            with (
-                rec.hooked(),
-                torch.no_grad(),
-                tracing(),
-                whole_calls(model, registry, rec.whole),
-                script_calls(rec),
-                rec,
-            ):
-                out = model(*args, **kwargs)
+        with rec.hooked(), torch.no_grad(), whole_calls(model, registry, rec.whole), script_calls(rec), rec:
+            out = model(*args, **kwargs)
     except Exception as e:
         where = "the forward pass" + (f" in module '{rec.stack[-1][0]}'" if rec.stack and rec.stack[-1][0] else "")
         raise explain_failure(e, where, real) from e

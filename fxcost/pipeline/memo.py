@@ -1,5 +1,6 @@
 """The pipeline's memo, shared by every capture path: outputs of meta ops by a key of what they
-depend on, and outputs given by a rule's shape rule instead of the op's own meta kernel.
+depend on, outputs given by a rule's shape rule instead of the op's own meta kernel, and how
+one call runs on meta (``on_meta``, ``meta_device``).
 
 Kept apart from ``shapes.py`` (the ValueProp pass) so that the recorders, which give nodes their
 values as they record them, need not import the pass they replace.
@@ -7,13 +8,16 @@ values as they record them, need not import the pass they replace.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..core.errors import FxcostError
+from ..core.guards import to_meta
 from ..core.naming import target_name
+from ..core.walk import tensors
 from ..rules.registry import OpCall, Registry
 
 
@@ -138,3 +142,22 @@ def _rebuild(v: Any) -> Any:
     if t is tuple or t is list:
         return t(_rebuild(x) for x in v)
     return v
+
+
+def meta_device(real: bool) -> contextlib.AbstractContextManager:
+    """On the meta path, tensors made without a device inside forward (torch.arange(n)) land on
+    meta too; real runs leave devices alone."""
+    return contextlib.nullcontext() if real else torch.device("meta")
+
+
+def on_meta(func: Any, args: tuple, kwargs: dict) -> Any:
+    """Run one call of a forward on meta. A call that fails mixing meta tensors with tensors on
+    a real device (a tensor the model keeps as a plain attribute, such as torchvision's default
+    boxes, meeting the meta stand-ins of its activations) runs again with those on meta too: in
+    eager all of them would be on the model's device, and so would its error, if it has one."""
+    try:
+        return func(*args, **kwargs)
+    except RuntimeError:
+        if len({t.is_meta for t in tensors((args, kwargs))}) < 2:
+            raise
+    return func(*to_meta(args), **to_meta(kwargs))

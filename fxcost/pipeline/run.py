@@ -24,7 +24,7 @@ from torch import nn
 
 from ..core.cost import NodeRecord
 from ..core.errors import CaptureError, FxcostError
-from ..core.guards import attributes_kept, quantized, standins, to_meta, tracing
+from ..core.guards import attributes_kept, guarded, quantized, to_meta
 from ..core.naming import target_name
 from ..core.options import CaptureMethod, Options
 from ..core.walk import tensors
@@ -56,15 +56,16 @@ def count(
     node with ``opts``' rules and conventions, and with ``opts.memory`` summarize the peak memory.
     ``aten``: a model fxcost built itself on a fake process group (``profile_parallel``), run as
     it is, without stand-ins."""
-    cap = capture(model, args, kwargs, opts, symbolic_sizes=symbolic_sizes, aten=aten)
-    records = CostInterpreter(cap.graph, cap.root, opts).run()
-    memory = None
-    if opts.memory:
-        timeline = cap.timeline
-        if timeline is None:  # the forward's own storages, recorded at the aten level without grad
-            with attributes_kept(model):
+    with guarded(model, real=opts.real, swap=not aten) as kept:
+        cap = _capture(model, args, kwargs, opts, kept, symbolic_sizes, aten)
+        records = CostInterpreter(cap.graph, cap.root, opts).run()
+        memory = None
+        if opts.memory:
+            timeline = cap.timeline
+            if timeline is None:  # the forward's own storages, recorded at the aten level without grad
+                kept.restore()
                 timeline = record_step(model, args, kwargs, _registry(opts), backward=False, memory=True).timeline
-        memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
+            memory = memory_summary(timeline, model, opts.optimizer, opts.backward)
     return Counted(cap, records, memory)
 
 
@@ -73,25 +74,30 @@ def capture(
 ) -> Capture:
     """The captured graph of ``model(*args, **kwargs)``, every node carrying its value (on meta
     tensors, or with ``opts.real`` on the inputs' own device)."""
+    with guarded(model, real=opts.real, swap=not aten) as kept:
+        return _capture(model, args, kwargs, opts, kept, symbolic_sizes, aten)
+
+
+def _capture(
+    model: nn.Module, args: tuple, kwargs: dict, opts: Options, kept: attributes_kept, symbolic_sizes: bool, aten: bool
+) -> Capture:
     registry = _registry(opts)
     if aten:
         return record_step(model, args, kwargs, registry, backward=opts.backward, memory=opts.memory, own_model=True)
     if symbolic_sizes:
-        with attributes_kept(model):
-            if opts.backward:
-                return record_step(model, args, kwargs, registry, shortcuts=False)
-            return record(model, args, kwargs, registry, real=False, shortcuts=False)
+        if opts.backward:
+            return record_step(model, args, kwargs, registry, shortcuts=False)
+        return record(model, args, kwargs, registry, real=False, shortcuts=False)
     try:
         if opts.backward:
-            with attributes_kept(model):
-                return record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
+            return record_step(model, args, kwargs, registry, memory=opts.memory, keep_outputs=opts.keep_outputs)
         if not opts.real and opts.capture == CaptureMethod.AUTO and (cap := graph_with_values(model, args, kwargs)):
             return cap  # ep.module() and other graphs that carry their values: costed as they are
         if opts.real:
             _check_devices(model, args, kwargs)
         else:
             args, kwargs = to_meta(args), to_meta(kwargs)
-        return _forward(model, args, kwargs, registry, opts.real, opts.capture)
+        return _forward(model, args, kwargs, registry, opts.real, opts.capture, kept)
     except FxcostError as e:
         found = next(((path, m) for path, m in model.named_modules() if quantized(m)), None)
         if opts.real or found is None:
@@ -101,6 +107,14 @@ def capture(
             "kernels run on real tensors only, and meta tensors have no values. Fix: profile with "
             "real=True (--real on the command line); quantized models are small enough to run."
         ) from e
+
+
+def forward_outputs(model: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """What ``model(*args, **kwargs)`` returns, run once on meta stand-ins inside the count's
+    guard, for an analysis that needs a forward's own outputs (generation: the KV cache it makes
+    for the next step). Tensors made without a device land on meta too."""
+    with guarded(model), torch.no_grad(), torch.device("meta"):
+        return model(*args, **to_meta(kwargs))
 
 
 def count_program(ep: Any, opts: Options) -> tuple[Counted, dict[str, tuple[str, int]]]:
@@ -124,7 +138,7 @@ def count_graph(
                 added.append(n)
     elif example_inputs is not None:
         added = [n for n in graph.nodes if "val" not in n.meta]
-        with standins(root), torch.no_grad():
+        with guarded(root), torch.no_grad():
             ValueProp(root, graph, registry=_registry(opts)).run(*to_meta(example_inputs))
     try:
         return CostInterpreter(graph, root, opts).run()
@@ -158,27 +172,33 @@ def _check_devices(model: nn.Module, args: tuple, kwargs: dict) -> None:
 
 
 def _forward(
-    model: nn.Module, args: tuple, kwargs: dict, registry: Registry, real: bool, method: CaptureMethod
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    registry: Registry,
+    real: bool,
+    method: CaptureMethod,
+    kept: attributes_kept,
 ) -> Capture:
     """A forward captured by ``method``, every node given its value. ``auto`` records one forward
     (one pass that gives each node its value as it runs: 1.1 to 2.5 times faster than tracing
     and then propagating shapes, on every model measured; ``benchmarks/zoo_speed.py``), and
-    symbolic-traces a model the recording cannot run, saying why in ``fallback_reason``."""
-    with attributes_kept(model) as kept:
-        if method == CaptureMethod.SYMBOLIC_TRACE:
-            traced = _symbolic_and_shape(model, args, kwargs, registry, real, strict=True)[0]
-            assert traced is not None  # strict: its failures raise
-            return traced
-        try:
-            return record(model, args, kwargs, registry, real)
-        except FxcostError as e:
-            if method == CaptureMethod.RECORD:
-                raise
-            failed = e
-        kept.restore()  # what the failed recording left on the model must not reach the trace
-        cap, reason = _symbolic_and_shape(model, args, kwargs, registry, real, strict=False)
-        if cap is None:
-            raise CaptureError(f"every capture path failed. record: {failed}. {reason}") from failed
+    symbolic-traces a model the recording cannot run, saying why in ``fallback_reason``. ``kept``:
+    the count's guard, whose ``restore()`` puts the model back between the two."""
+    if method == CaptureMethod.SYMBOLIC_TRACE:
+        traced = _symbolic_and_shape(model, args, kwargs, registry, real, strict=True)[0]
+        assert traced is not None  # strict: its failures raise
+        return traced
+    try:
+        return record(model, args, kwargs, registry, real)
+    except FxcostError as e:
+        if method == CaptureMethod.RECORD:
+            raise
+        failed = e
+    kept.restore()  # what the failed recording left on the model must not reach the trace
+    cap, reason = _symbolic_and_shape(model, args, kwargs, registry, real, strict=False)
+    if cap is None:
+        raise CaptureError(f"every capture path failed. record: {failed}. {reason}") from failed
     cap.fallback_reason = f"record failed: {failed}"
     return cap
 
@@ -194,8 +214,7 @@ def _symbolic_and_shape(
     if opaque:
         return None, f"symbolic_trace would leave torch.fx.wrap'd calls without a rule opaque: {', '.join(opaque)}"
     try:
-        with tracing():
-            cap = symbolic(model, args, kwargs, registry)
+        cap = symbolic(model, args, kwargs, registry)
     except Exception as e:  # symbolic tracing fails in many ways on real-world models
         reason = f"symbolic_trace failed: {_line(e)}"
         if strict:
@@ -205,7 +224,7 @@ def _symbolic_and_shape(
     if opaque:
         return None, f"symbolic_trace left calls without a rule opaque: {', '.join(opaque)}"
     try:
-        with standins(model, real=real), torch.no_grad(), tracing():
+        with torch.no_grad():
             ValueProp(model, cap.graph, real, cap.constants, registry).run(*cap.inputs)
     except Exception as e:
         if strict:

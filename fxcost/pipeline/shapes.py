@@ -16,10 +16,10 @@ from torch import nn
 from torch.utils._device import _device_constructors
 
 from ..core.errors import FxcostError, explain_failure
-from ..core.guards import meta_device, to_meta
+from ..core.guards import to_meta
 from ..core.naming import module_path, target_name
 from ..rules.registry import Registry
-from .memo import Memo, by_shape_rule
+from .memo import Memo, by_shape_rule, meta_device
 
 
 class ValueProp(torch.fx.Interpreter):

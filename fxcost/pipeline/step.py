@@ -20,7 +20,6 @@ A backward op belongs to the module whose forward made the autograd node that ru
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
@@ -29,13 +28,13 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
 from ..core.errors import FxcostError, explain_failure
-from ..core.guards import on_meta, standins, to_meta, tracing
+from ..core.guards import to_meta
 from ..core.options import CaptureMethod
 from ..core.walk import backward_roots, local, tensors
 from ..rules.registry import Registry
 from .calls import has_tensor
 from .capture import Capture, GraphBuilder, ModuleStack, input_placeholders, tensor_names
-from .memo import Memo, by_shape_rule
+from .memo import Memo, by_shape_rule, on_meta
 from .memory import Timeline, resizes
 
 
@@ -175,7 +174,8 @@ def record_step(
     own_model: bool = False,
     keep_outputs: bool = False,
 ) -> Capture:
-    """Record one training step of ``model(*args, **kwargs)`` on meta stand-ins: the forward,
+    """Record one training step of ``model(*args, **kwargs)``, inside the count's guard (the
+    model on its meta stand-ins, or as it is for ``own_model``): the forward,
     then the backward of the loss (or of each floating output, seeded with ones, as
     ``out.sum().backward()`` would). ``backward=False``: the forward alone, without grad.
     ``memory``: also the storage lifetimes (``Capture.timeline``) for the peak memory.
@@ -190,30 +190,29 @@ def record_step(
     rec = _StepRecorder(model, registry, memory, shortcuts, own_model)
     builder = rec.builder
     inputs = input_placeholders(builder, args, kwargs)
+    builder.attrs.update(tensor_names(model))
+    if memory:
+        rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
     try:
-        with contextlib.nullcontext() if own_model else standins(model):
-            builder.attrs.update(tensor_names(model))
-            if memory:
-                rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
-            with rec.hooked(), torch.set_grad_enabled(backward), tracing(), resizes(rec.timeline), rec:
-                out = model(*args, **kwargs)
-                outputs = builder.to_args(tensors(out))  # named now: a freed output leaves the builder
-                held = tensors(out)
-                if backward:
-                    roots = backward_roots(out)
-                    if not roots:
-                        raise _NothingToDifferentiate()
-                    if not keep_outputs:  # the loop keeps the loss alone
-                        held = roots
-                        del out
-                    with _disable_current_modes():  # the seeds are not part of the step
-                        seeds = [torch.ones_like(t) for t in roots]
-                    rec.name_autograd_nodes()
-                    rec.in_backward = True
-                    torch.autograd.backward(roots, seeds)
-            if rec.timeline is not None:  # what the step leaves: what the caller holds, the gradients
-                rec.timeline.held_to_end(held)
-                rec.timeline.held_to_end([local(p.grad) for p in model.parameters() if p.grad is not None], "gradient")
+        with rec.hooked(), torch.set_grad_enabled(backward), resizes(rec.timeline), rec:
+            out = model(*args, **kwargs)
+            outputs = builder.to_args(tensors(out))  # named now: a freed output leaves the builder
+            held = tensors(out)
+            if backward:
+                roots = backward_roots(out)
+                if not roots:
+                    raise _NothingToDifferentiate()
+                if not keep_outputs:  # the loop keeps the loss alone
+                    held = roots
+                    del out
+                with _disable_current_modes():  # the seeds are not part of the step
+                    seeds = [torch.ones_like(t) for t in roots]
+                rec.name_autograd_nodes()
+                rec.in_backward = True
+                torch.autograd.backward(roots, seeds)
+        if rec.timeline is not None:  # what the step leaves: what the caller holds, the gradients
+            rec.timeline.held_to_end(held)
+            rec.timeline.held_to_end([local(p.grad) for p in model.parameters() if p.grad is not None], "gradient")
     except _NothingToDifferentiate:
         raise FxcostError(
             "the training step has nothing to differentiate: no output requires grad (every "

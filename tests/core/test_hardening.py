@@ -217,3 +217,42 @@ def test_failed_detection_capture_leaves_no_proxies():
     assert {name: set(m.__dict__) for name, m in model.named_modules()} == keys
     for m in model.modules():
         assert not any(isinstance(v, torch.fx.Proxy) for v in m.__dict__.values())
+
+
+def _guards_entered(fn):
+    """How often each guard of core/guards.py is set up while ``fn`` runs (a profile hook)."""
+    import collections
+    import sys
+
+    import fxcost.core.guards as guards
+
+    watched = {"guarded", "standins", "attributes_kept", "gc_paused", "tracing"}
+    seen = collections.Counter()
+    frames = []  # a generator's frame is called again when it resumes: count each frame once
+    where = guards.__file__
+
+    def hook(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and code.co_filename == where and not any(f is frame for f in frames):
+            name = "attributes_kept" if code.co_name == "__init__" else code.co_name
+            if name in watched:
+                frames.append(frame)
+                seen[name] += 1
+
+    sys.setprofile(hook)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+@pytest.mark.parametrize("kw", [{}, {"capture": "symbolic_trace"}, {"backward": True, "memory": True}, {"memory": True}])
+def test_a_count_enters_one_guard_once(kw):
+    """The pipeline's entry point sets up the one guard context a count runs in; no capture path
+    builds a guard stack of its own (the decorator's paused collector aside)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    seen = _guards_entered(lambda: fxcost.profile(model, (torch.randn(2, 3, 8, 8),), **kw))
+    assert seen["guarded"] == 1
+    assert seen["standins"] == seen["attributes_kept"] == seen["tracing"] == 1, seen
+    assert sum(seen.values()) <= 6, seen  # guarded and what it enters, plus the paused collector
