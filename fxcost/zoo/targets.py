@@ -95,7 +95,7 @@ def _call_factory(obj: Any, what: str) -> Any:
     except Exception as e:
         raise FxcostError(f"{what}() raised {type(e).__name__}: {e}. Fix the factory.") from e
     if isinstance(model, tuple) and model and isinstance(model[0], nn.Module):
-        return model  # (model, example_args) as fxcost.example.example returns
+        return model  # (model, example_args) as fxcost.cli.example.example returns
     if not isinstance(model, nn.Module):
         raise FxcostError(f"{what}() returned {type(model).__name__}, not an nn.Module.")
     return model
