@@ -256,3 +256,17 @@ def test_a_count_enters_one_guard_once(kw):
     assert seen["guarded"] == 1
     assert seen["standins"] == seen["attributes_kept"] == seen["tracing"] == 1, seen
     assert sum(seen.values()) <= 6, seen  # guarded and what it enters, plus the paused collector
+
+
+def test_import_and_a_command_print_nothing_without_numpy():
+    # the base install has torch and tabulate alone; torch warns at import when NumPy is absent
+    code = (
+        "import sys; sys.modules['numpy'] = None; sys.argv = ['fxcost', 'rules']; "
+        "import fxcost; from fxcost.cli.main import main; main()"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("family")
