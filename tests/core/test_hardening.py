@@ -247,7 +247,9 @@ def _guards_entered(fn):
     return seen
 
 
-@pytest.mark.parametrize("kw", [{}, {"capture": "symbolic_trace"}, {"backward": True, "memory": True}, {"memory": True}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"capture": "symbolic_trace"}, {"backward": True, "memory": True}, {"memory": True}]
+)
 def test_a_count_enters_one_guard_once(kw):
     """The pipeline's entry point sets up the one guard context a count runs in; no capture path
     builds a guard stack of its own (the decorator's paused collector aside)."""
