@@ -63,13 +63,14 @@ class CallPaths:
 
     def __init__(self, model: nn.Module) -> None:
         #: id -> (first name, type), as ``named_modules()`` (duplicates removed) gives them
-        self.first = {id(m): (name, type(m)) for name, m in model.named_modules()}
-        seen: set[int] = set()
+        self.first: dict[int, tuple[str, type]] = {}
         #: modules reachable through more than one path: only these need their caller's view
         self.aliased: set[int] = set()
-        for _, m in model.named_modules(remove_duplicate=False):
-            (self.aliased if id(m) in seen else seen).add(id(m))
-        self._modules = {id(m): m for m in model.modules()}
+        for name, m in model.named_modules(remove_duplicate=False):  # one walk: first names in order
+            if id(m) in self.first:
+                self.aliased.add(id(m))
+            else:
+                self.first[id(m)] = (name, type(m))
         self._under: dict[int, dict[int, str]] = {}
 
     def of(self, module: nn.Module, caller: nn.Module | None, caller_path: str) -> tuple[str, type] | None:

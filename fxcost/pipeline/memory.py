@@ -14,10 +14,10 @@ checkpointing drops them, and the timeline sees that too).
 split at the peak into gradients, activations (made in the forward), temporaries (made in the
 backward) and gathered parameters: storages grown in place with ``UntypedStorage.resize_``, which
 is how FSDP2 allocates each group's unsharded parameters before its forward and frees them after
-(``reshard_after_forward``) and again around its backward. A resize is no op, so the timeline
-is told of it while it records (``resizes``): resizing to 0 ends the storage's life there, and
-growing it again starts a new one. Not counted: the caller's inputs, allocator rounding and fragmentation, the CUDA
-context, cuBLAS/cuDNN workspaces.
+(``reshard_after_forward``) and again around its backward. A resize is not an op the recorder
+sees, so the timeline is told of it while it records (``resizes``): resizing to 0 ends the
+storage's life there, and growing it again starts a new one. Not counted: the caller's inputs,
+allocator rounding and fragmentation, the CUDA context, cuBLAS/cuDNN workspaces.
 """
 
 from __future__ import annotations

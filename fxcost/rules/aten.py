@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..core.cost import Cost, sym_max
-from .attention import attention_core
+from .attention import attention_core, sequence_lengths
 from .conv import conv, conv_transpose
 from .registry import OpCall, register_rule
 
@@ -67,15 +67,6 @@ _VARLEN = _packets("_flash_attention_forward", "_efficient_attention_forward")
 _VARLEN_BACKWARD = _packets("_flash_attention_backward", "_efficient_attention_backward")
 
 Segment = tuple[Any, Any, Any, Any, Any]  # (heads, L, S, E, Ev) of one independent attention
-
-
-def sequence_lengths(offsets: torch.Tensor, longest: Any) -> list[Any]:
-    """The lengths of a packed batch's sequences from its offsets (``cum_seq_q``, a jagged
-    tensor's ``offsets()``); on meta, where offsets hold no values, each is ``longest`` (the
-    kernel's max_seqlen argument): an upper bound, as FlopCounterMode counts fake tensors."""
-    if offsets.device.type == "meta" or isinstance(offsets, torch._subclasses.FakeTensor):
-        return [longest] * (offsets.shape[0] - 1)
-    return offsets.diff().tolist()
 
 
 def _segments(call: OpCall) -> list[Segment]:

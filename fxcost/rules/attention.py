@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -47,7 +48,7 @@ def sdpa(call: OpCall) -> Cost:
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
     masked, causal = call.arg("attn_mask") is not None, bool(call.arg("is_causal", False))
     if q.is_nested:  # jagged (B, H, j, E): one attention per sequence, of its own length
-        lengths = zip(_jagged_lengths(q), _jagged_lengths(k))
+        lengths = zip(sequence_lengths(q.offsets()), sequence_lengths(k.offsets()))
         return sum(
             (attention_core(call, q.shape[1], L, S, q.shape[-1], v.shape[-1], masked, causal) for L, S in lengths),
             Cost(),
@@ -56,9 +57,13 @@ def sdpa(call: OpCall) -> Cost:
     return attention_core(call, heads, q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], masked, causal)
 
 
-def _jagged_lengths(t: Any) -> list[int]:
-    """The sequence lengths of a jagged nested tensor (its ragged dimension's sizes)."""
-    return t.offsets().diff().tolist()
+def sequence_lengths(offsets: torch.Tensor, longest: Any = None) -> list[Any]:
+    """The lengths of a packed batch's sequences from its offsets (``cum_seq_q``, a jagged
+    tensor's ``offsets()``); on meta, where offsets hold no values, each is ``longest`` (the
+    kernel's max_seqlen argument): an upper bound, as FlopCounterMode counts fake tensors."""
+    if offsets.device.type == "meta" or isinstance(offsets, torch._subclasses.FakeTensor):
+        return [longest] * (offsets.shape[0] - 1)
+    return offsets.diff().tolist()
 
 
 def _mha(

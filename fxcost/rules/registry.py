@@ -135,7 +135,7 @@ class Registry:
         self._ready()
         for t in targets:
             for store in _STORES:
-                getattr(self, store).pop(t, None)
+                getattr(self, store).pop(_function_key(t), None)
         self._forget_lookups()
 
     def _forget_lookups(self) -> None:
@@ -154,7 +154,7 @@ class Registry:
         elif isinstance(target, type) and issubclass(target, nn.Module):
             self._modules[target] = entry
         elif isinstance(target, type) and issubclass(target, torch.autograd.Function):
-            self._functions[target.apply] = entry  # the call the capture sees: MyFunction.apply(x)
+            self._functions[_function_key(target)] = entry
         elif callable(target):
             self._functions[target] = entry
         else:
@@ -277,6 +277,14 @@ class Registry:
         self._ready()
         for store in _STORES:
             yield from getattr(self, store).values()
+
+
+def _function_key(target: Any) -> Any:
+    """Where a target's rule is kept: an autograd.Function's under its ``apply``, the call the
+    capture sees (``MyFunction.apply(x)``); any other target under itself."""
+    if isinstance(target, type) and issubclass(target, torch.autograd.Function):
+        return target.apply
+    return target
 
 
 def autograd_function(f: Any) -> type | None:

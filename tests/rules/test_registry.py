@@ -184,3 +184,22 @@ def test_a_rule_on_a_plain_python_function_keeps_its_calls_whole(capture):
     assert [n.op for n in r.nodes] == ["<lambda>", "elementwise"]
     assert (r.total.flops, r.total.macs) == (1000 + 32, 7)
     assert globals()["_fused"] is _fused  # put back
+
+
+class _Twice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def test_a_rule_for_an_autograd_function_and_its_removal():
+    reg = fxcost.REGISTRY.copy()
+    reg.register(_Twice)(lambda call: fxcost.Cost(flops=42))
+    model = Fn(lambda x: _Twice.apply(x))
+    assert fxcost.profile(model, (torch.randn(3),), registry=reg).total.flops == 42
+    reg.unregister(_Twice)  # by the class it was registered for: its apply calls are recorded through
+    assert fxcost.profile(model, (torch.randn(3),), registry=reg).total.flops == 3  # x * 2
