@@ -26,12 +26,15 @@ def to_meta(value: Any, grad: bool = False) -> Any:
     """Meta copies (shape, dtype, strides; no data) of every tensor in a pytree. With ``grad``,
     a floating-point tensor that requires grad gives a meta leaf that does too (its gradient is
     part of a training step)."""
-    return map_tensors(lambda t: _meta_copy(t, grad), value)
+    offsets: dict[int, torch.Tensor] = {}  # jagged tensors sharing offsets share their stand-in's
+    return map_tensors(lambda t: _meta_copy(t, grad, offsets), value)
 
 
-def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
+def _meta_copy(t: torch.Tensor, grad: bool = False, offsets: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     if t.device.type == "meta" and not (grad and t.requires_grad and not t.is_leaf):
         return t
+    if t.layout == torch.jagged:
+        return _jagged_meta(t, {} if offsets is None else offsets)
     if t.layout != torch.strided:
         raise FxcostError(
             f"an input of layout {t.layout} (shape {list(t.shape)}) has no meta stand-in: fxcost counts on meta "
@@ -47,6 +50,36 @@ def _meta_copy(t: torch.Tensor, grad: bool = False) -> torch.Tensor:
     # write to it in place (``relu_``), which autograd allows on a non-leaf alone
     with torch.enable_grad():
         return out.clone()
+
+
+def _jagged_meta(t: torch.Tensor, offsets: dict[int, torch.Tensor]) -> torch.Tensor:
+    """A jagged nested tensor's stand-in: its values on meta, and meta offsets that remember the
+    real sequence lengths (``lengths``), which a rule reads where the meta offsets hold none.
+    Tensors that share offsets (q, k and v of one batch) share the stand-in's, and so their
+    ragged size."""
+    from torch.nested._internal.nested_tensor import NestedTensor, _store_val_in_tensor  # the jagged layout's
+
+    real = t._offsets  # type: ignore[attr-defined]
+    if t._lengths is not None:  # type: ignore[attr-defined]  # a view with holes: non-contiguous
+        raise FxcostError(
+            f"a jagged input with lengths (shape {list(t.shape)}) has no meta stand-in. "
+            "Fix: profile with real=True, or pass it made contiguous (x.contiguous())."
+        )
+    if id(real) not in offsets:
+        meta = torch.empty_like(real, device="meta")
+        meta.lengths = real.diff().tolist()  # type: ignore[attr-defined]
+        offsets[id(real)] = meta
+    values: torch.Tensor = t._values  # type: ignore[assignment]  # the jagged class sets it
+    lengths = offsets[id(real)].lengths  # type: ignore[attr-defined]
+    cache = dict(t._metadata_cache or {})  # type: ignore[attr-defined]
+    if lengths:  # torch reads the extremes from the offsets' values, which meta has not: known now
+        cache.update(min_seqlen=_store_val_in_tensor(min(lengths)), max_seqlen=_store_val_in_tensor(max(lengths)))
+    return NestedTensor(
+        torch.empty_strided(values.shape, values.stride(), dtype=values.dtype, device="meta"),
+        offsets[id(real)],
+        _ragged_idx=t._ragged_idx,  # type: ignore[attr-defined]
+        _metadata_cache=cache,
+    )
 
 
 @contextlib.contextmanager

@@ -32,6 +32,8 @@ def by_shape_rule(
     try:
         return entry.shape(OpCall(kind, target, args, kwargs, None, module))
     except Exception as e:
+        if any(t.is_nested for t in tensors((args, kwargs))):
+            return None  # a shape rule written for strided tensors: jagged ones run the op's kernel
         name = getattr(entry.shape, "__qualname__", repr(entry.shape))
         on = target_name(target) if module is None else f"{target or 'the model'} ({type(module).__name__})"
         raise FxcostError(
@@ -92,7 +94,7 @@ def _key_of(v: Any, symbolic: bool = False) -> Any:
     if t in _SCALARS:
         return (t, v)
     if isinstance(v, torch.Tensor):
-        if not v.is_meta:
+        if not v.is_meta or v.is_nested:  # real values, or a jagged tensor's ragged size
             raise _Unkeyable
         if symbolic:
             return (_exprs(v.shape), _exprs(v.stride()), v.dtype, v.requires_grad)
@@ -119,7 +121,7 @@ def _template(v: Any) -> Any:
     """A memoized output: meta tensors as _Meta, in plain tuples and lists. A tensor on a real
     device (``torch.arange(n, device="cpu")``) is not memoized: its values are real and used."""
     if isinstance(v, torch.Tensor):
-        if not v.is_meta:
+        if not v.is_meta or v.is_nested:
             raise _Unkeyable
         symbolic = not v.requires_grad and any(isinstance(n, torch.SymInt) for n in v.shape)
         return _Meta((v.shape, v.stride(), v.dtype, v.requires_grad, v if symbolic else None))

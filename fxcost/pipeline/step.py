@@ -20,6 +20,9 @@ A backward op belongs to the module whose forward made the autograd node that ru
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -27,6 +30,7 @@ import torch.fx
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
+from ..core.concurrency import Patch
 from ..core.errors import FxcostError, explain_failure
 from ..core.guards import to_meta
 from ..core.options import CaptureMethod
@@ -193,8 +197,9 @@ def record_step(
     builder.attrs.update(tensor_names(model))
     if memory:
         rec.timeline = Timeline([local(t) for t in (*model.parameters(), *model.buffers(), *inputs)])
+    jagged = any(t.is_nested for t in tensors((args, kwargs)))
     try:
-        with rec.hooked(), torch.set_grad_enabled(backward), resizes(rec.timeline), rec:
+        with rec.hooked(), torch.set_grad_enabled(backward), resizes(rec.timeline), _jagged_sdpa(jagged), rec:
             out = model(*args, **kwargs)
             outputs = builder.to_args(tensors(out))  # named now: a freed output leaves the builder
             held = tensors(out)
@@ -229,6 +234,40 @@ def record_step(
     cap = Capture(builder.graph, model, CaptureMethod.AUTOGRAD, inputs, constants=builder.constants)
     cap.timeline = rec.timeline
     return cap
+
+
+@functools.cache
+def _jagged_patches() -> tuple[Patch, Patch]:
+    from torch.nested._internal import sdpa  # imported where a step has jagged inputs
+
+    def counting_on_meta(x: torch.Tensor) -> bool:
+        return (bool(flops.items()) and x.device.type == "meta") or flops.original(x)
+
+    def offsets_kept(qkv: torch.Tensor) -> Any:
+        out = offsets.original(qkv)
+        known = getattr(qkv._offsets, "lengths", None)  # type: ignore[attr-defined]
+        if offsets.items() and known is not None:
+            out[0].lengths = known  # the kernel's cumulative lengths: a copy of the offsets
+        return out
+
+    flops = Patch(sdpa, "_is_computing_meta_flops", counting_on_meta)
+    offsets = Patch(sdpa, "_cumulative_and_max_seq_len_nnz", offsets_kept)
+    return flops, offsets
+
+
+@contextlib.contextmanager
+def _jagged_sdpa(jagged: bool) -> Iterator[None]:
+    """torch's jagged SDPA asks whether a flop counter runs it on meta (FlopCounterMode alone is
+    recognised): then it skips autocast, which the meta device lacks, and runs the flash kernel
+    the CUDA build would. A step recorded on jagged meta inputs is such a count; the kernel's
+    cumulative lengths, copied from the offsets, keep the real lengths the stand-in's offsets
+    remember (``core.guards.to_meta``)."""
+    if not jagged:
+        yield
+        return
+    flops, offsets = _jagged_patches()
+    with flops.held(True), offsets.held(True):
+        yield
 
 
 class _NothingToDifferentiate(Exception):

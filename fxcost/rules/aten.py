@@ -48,6 +48,25 @@ def convolution_backward(call: OpCall) -> Cost:
     return cost
 
 
+@register_rule(*_packets("linear_backward"))
+def linear_backward(call: OpCall) -> Cost:
+    """The backward of a linear whose input autograd does not decompose (a jagged nested
+    tensor's): grad_input and grad_weight each cost the forward's MACs (where output_mask asks
+    for them); grad_bias sums grad_output."""
+    grad_out, w = call.arg("grad_output"), call.arg("weight")
+    mask = call.arg("output_mask", [True, True, True])
+    out_features, in_features = w.shape
+    fwd = grad_out.numel() * in_features
+    cost = Cost()
+    if mask[0]:
+        cost = cost + call.dots(fwd, grad_out.numel() // out_features * in_features)
+    if mask[1]:
+        cost = cost + call.dots(fwd, w.numel())
+    if mask[2]:
+        cost = cost + Cost(flops=grad_out.numel())
+    return cost
+
+
 _SDPA = _packets(
     "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_flash_attention_for_cpu",

@@ -38,7 +38,23 @@ def attention_core(call: OpCall, heads: int, L: int, S: int, E: int, Ev: int, ma
     return qk + scale + mask + soft + av
 
 
-@register_rule(F.scaled_dot_product_attention)
+def _sdpa_shape(call: OpCall) -> Any:
+    """A jagged query's output on meta, where torch's jagged kernel cannot run (it asks the
+    autocast state of the meta device): the query's structure, ragged size and offsets, with the
+    value's feature size. Dense inputs run the op's own meta kernel."""
+    q, v = call.arg("query"), call.arg("value")
+    if not (q.is_nested and q.is_meta):
+        return None
+    from torch.nested._internal.nested_tensor import NestedTensor  # the jagged layout's one class
+
+    values, Ev = q._values, v.shape[-1]
+    shape = (*values.shape[:-1], Ev)
+    stride = values.stride() if Ev == q.shape[-1] else torch.empty(shape, device="meta").stride()
+    out = torch.empty_strided(shape, stride, dtype=values.dtype, device="meta")
+    return NestedTensor(out, q._offsets, _ragged_idx=q._ragged_idx, _metadata_cache=dict(q._metadata_cache or {}))
+
+
+@register_rule(F.scaled_dot_product_attention, shape=_sdpa_shape)
 def sdpa(call: OpCall) -> Cost:
     """q [..., Hq, L, E], k [..., Hkv, S, E], v [..., Hkv, S, Ev], per query head (grouped-query
     attention included): MACs Hq·L·S·(E + Ev); FLOPs the QKᵀ and AV dot products, a scale per
@@ -48,7 +64,7 @@ def sdpa(call: OpCall) -> Cost:
     q, k, v = call.arg("query"), call.arg("key"), call.arg("value")
     masked, causal = call.arg("attn_mask") is not None, bool(call.arg("is_causal", False))
     if q.is_nested:  # jagged (B, H, j, E): one attention per sequence, of its own length
-        lengths = zip(sequence_lengths(q.offsets()), sequence_lengths(k.offsets()))
+        lengths = zip(sequence_lengths(q.offsets(), _longest(q)), sequence_lengths(k.offsets(), _longest(k)))
         return sum(
             (attention_core(call, q.shape[1], L, S, q.shape[-1], v.shape[-1], masked, causal) for L, S in lengths),
             Cost(),
@@ -57,11 +73,22 @@ def sdpa(call: OpCall) -> Cost:
     return attention_core(call, heads, q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], masked, causal)
 
 
+def _longest(t: torch.Tensor) -> Any:
+    """A jagged tensor's longest sequence where it is known without its offsets' values."""
+    return t._maybe_max_seqlen  # type: ignore[attr-defined]
+
+
 def sequence_lengths(offsets: torch.Tensor, longest: Any = None) -> list[Any]:
     """The lengths of a packed batch's sequences from its offsets (``cum_seq_q``, a jagged
-    tensor's ``offsets()``); on meta, where offsets hold no values, each is ``longest`` (the
-    kernel's max_seqlen argument): an upper bound, as FlopCounterMode counts fake tensors."""
+    tensor's ``offsets()``). On meta, where offsets hold no values: the real lengths where the
+    stand-in of a real input kept them (``lengths``), else each is ``longest`` (the kernel's
+    max_seqlen argument): an upper bound, as FlopCounterMode counts fake tensors."""
     if offsets.device.type == "meta" or isinstance(offsets, torch._subclasses.FakeTensor):
+        known = getattr(offsets, "lengths", None)
+        if known is not None:
+            return list(known)
+        if longest is None:
+            raise ValueError("the sequence lengths of a jagged tensor on meta are unknown (no offsets, no max_seqlen)")
         return [longest] * (offsets.shape[0] - 1)
     return offsets.diff().tolist()
 

@@ -90,6 +90,19 @@ per_element(
     nn.Unflatten,
     *attrs(torch.linalg, "diagonal"),
     "contiguous",
+    # a jagged tensor's parts and the jagged view of its values: what autograd runs around each
+    # op of a nested tensor
+    *attrs(
+        torch.ops.aten,
+        "values",
+        "_nested_get_values",
+        "_nested_view_from_jagged",
+        "_nested_get_offsets",
+        "_nested_get_lengths",
+        "_nested_get_max_seqlen",
+        "_nested_get_min_seqlen",
+        "_nested_get_jagged_dummy",
+    ),
     moves_data=False,
     why="a view: no arithmetic, no bytes",
 )

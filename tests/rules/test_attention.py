@@ -128,3 +128,73 @@ def test_multihead_attention_extra_key_positions(bias_kv, zero_attn, extra):
         need_weights=False,
     )[0]
     assert cost(f, x, real=True).macs == expected
+
+
+class _JaggedBlock(nn.Module):
+    """Pre-norm attention with separate projections, as torch's nested-tensor tutorial writes
+    it for a jagged (B, j, D) batch."""
+
+    def __init__(self, d=64, heads=4):
+        super().__init__()
+        self.norm, self.heads = nn.LayerNorm(d), heads
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+
+    def forward(self, x):
+        x = self.norm(x)
+        q, k, v = (p(x).unflatten(-1, [self.heads, -1]).transpose(1, 2) for p in (self.q, self.k, self.v))
+        y = F.scaled_dot_product_attention(q, k, v)
+        return F.gelu(self.o(y.transpose(1, 2).flatten(-2))) + x
+
+
+LENGTHS = [3, 7, 12, 5]
+
+
+def _jagged_batch(d=64):
+    offsets = torch.tensor([0, *torch.tensor(LENGTHS).cumsum(0).tolist()])
+    return torch.nested.nested_tensor_from_jagged(torch.randn(int(offsets[-1]), d), offsets)
+
+
+def _fcm_per_sequence(block, backward):
+    """FlopCounterMode on real dense tensors, one sequence at a time: what the jagged batch
+    computes (FlopCounterMode itself fails on this jagged model in torch 2.13). SDPA on the math
+    backend, whose matmuls it counts (it has no formula for the CPU flash kernel)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total = 0
+    for L in LENGTHS:
+        with FlopCounterMode(display=False) as fc, sdpa_kernel(SDPBackend.MATH):
+            out = block(torch.randn(1, L, 64))
+            if backward:
+                out.sum().backward()
+        total += fc.get_total_flops()
+    return total
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "step"])
+def test_jagged_input_on_meta_costs_its_sequences(backward):
+    # the default meta path takes a jagged input (a meta stand-in keeping its real lengths): the
+    # cost is the sum of its sequences', each as a dense batch of one, forward and training step
+    import fxcost
+
+    block, x = _JaggedBlock(), _jagged_batch()
+    r = fxcost.profile(block, (x,), backward=backward, strict=True)
+    assert not block.q.weight.is_meta and block.q.weight.grad is None  # the model as it was
+    assert 2 * r.model_flops.macs == _fcm_per_sequence(block, backward)
+    if not backward:  # and the same as the real run
+        assert fxcost.profile(block, (x,), real=True, strict=True).total == r.total
+    else:  # the flash backward re-runs QKᵀ: hardware only, half the attention's forward MACs
+        attention = sum(4 * L * L * (16 + 16) for L in LENGTHS)  # heads·L·S·(E + Ev)
+        assert r.by_phase()["recompute"].macs == attention // 2
+
+
+def test_jagged_input_with_holes_is_refused_with_the_fix():
+    import fxcost
+
+    x = _jagged_batch()
+    holes = torch.nested.narrow(
+        torch.randn(4, 12, 64), 1, torch.zeros(4, dtype=torch.long), torch.tensor(LENGTHS), layout=torch.jagged
+    )
+    assert holes._lengths is not None and x._lengths is None
+    with pytest.raises(fxcost.FxcostError, match="x.contiguous"):
+        fxcost.profile(_JaggedBlock(), (holes,))
