@@ -95,7 +95,8 @@ class _StepRecorder(ModuleStack, TorchDispatchMode):
         name = str(func)
         if has_tensor(out) or getattr(func, "namespace", None) == "c10d":  # c10d ops may return a Work only
             name = self.builder.emit("call_function", func, args, kwargs, out, meta).name
-            if meta["phase"] != "backward":
+            if meta["phase"] == "forward":  # not a checkpoint's recompute: its nodes never run, and
+                # holding them would keep the activations they save alive to the end
                 self.pending.append((tensors(out), meta))
         if self.timeline is not None:
             stack = meta["nn_module_stack"]

@@ -70,6 +70,19 @@ def test_peak_agrees_with_mem_tracker(name):
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_activation_checkpointing_agrees_with_mem_tracker():
+    # each layer's recomputed activations die with that layer's backward (they lived to the end
+    # of the step, 2.5x MemTracker's peak, while fxcost held the recompute's autograd nodes)
+    model, _, kwargs = _models()["llama"]
+    model.gradient_checkpointing_enable()
+    model.train()
+    r = fxcost.profile(model, (), kwargs, backward=True, memory=True)
+    ref = _tracked_peak(model, (), kwargs, True)
+    assert abs(r.memory["peak_bytes"] / ref - 1) <= 0.05, (r.memory, ref)
+    full = _tracked_peak(_models()["llama"][0].train(), (), kwargs, True)
+    assert r.memory["peak_bytes"] < 0.6 * full
+
+
 @pytest.mark.parametrize("keep", [False, True])
 def test_training_step_frees_the_logits_as_a_loop_does(keep):
     """A 32k vocabulary (batch 4 x 256): the logits are 131 MB in float32. A loop
