@@ -32,6 +32,7 @@ from .reports.report import Report
 from .reports.roofline import roofline
 from .rules.registry import REGISTRY, OpCall, Registry, register_rule
 from .zoo.sweep import sweep
+from .zoo.targets import Target, load
 
 REGISTRY.load()  # the built-in rules, now: a first count then pays nothing for them
 
@@ -50,6 +51,8 @@ __all__ = [
     "measure",
     "time_nodes",
     "sweep",
+    "load",
+    "Target",
     "Timing",
     "roofline",
     "Peak",

@@ -119,12 +119,12 @@ def example_command(args: argparse.Namespace) -> int:
 def profile_command(args: argparse.Namespace) -> int:
     """``fxcost profile TARGET``: one count, or by its flags a formula (``--symbolic``), a rank of
     a parallel plan (``--mesh``) or generation (``--prompt``/``--new-tokens``)."""
-    from ..zoo.targets import load_target
+    from ..zoo.targets import load
 
     if args.prompt is not None or args.new_tokens is not None:
-        generate(args, load_target(args.target, causal_lm=True)[0])
+        generate(args, load(args.target, causal_lm=True, trust_remote_code=args.trust_remote_code)[0])
         return 0
-    model, default_args, default_kwargs = load_target(args.target)
+    model, default_args, default_kwargs = load(args.target, trust_remote_code=args.trust_remote_code)
     pos, kwargs = inputs(args, default_args, default_kwargs)
     (formula if args.symbolic else parallel if args.mesh else count)(args, model, pos, kwargs)
     return 0

@@ -55,14 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument(
         "target",
         nargs="?",
-        help="package.module:factory, file.py:factory, torchvision:NAME, timm:NAME or hf:MODEL_TYPE",
+        help="package.module:factory, file.py:factory, torchvision:NAME, timm:NAME, "
+        "hf:ORG/NAME[@REVISION], hf:path/to/config.json or hf:MODEL_TYPE",
     )
     prof.add_argument(
         "--input",
         action="append",
         default=[],
-        metavar="SPEC",
-        help="input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)",
+        metavar="[NAME=]SPEC",
+        help="input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several); NAME=SPEC sets "
+        "the keyword input NAME, e.g. pixel_values=1x3x336x336 (the target's other defaults stay)",
+    )
+    prof.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="hf: targets: run the model code the repository defines (auto_map); only for code you trust",
     )
     prof.add_argument(
         "--kwargs",

@@ -28,12 +28,16 @@ def json_kwargs(text: str) -> dict:
 def model_inputs(
     specs: list[str], kwargs: dict | None, dtype: str, default_args: tuple | None, default_kwargs: dict
 ) -> tuple[tuple, dict]:
-    """(args, kwargs) for a target: tensors from ``specs`` (positional) and ``kwargs`` (a shape
-    spec string becomes a tensor, another value is passed as given), else the target's defaults;
-    for a transformers target a positional spec is its main input. Floating inputs in ``dtype``."""
+    """(args, kwargs) for a target: tensors from ``specs`` (positional; ``NAME=SPEC`` a keyword
+    input, the target's other default inputs kept) and ``kwargs`` (a shape spec string becomes a
+    tensor, another value is passed as given), else the target's defaults; for a transformers
+    target a positional spec is its main input. Floating inputs in ``dtype``."""
     dt = parse_dtype(dtype)
-    pos = tuple(parse_input(s, dt) for s in specs)
-    named = {k: parse_input(v, dt) if isinstance(v, str) else v for k, v in (kwargs or {}).items()}
+    named_specs = dict(s.split("=", 1) for s in specs if "=" in s)  # --input NAME=SPEC
+    pos = tuple(parse_input(s, dt) for s in specs if "=" not in s)
+    named = {k: parse_input(v, dt) if isinstance(v, str) else v for k, v in {**named_specs, **(kwargs or {})}.items()}
+    if named_specs and default_kwargs:  # the target's other inputs stay as they are
+        named = {**default_kwargs, **named}
     if not pos and not named:
         if default_args is None and not default_kwargs:
             raise FxcostError("no input given. Fix: pass --input 1x3x224x224 (repeat for several inputs).")

@@ -253,9 +253,9 @@ def count_target(target: str, request: dict) -> dict:
     import fxcost
 
     from .inputs import cast, model_inputs
-    from .targets import load_target, parse_dtype
+    from .targets import load, parse_dtype
 
-    model, default_args, default_kwargs = load_target(target, meta=True)
+    model, default_args, default_kwargs = load(target, meta=True)
     pos, kwargs = model_inputs(request["inputs"], request["kwargs"], request["dtype"], default_args, default_kwargs)
     model = cast(model, (), {}, parse_dtype(request["dtype"]))[0]
     start = time.perf_counter()

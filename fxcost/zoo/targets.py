@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -101,30 +101,47 @@ def _call_factory(obj: Any, what: str) -> Any:
     return model
 
 
-def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tuple[nn.Module, tuple | None, dict]:
-    """Resolve a command-line TARGET to a model and, where known, a default input; ``causal_lm``
-    builds an hf target with its language-model head (for generation); ``meta`` builds a
-    torchvision or timm model on the meta device where its constructor allows (no weights are
-    made: a sweep of a zoo), else as usual."""
+class Target(NamedTuple):
+    """A model with its default inputs (``args`` None where the target has none)."""
+
+    model: nn.Module
+    args: tuple | None
+    kwargs: dict
+
+
+def load(target: str, causal_lm: bool = False, meta: bool = False, trust_remote_code: bool = False) -> Target:
+    """The model a TARGET names, and its default inputs, as the command line resolves it:
+
+    - ``hf:ORG/NAME[@REVISION]`` (a Hub id: its config.json alone, through the Hub cache; offline
+      from the cache with ``HF_HUB_OFFLINE=1``), ``hf:path/to/folder``, ``hf:path/to/config.json``
+      or ``hf:MODEL_TYPE``: a transformers model built on meta (no weights), with every input its
+      forward needs;
+    - ``torchvision:NAME``, ``timm:NAME``: the zoo's model and an image at its resolution;
+    - ``package.module:factory``, ``path/to/file.py:factory``: what the factory returns (a model,
+      or a ``(model, example_args)`` pair).
+
+    ``causal_lm`` builds an hf target with its language-model head (for generation); ``meta``
+    builds a torchvision or timm model on meta where its constructor allows; ``trust_remote_code``
+    lets an hf target run the code its repository defines (``auto_map``)."""
     kind, _, name = target.partition(":")
     if not name:
         raise FxcostError(
             f"bad target '{target}'. Fix: use package.module:factory, path/to/file.py:factory, "
-            "torchvision:NAME, timm:NAME or hf:MODEL_TYPE."
+            "torchvision:NAME, timm:NAME, hf:ORG/NAME, hf:path/to/config.json or hf:MODEL_TYPE."
         )
     if kind in ("torchvision", "timm"):
         build = _torchvision if kind == "torchvision" else _timm
         if meta:
             try:
                 with torch.device("meta"):
-                    return build(name)
+                    return Target(*build(name))
             except FxcostError:
                 raise
             except Exception:  # a constructor that computes with tensors (regnet's widths)
                 pass
-        return build(name)
+        return Target(*build(name))
     if kind == "hf":
-        return _hf(name, causal_lm)
+        return Target(*_hf(name, causal_lm, trust_remote_code))
     if kind.endswith(".py"):
         if not os.path.isfile(kind):
             raise FxcostError(f"no such file: '{kind}'. Fix: check the path in '{target}'.")
@@ -150,8 +167,8 @@ def load_target(target: str, causal_lm: bool = False, meta: bool = False) -> tup
         raise FxcostError(f"'{kind}' has no attribute '{name}'.")
     made = _call_factory(obj, target)
     if isinstance(made, tuple):
-        return made[0], tuple(made[1]), {}
-    return made, None, {}
+        return Target(made[0], tuple(made[1]), {})
+    return Target(made, None, {})
 
 
 #: How to install each optional model zoo without pulling in another torch.
@@ -203,32 +220,11 @@ def _timm(name: str) -> tuple[nn.Module, tuple, dict]:
     return model.eval(), (torch.zeros(1, *size, device="cpu"),), {}
 
 
-def _hf(model_type: str, causal_lm: bool = False) -> tuple[nn.Module, tuple, dict]:
-    transformers = require("transformers", "hf")
+def _hf(spec: str, causal_lm: bool = False, trust_remote_code: bool = False) -> tuple[nn.Module, tuple, dict]:
+    from . import hub
 
-    try:
-        config = transformers.AutoConfig.for_model(model_type)
-    except ValueError as e:
-        raise FxcostError(f"transformers has no model type '{model_type}'.") from e
-    with torch.device("meta"):
-        try:
-            model = (transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel).from_config(config)
-        except ValueError as e:
-            if causal_lm:
-                raise FxcostError(
-                    f"transformers has no causal language model for '{model_type}'. "
-                    "Fix: --prompt/--new-tokens need a decoder (hf:llama, hf:qwen3...)."
-                ) from e
-            raise FxcostError(
-                f"transformers builds no model from the '{model_type}' config alone (a part of "
-                "another model's config?). Fix: profile the model it belongs to, or build it "
-                "yourself and pass file.py:factory."
-            ) from e
-    main = getattr(model, "main_input_name", "input_ids")
-    if main == "pixel_values":
-        size = getattr(config, "image_size", 224)
-        return model.eval(), (), {main: torch.zeros(1, getattr(config, "num_channels", 3), size, size)}
-    return model.eval(), (), {main: torch.zeros(1, 128, dtype=torch.long)}
+    model = hub.model(hub.config(spec, trust_remote_code), causal_lm, trust_remote_code)
+    return model, (), hub.inputs(model)
 
 
 def import_torchvision_if_present() -> None:

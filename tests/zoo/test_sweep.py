@@ -151,9 +151,9 @@ def test_globs_rows_and_table(tmp_path):
 
 
 def test_a_config_that_builds_no_model_alone_says_so():
-    from fxcost.zoo.targets import load_target
+    from fxcost.zoo.targets import load
 
     with pytest.raises(fxcost.FxcostError, match="builds no model from the 'align_text_model' config alone"):
-        load_target("hf:align_text_model")
+        load("hf:align_text_model")
     with pytest.raises(fxcost.FxcostError, match="no causal language model for 'vit'"):
-        load_target("hf:vit", causal_lm=True)
+        load("hf:vit", causal_lm=True)
