@@ -206,7 +206,7 @@ def _size(v: Any) -> int:
 def _pixels(cfg: Any, batch: int) -> torch.Tensor:
     vc = _vision(cfg)
     size = _size(getattr(vc, "image_size", 224))
-    channels = int(getattr(vc, "num_channels", None) or getattr(vc, "in_channels", 3))
+    channels: int = getattr(vc, "num_channels", None) or getattr(vc, "in_channels", None) or 3
     return torch.zeros(batch, channels, size, size)
 
 
