@@ -17,6 +17,7 @@ with warnings.catch_warnings():
 
 from .analyses import plans  # noqa: E402
 from .analyses.compile import annotate, backend, inductor_pass
+from .analyses.fit import MemoryPlan, memory_plan
 from .analyses.formula import Formula, formula
 from .analyses.generation import Generation, profile_generation
 from .analyses.parallel import ParallelReport, profile_parallel
@@ -41,6 +42,8 @@ __all__ = [
     "profile_generation",
     "formula",
     "profile_parallel",
+    "memory_plan",
+    "MemoryPlan",
     "plans",
     "ParallelReport",
     "Formula",

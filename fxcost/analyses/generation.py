@@ -183,14 +183,7 @@ class _Steps:
     def cache_after(self, tokens: int) -> Any:
         """The model's own KV cache after a forward of ``tokens`` tokens, on meta."""
         ids = torch.zeros(self.batch, tokens, dtype=torch.long, device="meta")
-        out = forward_outputs(self.model, (), {"input_ids": ids, "use_cache": True, **self.extra})
-        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-        if cache is None:
-            raise FxcostError(
-                f"{type(self.model).__name__} returned no KV cache with use_cache=True. "
-                "Fix: pass a causal language model (AutoModelForCausalLM) that caches keys and values."
-            )
-        return cache
+        return _cache(self.model, (), {"input_ids": ids, "use_cache": True, **self.extra})
 
     def report(self, position: int) -> Report:
         """The decode step feeding the token at ``position`` (a cache of ``position`` tokens)."""
@@ -292,6 +285,24 @@ def _affine_sum(ca: Cost, cb: Cost, a: int, b: int, start: int) -> Cost:
         at_start = x + slope * (start - a)
         out.append(n * at_start + slope * n * (n - 1) // 2)
     return Cost(*out)
+
+
+def _cache(model: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """The KV cache a forward of ``model`` leaves, on meta."""
+    out = forward_outputs(model, args, kwargs)
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    if cache is None:
+        raise FxcostError(
+            f"{type(model).__name__} returned no KV cache with use_cache=True. "
+            "Fix: pass a causal language model (AutoModelForCausalLM) that caches keys and values."
+        )
+    return cache
+
+
+def kv_cache_bytes(model: nn.Module, args: tuple, kwargs: dict) -> int:
+    """Bytes of the keys and values a forward of ``model(*args, **kwargs)`` caches (pass
+    ``use_cache=True``), every layer's, on meta."""
+    return _cache_bytes(_cache(model, args, kwargs))
 
 
 def _cache_bytes(cache: Any) -> int:

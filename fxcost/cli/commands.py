@@ -1,5 +1,6 @@
 """Command line: the handlers, one per subcommand (``COMMANDS``): ``profile`` (one count here;
-its other modes, by its flags, in ``modes.py``), ``example``, ``rules``, ``diff``, ``sweep``, ``plot``."""
+its other modes, by its flags, in ``modes.py``), ``memory``, ``devices``, ``example``, ``rules``, ``diff``,
+``sweep``, ``plot``."""
 
 from __future__ import annotations
 
@@ -209,7 +210,70 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 #: subcommand -> handler (returns the exit code)
+def memory_command(args: argparse.Namespace) -> int:
+    """``fxcost memory TARGET``: will it fit: weights per dtype, the inference peak and KV cache,
+    each training setup's peak (per rank under ZeRO with ``--dp``), the largest batch (or longest
+    sequence) a ``--gpu`` holds."""
+    import json
+
+    from ..analyses.fit import memory_plan
+    from ..zoo.targets import load, parse_dtype
+
+    model, default_args, default_kwargs = load(args.target, trust_remote_code=args.trust_remote_code)
+    pos, kwargs = inputs(args, default_args, default_kwargs)
+    if (
+        pos
+        and any(t.shape[:1] != (1,) for t in pos if hasattr(t, "shape"))
+        or any(getattr(t, "shape", (1,))[:1] not in ((1,), ()) for t in kwargs.values())
+    ):
+        raise FxcostError("fxcost memory scales inputs given at batch 1. Fix: --input 1x..., then --batch N.")
+    ids = kwargs.get("input_ids")
+    seq = args.seq if args.seq is not None else (2048 if ids is not None and ids.dim() == 2 else None)
+    setups = args.setup.split(",") if args.setup else None
+    plan = memory_plan(
+        model,
+        pos,
+        kwargs,
+        batch=args.batch,
+        seq=seq,
+        dtype=parse_dtype(args.dtype),
+        setups=setups,
+        dp=args.dp,
+        gpu=args.gpu,
+        solve=args.solve,
+        zero=args.zero,
+    )
+    text = json.dumps(plan.to_dict(), indent=1) if args.format == "json" else plan.table(args.format)
+    write(text, args.out)
+    return 0
+
+
+def devices_command(args: argparse.Namespace) -> int:
+    """``fxcost devices``: the device table: peak FLOP/s, bandwidth, memory, sources."""
+    from ..reports.format import grid, si
+    from ..reports.peaks import PEAKS
+
+    rows = [
+        [
+            key,
+            p.name,
+            si(p.flops.get("bfloat16"), "FLOP/s"),
+            si(p.flops.get("float32"), "FLOP/s") if "float32" in p.flops else "-",
+            si(p.flops.get("float8_e4m3fn"), "FLOP/s") if "float8_e4m3fn" in p.flops else "-",
+            si(p.bandwidth, "B/s"),
+            si(p.memory, "B") if p.memory else "-",
+            p.source,
+        ]
+        for key, p in PEAKS
+    ]
+    head = ["--gpu", "device", "bf16", "fp32", "fp8", "bandwidth", "memory", "source"]
+    write(grid(rows, head, "github" if args.format == "github" else "plain"), args.out)
+    return 0
+
+
 COMMANDS = {
+    "memory": memory_command,
+    "devices": devices_command,
     "example": example_command,
     "profile": profile_command,
     "plot": plot_command,

@@ -213,6 +213,39 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--memory", action="store_true", help="as for profile")
     sw.add_argument("--flops", choices=["exact", "2mac"], default="exact", help="as for profile")
 
+    mem = sub.add_parser("memory", help="will it fit: memory by dtype, precision and optimizer, the largest batch")
+    mem.add_argument("target", help="as for profile: hf:ORG/NAME, hf:path/to/config.json, torchvision:NAME...")
+    mem.add_argument("--input", action="append", default=[], metavar="[NAME=]SPEC", help="as for profile, at batch 1")
+    mem.add_argument("--kwargs", default=None, metavar="JSON", help="as for profile")
+    mem.add_argument("--trust-remote-code", action="store_true", help="as for profile")
+    mem.add_argument("--batch", type=int, default=1, help="the batch (default 1)")
+    mem.add_argument("--seq", type=int, default=None, help="tokens per sequence (default 2048 for text models)")
+    mem.add_argument("--dtype", default="bfloat16", help="inference dtype (default bfloat16)")
+    mem.add_argument(
+        "--setup",
+        default=None,
+        metavar="NAME,...",
+        help="training setups: fp32, bf16, mixed, adam8bit, sgd, checkpoint, lora (default: all)",
+    )
+    mem.add_argument("--dp", type=int, default=1, help="data-parallel ranks: also the per-rank peak under ZeRO-1/2/3")
+    mem.add_argument(
+        "--zero",
+        type=int,
+        choices=[1, 2, 3],
+        default=None,
+        help="with --dp and --gpu: fit per rank at this ZeRO stage (default 3)",
+    )
+    mem.add_argument("--gpu", default=None, help="the device whose memory to fit (fxcost devices lists them)")
+    mem.add_argument(
+        "--solve", choices=["batch", "seq"], default="batch", help="with --gpu: the largest batch or longest sequence"
+    )
+    mem.add_argument("--format", choices=["plain", "github", "json"], default="plain", help="tables, markdown or JSON")
+    mem.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
+
+    dev = sub.add_parser("devices", help="the device table: peak FLOP/s, bandwidth, memory and their sources")
+    dev.add_argument("--format", choices=["plain", "github"], default="plain", help="a terminal table or markdown")
+    dev.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
+
     r = sub.add_parser("rules", help="list every cost rule: the forms it serves and its formula")
     r.add_argument("--format", choices=["plain", "github"], default="plain", help="a terminal table or markdown")
     r.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
