@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from ..core.errors import FxcostError
+from ..core.walk import map_tensors
 from ..reports.format import grid, si
 from ..reports.peaks import Peak, named_peak
 from .generation import kv_cache_bytes
@@ -325,6 +326,15 @@ def _scaled(args: tuple, kwargs: dict) -> Inputs:
     return at
 
 
+def _in(dtype: torch.dtype, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Floating inputs in the compute dtype (an image in bf16 for a bf16 model)."""
+
+    def one(t: torch.Tensor) -> torch.Tensor:
+        return t.to(dtype) if t.is_floating_point() else t
+
+    return map_tensors(one, args), map_tensors(one, kwargs)
+
+
 def _train_inputs(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """A causal LM's step computes its loss: labels are its input ids."""
     params = inspect.signature(model.forward).parameters
@@ -380,7 +390,7 @@ def memory_plan(
     infer_model = _standin(model, dtype).eval()
 
     def inference(b: int, s: int | None) -> int:
-        a, k = make(b, s)
+        a, k = _in(dtype, *make(b, s))
         mem = profile(infer_model, a, k, memory=True).memory
         assert mem is not None
         return mem.peak_bytes
@@ -459,7 +469,7 @@ def _step(model: nn.Module, setup: Setup, make: Inputs, dp: int) -> Callable[[in
     )
 
     def run(batch: int, seq: int | None) -> Training:
-        a, k = _train_inputs(model, *make(batch, seq))
+        a, k = _train_inputs(model, *_in(setup.dtype, *make(batch, seq)))
         mem = profile(model, a, k, backward=True, memory=True).memory
         assert mem is not None
         b = mem.breakdown

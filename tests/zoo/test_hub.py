@@ -275,3 +275,49 @@ def test_an_input_by_name_keeps_the_other_defaults(tmp_path):
     expected = fxcost.profile(model, (), {**kwargs, "decoder_input_ids": torch.zeros(1, 7, dtype=torch.long)})
     default = fxcost.profile(model, (), kwargs)
     assert json.loads(p.stdout)["total"]["macs"] == expected.total.macs != default.total.macs
+
+
+REMOTE_CONFIG = """
+from transformers import PretrainedConfig
+
+class MyConfig(PretrainedConfig):
+    model_type = "my_arch"
+
+    def __init__(self, width=16, **kw):
+        self.width = width
+        super().__init__(**kw)
+"""
+REMOTE_MODEL = """
+import torch
+from transformers import PreTrainedModel
+from .configuration_my import MyConfig
+
+class MyModel(PreTrainedModel):
+    config_class = MyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed = torch.nn.Embedding(100, config.width)
+        self.proj = torch.nn.Linear(config.width, config.width)
+        self.post_init()
+
+    def forward(self, input_ids):
+        return self.proj(self.embed(input_ids))
+"""
+
+
+def test_a_repository_s_own_code_runs_with_trust_remote_code_only(tmp_path):
+    folder = tmp_path / "my"
+    folder.mkdir()
+    (folder / "configuration_my.py").write_text(REMOTE_CONFIG)
+    (folder / "modeling_my.py").write_text(REMOTE_MODEL)
+    auto_map = {"AutoConfig": "configuration_my.MyConfig", "AutoModel": "modeling_my.MyModel"}
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "my_arch", "width": 16, "architectures": ["MyModel"], "auto_map": auto_map})
+    )
+    p = _cli("profile", f"hf:{folder}")
+    assert p.returncode == 2 and "--trust-remote-code" in p.stderr
+    p = _cli("profile", f"hf:{folder}", "--trust-remote-code", "--format", "json", "--units", "raw")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["model"] == "MyModel" and report["total"]["macs"] == 128 * 16 * 16  # 128 tokens, 16 x 16
