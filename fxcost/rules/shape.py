@@ -114,6 +114,11 @@ check = per_element(
     0,
     *attrs(torch, "_assert", "_assert_async", "_assert_tensor_metadata"),
     *attrs(torch.fx._symbolic_trace, "_assert_is_none"),
+    # ``assert torch.all(x)``'s truth test, in its torch, method and aten forms
+    *attrs(torch, "_is_all_true", "_is_any_true"),
+    "_is_all_true",
+    "_is_any_true",
+    *attrs(torch.ops.aten, "_is_all_true", "_is_any_true"),
     moves_data=False,
     why="assertions and guards compute nothing",
 )

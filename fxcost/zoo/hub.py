@@ -243,6 +243,8 @@ def _image(m: nn.Module, batch: int, tokens: int) -> dict[str, torch.Tensor]:
         extra = {}
     ids = torch.zeros(batch, count + tokens, dtype=torch.long)
     ids[:, :count] = token
+    if "mm_token_type_ids" in inspect.signature(m.forward).parameters:  # Qwen-VL's M-RoPE: 1 marks an image token
+        extra["mm_token_type_ids"] = (ids == token).long()
     return {"input_ids": ids, "pixel_values": pixels, **extra}
 
 

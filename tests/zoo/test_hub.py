@@ -236,7 +236,33 @@ TINY = {
         "decoder_start_token_id": 1,
     },  # fmt: skip
     "vit": {"model_type": "vit", "architectures": ["ViTForImageClassification"], **TINY_VISION},
+    "qwen2_vl": {
+        "model_type": "qwen2_vl",
+        "architectures": ["Qwen2VLForConditionalGeneration"],
+        "text_config": dict(
+            TINY_TEXT,
+            model_type="qwen2_vl_text",
+            bos_token_id=1,
+            eos_token_id=2,
+            rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]},
+        ),  # fmt: skip
+        "vision_config": {
+            "depth": 1,
+            "embed_dim": 32,
+            "hidden_size": 32,
+            "num_heads": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+        },  # fmt: skip
+        "image_token_id": 299,
+        "video_token_id": 298,
+        "vision_start_token_id": 297,
+    },
 }
+#: the vision tower and M-RoPE of Qwen2-VL read the image grid's and the ids' values: real=True
+NEEDS_VALUES = {"qwen2_vl"}
 
 
 def _fcm(model, kwargs):
@@ -254,12 +280,19 @@ def test_default_inputs_of_vlm_encoder_decoder_and_vision_models_match_flop_coun
     (folder / "config.json").write_text(json.dumps(TINY[family]))
     model, args, kwargs = fxcost.load(f"hf:{folder}")
     assert type(model).__name__ == TINY[family]["architectures"][0]
-    r = fxcost.profile(model, args, kwargs, strict=True)
     # the same model on real weights, eager attention (FlopCounterMode counts its matmuls)
     real = type(model)._from_config(model.config, attn_implementation="eager").eval()
+    if family in NEEDS_VALUES:
+        with pytest.raises(fxcost.FxcostError, match="real=True"):
+            fxcost.profile(model, args, kwargs)
+        r = fxcost.profile(real, args, kwargs, strict=True, real=True)
+    else:
+        r = fxcost.profile(model, args, kwargs, strict=True)
     assert 2 * r.total.macs == _fcm(real, {k: v.clone() for k, v in kwargs.items()})
     if family == "llava":  # as many image tokens as the tower gives features: (56 / 14)² patches
         assert int((kwargs["input_ids"] == 299).sum()) == 16
+    if family == "qwen2_vl":  # a 224 x 224 image: 16 x 16 patches, merged 2 x 2
+        assert int((kwargs["input_ids"] == 299).sum()) == 64 and kwargs["image_grid_thw"].tolist() == [[1, 16, 16]]
     if family in ("t5", "whisper"):
         assert "decoder_input_ids" in kwargs
 
