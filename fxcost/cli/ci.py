@@ -8,7 +8,10 @@ target the base cannot profile (it does not exist there yet) is reported as new,
 at the head; one the head cannot profile fails the job. The diffs go to the job summary (``$GITHUB_STEP_SUMMARY``) and,
 on a pull request, into ONE comment, found again by a hidden marker and updated in place
 (``gh api``); the exit code is 1 when total FLOPs or MACs grow by more than ``--fail-above``
-percent.
+percent. A pull request from a fork gets a read-only token: the comment is then a warning, and
+``--artifact DIR`` (the Action uploads it) keeps the comment, the pull request's number and head
+SHA and the reports for a ``workflow_run`` job, which posts them with ``--comment-from DIR
+--head-sha SHA`` without checking out or running the pull request's code.
 """
 
 from __future__ import annotations
@@ -21,9 +24,17 @@ import subprocess
 import sys
 import tempfile
 
-from ..core.errors import FxcostError
+try:
+    from ..core.errors import FxcostError
+except ImportError:  # run as a file: the comment-only mode needs neither torch nor fxcost installed
+
+    class FxcostError(Exception):  # type: ignore[no-redef]
+        """An error the user can fix, printed as one line."""
+
 
 MARKER = "<!-- fxcost-cost-diff -->"
+#: GitHub's limit on a comment's body (65,536 characters), with room for the note that cuts it
+LIMIT = 65_000
 
 
 def _run(
@@ -114,27 +125,112 @@ def post_comment(repo: str, number: int, body: str) -> str:
         os.unlink(f.name)
 
 
+def _read_only(e: FxcostError) -> bool:
+    """A comment refused because the token may not write: a pull request from a fork."""
+    return "403" in str(e) or "Resource not accessible by integration" in str(e)
+
+
+def _comment(repo: str, number: int, body: str) -> None:
+    """Post or update the comment; a token that may not write (a fork's) is a warning: the diff is
+    in the job summary and the artifact, and a ``workflow_run`` job can post it from there."""
+    try:
+        print(f"fxcost: comment {post_comment(repo, number, body)} on {repo}#{number}", file=sys.stderr)
+    except FxcostError as e:
+        if not _read_only(e):
+            raise
+        print(
+            f"::warning::fxcost: no comment on {repo}#{number}: this job's token may not write (a pull request "
+            "from a fork). The diff is in the job summary and the fxcost-cost-diff artifact; post it from a "
+            "workflow_run workflow with the action's mode: comment.",
+            file=sys.stderr,
+        )
+
+
+def _write_artifact(folder: str, body: str, reports: dict[str, str], base: str) -> None:
+    """What a comment-only job needs, and the reports: comment.md, pr.json (the pull request's
+    number and head SHA), and the JSON reports of base and head."""
+    import shutil
+
+    os.makedirs(os.path.join(folder, "reports"), exist_ok=True)
+    with open(os.path.join(folder, "comment.md"), "w") as f:
+        f.write(body)
+    for name, path in reports.items():
+        if os.path.exists(path):
+            shutil.copy(path, os.path.join(folder, "reports", name))
+    pr = _pull_request()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(folder, "pr.json"), "w") as f:
+        json.dump({"number": pr[1] if pr else None, "head_sha": _event_head_sha() or head, "base": base}, f)
+
+
+def _event_head_sha() -> str | None:
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return ((json.load(f).get("pull_request") or {}).get("head") or {}).get("sha")
+
+
+def comment_from(folder: str, head_sha: str) -> int:
+    """The comment-only mode, for a ``workflow_run`` job that may write: post the comment a
+    pull request's run left in its artifact, running none of its code. The artifact is the
+    pull request's, so it is checked: its body carries fxcost's marker (and is cut to GitHub's
+    limit), and the pull request it names has ``head_sha`` (the trusted event's) as its head."""
+    repo = os.environ.get("GITHUB_REPOSITORY")
+    if not repo:
+        raise FxcostError("GITHUB_REPOSITORY is not set. Fix: run in a GitHub Actions job (workflow_run).")
+    try:
+        with open(os.path.join(folder, "pr.json")) as f:
+            number = int(json.load(f)["number"])
+        with open(os.path.join(folder, "comment.md")) as f:
+            body = f.read()
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise FxcostError(
+            f"no fxcost artifact in '{folder}' ({e}). Fix: download the fxcost-cost-diff artifact of the run there."
+        ) from e
+    if not body.startswith(MARKER):
+        raise FxcostError("the artifact's comment.md is not fxcost's cost diff (no marker). Fix: check the artifact.")
+    if len(body) > LIMIT:
+        body = body[:LIMIT] + "\n\n*(cut at GitHub's comment limit: the job summary has it all)*\n"
+    pull = json.loads(_run(["gh", "api", f"repos/{repo}/pulls/{number}"]).stdout or "{}")
+    if (pull.get("head") or {}).get("sha") != head_sha:
+        raise FxcostError(
+            f"the artifact names {repo}#{number}, whose head is not {head_sha}: not the run's pull request. "
+            "Fix: pass --head-sha from the workflow_run event (github.event.workflow_run.head_sha)."
+        )
+    print(f"fxcost: comment {post_comment(repo, number, body)} on {repo}#{number}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fxcost.ci", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--targets", required=True, help="fxcost profile targets, one per line or space separated")
+    ap.add_argument("--targets", default="", help="fxcost profile targets, one per line or space separated")
     ap.add_argument("--inputs", default="", help="input shapes for every target, space separated")
     ap.add_argument("--options", default="", help="extra fxcost profile options")
     ap.add_argument("--base-ref", default="", help="default: the PR's base ($GITHUB_BASE_REF)")
     ap.add_argument("--fail-above", default="", help="percent growth of total FLOPs or MACs that fails the job")
     ap.add_argument("--comment", default="true", help="post or update one PR comment (true/false)")
+    ap.add_argument("--artifact", default="", metavar="DIR", help="also write the comment, PR and reports here")
+    ap.add_argument("--comment-from", default="", metavar="DIR", help="comment-only: post the comment of this artifact")
+    ap.add_argument("--head-sha", default="", help="with --comment-from: the head SHA the pull request must have")
     a = ap.parse_args(argv)
     base = a.base_ref or os.environ.get("GITHUB_BASE_REF") or ""
     try:
+        if a.comment_from:
+            return comment_from(a.comment_from, a.head_sha)
+        if not a.targets:
+            raise FxcostError("no --targets. Fix: --targets 'mypkg.models:build' (or --comment-from DIR).")
         if not base:
             raise FxcostError("no base ref: not a pull request. Fix: pass base-ref (e.g. main).")
         targets, inputs, options = a.targets.split(), a.inputs.split(), shlex.split(a.options)
-        failed, sections = False, []
+        failed, sections, reports = False, [], {}
         with tempfile.TemporaryDirectory(prefix="fxcost-ci-") as tmp:
             worktree = os.path.join(tmp, "base")
             _base_checkout(base, worktree)
             try:
                 for i, target in enumerate(targets):
                     paths = [os.path.join(tmp, f"{side}{i}.json") for side in ("base", "head")]
+                    reports.update({os.path.basename(p): p for p in paths})
                     _profile(target, inputs, options, os.getcwd(), paths[1])  # the head's failure is the PR's
                     try:
                         _profile(target, inputs, options, worktree, paths[0])
@@ -150,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                     sections.append(f"### `{target}`\n\n{diff.stdout.strip()}")
             finally:
                 _run(["git", "worktree", "remove", "--force", worktree])
-        verdict = f"\n\n**Cost grew by more than {a.fail_above}%.**" if failed else ""
-        body = f"{MARKER}\n## fxcost: cost diff against `{base}`\n\n" + "\n\n".join(sections) + verdict + "\n"
+            verdict = f"\n\n**Cost grew by more than {a.fail_above}%.**" if failed else ""
+            body = f"{MARKER}\n## fxcost: cost diff against `{base}`\n\n" + "\n\n".join(sections) + verdict + "\n"
+            if a.artifact:
+                _write_artifact(a.artifact, body, reports, base)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a") as f:
@@ -159,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(body)
         pr = _pull_request()
         if a.comment.lower() == "true" and pr is not None:
-            print(f"fxcost: comment {post_comment(*pr, body)} on {pr[0]}#{pr[1]}", file=sys.stderr)
+            _comment(*pr, body)
         return 1 if failed else 0
     except FxcostError as e:
         print(f"fxcost: error: {e}", file=sys.stderr)

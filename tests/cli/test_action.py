@@ -26,7 +26,12 @@ GH_STUB = textwrap.dedent('''\
     state["calls"].append(args)
     method = args[args.index("-X") + 1] if "-X" in args else "GET"
     path = next(a for a in args if a.startswith("repos/"))
-    if method == "GET":
+    if method != "GET" and os.environ.get("GH_READ_ONLY"):  # a fork's token
+        json.dump(state, open(store, "w"))
+        sys.exit("gh: Resource not accessible by integration (HTTP 403)")
+    if "/pulls/" in path:
+        print(json.dumps({"number": int(path.rsplit("/", 1)[1]), "head": {"sha": os.environ.get("GH_HEAD_SHA", "")}}))
+    elif method == "GET":
         print(json.dumps(state["comments"]))
     else:
         body = json.load(open(args[args.index("--input") + 1]))["body"]
@@ -62,7 +67,9 @@ def _step_env(name: str, values: dict[str, str]) -> dict[str, str]:
     for line in env_text.strip().splitlines():
         key, _, value = line.strip().partition(": ")
         env[key] = re.sub(
-            r"\$\{\{ (?:inputs\.([\w-]+)|github\.(\w+)) \}\}", lambda m: values[m.group(1) or m.group(2)], value
+            r"\$\{\{ (?:inputs\.([\w-]+)|(?:github|runner)\.(\w+)) \}\}",
+            lambda m: values[m.group(1) or m.group(2)],
+            value,
         )
     return env
 
@@ -115,12 +122,14 @@ def pr(tmp_path):
         "GITHUB_EVENT_PATH": str(event),
         "GITHUB_BASE_REF": "main",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "RUNNER_TEMP": str(tmp_path / "runner"),
     }
     return repo, env, tmp_path
 
 
 def _cost_diff(repo, env, **inputs):
-    values = {**_defaults(), "targets": "mymodel.py:build", "inputs": "2x8", "token": "", **inputs}
+    values = {**_defaults(), "targets": "mymodel.py:build", "inputs": "2x8", "token": "", "temp": env["RUNNER_TEMP"]}
+    values.update(inputs)
     step_env = {**env, **_step_env("Cost diff", values)}
     return subprocess.run(
         ["bash", "-c", _step("Cost diff")], cwd=repo, env=step_env, capture_output=True, text=True, timeout=600
@@ -246,3 +255,34 @@ def test_action_installs_what_targets_import_and_reports_new_targets(tmp_path):
         timeout=900,
     )
     assert skip.returncode == 0 and "--index-url" not in log.read_text()
+
+
+def test_a_fork_s_read_only_token_warns_and_the_artifact_carries_the_diff(pr):
+    # on a fork's pull request the comment gets a 403: a warning, not a failure; the artifact has
+    # the comment, the PR and the reports, and a workflow_run job posts it running no PR code
+    repo, env, tmp = pr
+    r = _cost_diff(repo, {**env, "GH_READ_ONLY": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "::warning::fxcost: no comment on octo/models#7" in r.stderr
+    assert json.load(open(env["GH_STORE"]))["comments"] == []
+    artifact = tmp / "runner" / "fxcost-cost-diff"
+    body = (artifact / "comment.md").read_text()
+    assert body.startswith("<!-- fxcost-cost-diff -->") and "+300.00%" in body
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert json.loads((artifact / "pr.json").read_text()) == {"number": 7, "head_sha": head, "base": "main"}
+    assert sorted(p.name for p in (artifact / "reports").iterdir()) == ["base0.json", "head0.json"]
+    # the comment-only step, as action.yml runs it: ci.py as a file, no fxcost package imported
+    step = _step("Post the comment")
+    assert "--comment-from" in step and 'python "$ACTION_PATH/fxcost/cli/ci.py"' in step
+    post = ["python", os.path.join(ROOT, "fxcost", "cli", "ci.py"), "--comment-from", str(artifact), "--head-sha"]
+    wrong = subprocess.run([*post, "f" * 40], env={**env, "GH_HEAD_SHA": head}, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "not the run's pull request" in wrong.stderr
+    ok = subprocess.run(
+        [*post, head], env={**env, "GH_HEAD_SHA": head, "PYTHONPATH": ""}, capture_output=True, text=True, cwd=tmp
+    )
+    assert ok.returncode == 0, ok.stderr
+    (comment,) = json.load(open(env["GH_STORE"]))["comments"]
+    assert comment["body"] == body
+    (artifact / "comment.md").write_text("anything else")
+    forged = subprocess.run([*post, head], env={**env, "GH_HEAD_SHA": head}, capture_output=True, text=True)
+    assert forged.returncode == 2 and "no marker" in forged.stderr
