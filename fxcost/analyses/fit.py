@@ -59,7 +59,7 @@ from torch import nn
 
 from ..core.errors import FxcostError
 from ..core.walk import map_tensors
-from ..reports.format import grid, si
+from ..reports.format import Displayed, grid, si
 from ..reports.peaks import Peak, named_peak
 from .generation import kv_cache_bytes
 from .profile import profile
@@ -129,7 +129,7 @@ class Fit:
 
 
 @dataclass
-class MemoryPlan:
+class MemoryPlan(Displayed):
     """``fxcost.memory_plan``: weights per dtype, the inference peak and KV cache, each training
     setup's peak (and per rank under ZeRO), and what fits a device. ``table()`` renders it."""
 

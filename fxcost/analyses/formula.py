@@ -29,7 +29,7 @@ from ..core.errors import FxcostError
 from ..core.guards import gc_paused
 from ..core.inputs import checked
 from ..core.options import Options
-from ..reports.format import grid
+from ..reports.format import Displayed, grid
 from ..reports.report import Report
 from .derive import FIELDS, derive, input_tensor, sums, valid_at_one
 
@@ -47,7 +47,7 @@ _EVAL = {
 
 
 @dataclass
-class Formula:
+class Formula(Displayed):
     """A model's cost as sympy expressions in the symbols of ``dims``.
 
     ``flops``, ``macs``, ``bytes_read``, ``bytes_written``: the totals; ``f(**sizes)`` or

@@ -23,12 +23,13 @@ from ..core.errors import FxcostError
 from ..core.options import Options
 from ..core.walk import tensors
 from ..pipeline.run import forward_outputs
+from ..reports.format import Displayed
 from ..reports.report import Report
 from .profile import profile
 
 
 @dataclass
-class Generation:
+class Generation(Displayed):
     """What generating ``new_tokens`` after a ``prompt_tokens`` prompt costs."""
 
     prefill: Report  # the prompt's forward, filling the KV cache

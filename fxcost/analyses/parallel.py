@@ -30,7 +30,7 @@ from ..core.options import Options
 from ..core.walk import tensors
 from ..pipeline.interpret import values_of
 from ..pipeline.run import count
-from ..reports.format import grid, number
+from ..reports.format import Displayed, grid, number
 from ..reports.peaks import Peak, named_peak
 from ..reports.report import Report
 from ..reports.roofline import roofline
@@ -100,7 +100,7 @@ class Collective:
 
 
 @dataclass
-class ParallelReport:
+class ParallelReport(Displayed):
     """``report``: the rank's own compute (local shapes), a ``fxcost.Report``; ``collectives``:
     its communication, one row per (op, mesh dim, module)."""
 

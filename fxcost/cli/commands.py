@@ -112,7 +112,7 @@ def example_command(args: argparse.Namespace) -> int:
     if args.time:
         print("fxcost: timing ExampleNet on this machine, a few seconds (--no-time skips it)", file=sys.stderr)
     count(args, model, pos, {})
-    if args.out is None and args.format != "json":
+    if args.out is None and args.format in ("plain", "github"):
         print(_example_hint())
     return 0
 
@@ -122,6 +122,9 @@ def profile_command(args: argparse.Namespace) -> int:
     a parallel plan (``--mesh``) or generation (``--prompt``/``--new-tokens``)."""
     from ..zoo.targets import load
 
+    mode = "--symbolic" if args.symbolic else "--mesh" if args.mesh else "--prompt" if args.prompt is not None else ""
+    if args.format == "csv" and mode:
+        raise FxcostError(f"--format csv writes a count's table; {mode} has more than one. Fix: --format json.")
     if args.prompt is not None or args.new_tokens is not None:
         generate(args, load(args.target, causal_lm=True, trust_remote_code=args.trust_remote_code)[0])
         return 0

@@ -275,9 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
-        choices=["plain", "github", "json"],
+        choices=["plain", "github", "json", "csv"],
         default="plain",
-        help="a terminal table, markdown for a PR comment, or the JSON report",
+        help="a terminal table, markdown for a PR comment, the JSON report, or the table as CSV",
     )
     p.add_argument("--units", choices=["si", "raw"], default="si", help="1.23 G, or exact integers")
     p.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")

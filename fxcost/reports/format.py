@@ -3,7 +3,7 @@ for terminals (plain) and pull-request comments (GitHub markdown), and report di
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
@@ -78,7 +78,11 @@ def summary(report: Report, units: str = "si") -> str:
     return line
 
 
-def _rows(report: Report, by: str, depth: int | None, top: int | None, units: str) -> tuple[list, list]:
+def _rows(
+    report: Report, by: str, depth: int | None, top: int | None, units: str, paths: bool = False
+) -> tuple[list, list]:
+    """The table's header and rows; ``paths``: a module's full dotted path in place of its
+    indented name (a spreadsheet has no tree)."""
     total = report.total
     timed = report.timing is not None
     n = lambda v, u="": number(v, units, u)  # noqa: E731
@@ -126,7 +130,7 @@ def _rows(report: Report, by: str, depth: int | None, top: int | None, units: st
     head = ["module", "type", "params", "MACs", "FLOPs", "share"] + extra_h
     rows = [
         [
-            INDENT * r.depth + r.name,
+            (r.path or "(model)") if paths else INDENT * r.depth + r.name,
             r.type,
             n(r.params),
             n(r.cost.macs),
@@ -187,7 +191,12 @@ def render(
     top: int | None = None,
     units: str = "si",
 ) -> str:
-    """The report as a table; ``fmt`` is plain (terminals) or github (PR comments)."""
+    """The report as a table; ``fmt`` is plain (terminals), github (PR comments), csv (exact
+    integers, one row per module, operator or node) or html (a notebook's display)."""
+    if fmt == "csv":
+        return csv_text(*_rows(report, by, depth, top, "raw", paths=True))
+    if fmt == "html":
+        return _html(report, by, depth, top, units)
     head, rows = _rows(report, by, depth, top, units)
     align = tuple("left" if i < _text_columns(by) else "right" for i in range(len(head)))
     if fmt == "github":
@@ -231,3 +240,66 @@ def _unsupported_lines(report: Report) -> list[str]:
     lines = ["", f"Unsupported ops (counted as zero; register a rule with fxcost.register_rule): {len(missing)}"]
     lines += [f"  {u.target} x{u.count} (e.g. node {u.example} in '{u.module or '(model)'}')" for u in missing]
     return lines
+
+
+def csv_text(head: list, rows: list) -> str:
+    """Rows as CSV (a spreadsheet's, pandas' ``read_csv``)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+_STYLE = (
+    "<style>.fxcost td,.fxcost th{padding:2px 8px;text-align:right;font-family:monospace}"
+    ".fxcost td:nth-child(-n+2),.fxcost th:nth-child(-n+2){text-align:left}</style>"
+)
+
+
+def _html_table(head: list, rows: list) -> str:
+    from html import escape
+
+    def cells(tag: str, row: list) -> str:
+        return "".join(f"<{tag}>{escape(str(c)).replace(INDENT, '&nbsp;&nbsp;')}</{tag}>" for c in row)
+
+    body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
+    return f"<table class='fxcost'><thead><tr>{cells('th', head)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(report: Report, by: str, depth: int | None, top: int | None, units: str) -> str:
+    """A notebook's view: the header line, the table at depth 1, the deeper one folded below."""
+    from html import escape
+
+    parts = [_STYLE, f"<p><b>{escape(summary(report, units))}</b></p>"]
+    if by == "module":
+        parts.append(_html_table(*_rows(report, by, 1, top, units)))
+        if depth is None or depth > 1:
+            deeper = _html_table(*_rows(report, by, depth, top, units))
+            parts.append(f"<details><summary>every module to depth {depth or 'all'}</summary>{deeper}</details>")
+    else:
+        parts.append(_html_table(*_rows(report, by, depth, top, units)))
+    missing = report.unsupported
+    if missing:
+        listed = ", ".join(f"{u.target} x{u.count}" for u in missing)
+        parts.append(f"<p style='color:#b00'>Unsupported ops (counted as zero): {escape(listed)}</p>")
+    return "".join(parts)
+
+
+class Displayed:
+    """Notebook display for a result type that renders its own ``table()``: its text table, as
+    markdown and as HTML (Jupyter, VS Code)."""
+
+    def table(self, *args: Any, **kwargs: Any) -> str:  # pragma: no cover - each result defines it
+        raise NotImplementedError
+
+    def _repr_markdown_(self) -> str:
+        return self.table(fmt="github")
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return f"<pre class='fxcost'>{escape(self.table())}</pre>"

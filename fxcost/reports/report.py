@@ -291,6 +291,27 @@ class Report:
     def __str__(self) -> str:
         return self.table()
 
+    def _repr_markdown_(self) -> str:  # a notebook's display, where HTML is not rendered
+        return self.table(fmt="github")
+
+    def _repr_html_(self) -> str:  # a notebook's display: the table at depth 1, deeper folded
+        return self.table(fmt="html")
+
+    def to_csv(self, by: str = "module", depth: int | None = None) -> str:
+        """The table as CSV, exact integers (``by``: module, operator or node; modules by their
+        full dotted path, every depth unless ``depth``)."""
+        return self.table(by=by, depth=depth, fmt="csv")
+
+    def to_pandas(self, by: str = "module", depth: int | None = None) -> Any:
+        """The table as a pandas DataFrame (``pip install pandas``), as ``to_csv``."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise FxcostError("to_pandas needs pandas, which is not installed. Fix: pip install pandas.") from None
+        import io
+
+        return pd.read_csv(io.StringIO(self.to_csv(by, depth)))
+
     # -- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -42,3 +42,60 @@ def test_table_renders():
     conv1 = next(line for line in lines if "conv1 " in line)
     cells = [c.strip() for c in conv1.strip("|").split("|")]
     assert cells[1:4] == ["Conv2d", f"{64 * 3 * 49 / 1e3:.2f} k", f"{64 * 112 * 112 * 147 / 1e6:.2f} M"]
+
+
+def test_csv_has_every_module_by_path_with_exact_integers():
+    import csv
+    import io
+
+    r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 64, 64),))
+    rows = list(csv.DictReader(io.StringIO(r.to_csv())))
+    by_path = {m.path or "(model)": m for m in r.by_module(None)}
+    assert [row["module"] for row in rows] == list(by_path)
+    for row in rows:
+        m = by_path[row["module"]]
+        assert (int(row["MACs"]), int(row["FLOPs"]), int(row["params"]), row["type"]) == (
+            m.cost.macs,
+            m.cost.flops,
+            m.params,
+            m.type,
+        )
+    ops = list(csv.DictReader(io.StringIO(r.to_csv(by="operator"))))
+    assert ops[-1]["op"] == "total" and int(ops[-1]["FLOPs"]) == r.total.flops
+    assert sum(int(o["MACs"]) for o in ops[:-1]) == r.total.macs
+
+
+def test_to_pandas_says_how_to_install_it_or_gives_the_table():
+    r = fxcost.profile(torch.nn.Linear(4, 4), (torch.randn(2, 4),))
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(fxcost.FxcostError, match="pip install pandas"):
+            r.to_pandas()
+    else:
+        df = r.to_pandas()
+        assert list(df["MACs"]) == [32]
+
+
+def test_notebook_display():
+    r = fxcost.profile(tvm.resnet18(), (torch.randn(1, 3, 64, 64),))
+    html = r._repr_html_()
+    assert html.count("<table") == 2 and "<details>" in html  # depth 1 shown, deeper folded
+    shown, folded = html.split("<details>")
+    assert "ResNet: 11.69 M params" in shown
+    assert shown.count("<tr>") == 1 + len(r.by_module(1)) and folded.count("<tr>") == 1 + len(r.by_module(2))
+    assert "&nbsp;&nbsp;conv1" in shown and "&amp;" not in html
+    assert r._repr_markdown_() == r.table(fmt="github")
+    # every result type that renders a table displays it
+    f = fxcost.formula(torch.nn.Linear(4, 4), (torch.randn(2, 4),), dims={"B": [(0, 0)]})
+    assert "<pre class='fxcost'>" in f._repr_html_() and f._repr_markdown_() == f.table(fmt="github")
+
+
+def test_csv_on_the_command_line(capsys):
+    from fxcost.cli.main import main
+
+    assert main(["profile", "torchvision:resnet18", "--format", "csv", "--by", "operator"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "op,count,MACs,FLOPs,share" and out.splitlines()[-1].startswith("total,")
+    assert main(["profile", "hf:gpt2", "--prompt", "8", "--new-tokens", "2", "--format", "csv"]) == 2
+    assert "--format json" in capsys.readouterr().err
