@@ -144,8 +144,9 @@ def model(cfg: Any, causal_lm: bool = False, trust_remote_code: bool = False) ->
     transformers = _transformers()
     arch = (getattr(cfg, "architectures", None) or [None])[0]
     cls = getattr(transformers, arch, None) if arch and not trust_remote_code else None
-    if causal_lm and cls is not None and not arch.endswith(("ForCausalLM", "ForConditionalGeneration")):
-        cls = None
+    generates = arch and arch.endswith(("ForCausalLM", "ForConditionalGeneration"))
+    if causal_lm and cls is not None and (not generates or getattr(cfg, "is_encoder_decoder", False)):
+        cls = None  # generation feeds input_ids alone: a decoder's
     auto = transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel
     name = arch or getattr(cfg, "model_type", "?")
     with torch.device("meta"):
@@ -181,6 +182,8 @@ def inputs(m: nn.Module, batch: int = 1, tokens: int = TOKENS) -> dict[str, torc
         out[main] = _pixels(cfg, batch)
     elif main == "input_features":
         out[main] = _audio_features(cfg, batch)
+    elif main == "input_values" and hasattr(cfg, "num_mel_bins") and hasattr(cfg, "max_length"):
+        out[main] = torch.zeros(batch, cfg.max_length, cfg.num_mel_bins)  # a spectrogram (AST)
     elif main == "input_values":  # raw audio: one second at 16 kHz
         out[main] = torch.zeros(batch, 16000)
     else:
@@ -252,13 +255,18 @@ def _image_features(m: nn.Module, pixels: torch.Tensor) -> int:
     """The image tokens one image stands for: the rows of its features, by the model's own
     ``get_image_features`` on meta."""
     get = getattr(m, "get_image_features", None) or getattr(getattr(m, "model", None), "get_image_features", None)
+    unknown = FxcostError(
+        f"{type(m).__name__}: fxcost cannot tell how many image tokens an image stands for. Fix: pass "
+        "the inputs yourself: --input input_ids=1x700:int64 --input pixel_values=1x3x336x336 (and what "
+        "else its forward needs)."
+    )
     if get is None:
-        raise FxcostError(
-            f"{type(m).__name__}: fxcost cannot tell how many image tokens an image stands for. Fix: pass "
-            "the inputs yourself: --input input_ids=1x700:int64 --input pixel_values=1x3x336x336."
-        )
-    with torch.no_grad():
-        out = get(pixel_values=pixels.to("meta"))
+        raise unknown
+    try:
+        with torch.no_grad():
+            out = get(pixel_values=pixels.to("meta"))
+    except Exception as e:  # it needs more than pixels (image sizes, a grid), or real values
+        raise unknown from e
     feats = getattr(out, "pooler_output", None)
     if feats is None:
         feats = out[0] if isinstance(out, (tuple, list)) else getattr(out, "last_hidden_state", out)
