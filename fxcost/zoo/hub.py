@@ -174,7 +174,7 @@ def model(cfg: Any, causal_lm: bool = False, trust_remote_code: bool = False) ->
 
 def inputs(m: nn.Module, batch: int = 1, tokens: int = TOKENS) -> dict[str, torch.Tensor]:
     """Every input ``m``'s forward needs, with the shapes and dtypes its config implies."""
-    cfg = m.config
+    cfg: Any = m.config
     params = inspect.signature(m.forward).parameters
     main = getattr(m, "main_input_name", "input_ids")
     out: dict[str, torch.Tensor] = {}
