@@ -22,6 +22,7 @@ from .analyses.formula import Formula, formula
 from .analyses.generation import Generation, profile_generation
 from .analyses.parallel import ParallelReport, profile_parallel
 from .analyses.profile import profile
+from .analyses.summary import ModelStatistics, summary
 from .analyses.timing import Timing, measure, time_nodes
 from .core.cost import Cost
 from .core.errors import CaptureError, FxcostError, UnsupportedOpError
@@ -39,6 +40,8 @@ REGISTRY.load()  # the built-in rules, now: a first count then pays nothing for 
 
 __all__ = [
     "profile",
+    "summary",
+    "ModelStatistics",
     "profile_generation",
     "formula",
     "profile_parallel",

@@ -38,7 +38,7 @@ from torch.utils._pytree import tree_flatten
 from ..core.errors import explain_failure
 from ..core.naming import CallPaths
 from ..core.options import CaptureMethod
-from ..core.walk import map_tensors
+from ..core.walk import map_tensors, tensors
 from ..rules.registry import Registry
 from .calls import SCRIPT_CALL, ScriptedOps, has_tensor, script_calls, whole_calls
 from .memo import Memo, by_shape_rule, meta_device, on_meta
@@ -204,6 +204,30 @@ class ModuleStack:
         finally:
             h1.remove()
             h2.remove()
+
+
+class ShapeStack(ModuleStack):
+    """Each module call, in the order calls begin: the path it was called through, its input
+    and its output shapes (a module called twice has two)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        self.made: list[tuple[str, list[list[int]], list[list[int]]]] = []
+        self._open: list[int] = []
+
+    def enter(self, module: nn.Module, args: tuple) -> None:
+        depth = len(self.stack)
+        super().enter(module, args)
+        if len(self.stack) > depth:
+            self._open.append(len(self.made))
+            self.made.append((self.stack[-1][0], [list(t.shape) for t in tensors(args)], []))
+
+    def exit(self, module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
+        if self.running and self.running[-1] is module:
+            path, ins, _ = self.made[self._open[-1]]
+            ins = ins or [list(t.shape) for t in tensors(kwargs)]  # keyword inputs arrive here only
+            self.made[self._open.pop()] = (path, ins, [list(t.shape) for t in tensors(out)])
+        super().exit(module, args, kwargs, out)
 
 
 class _Recorder(ModuleStack, TorchFunctionMode):

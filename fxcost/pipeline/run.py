@@ -29,7 +29,7 @@ from ..core.naming import target_name
 from ..core.options import CaptureMethod, Options
 from ..core.walk import tensors
 from ..rules.registry import REGISTRY, Registry
-from .capture import Capture, record
+from .capture import Capture, ShapeStack, record
 from .interpret import CostInterpreter
 from .memory import Memory
 from .memory import summary as memory_summary
@@ -115,6 +115,15 @@ def forward_outputs(model: nn.Module, args: tuple, kwargs: dict) -> Any:
     for the next step). Tensors made without a device land on meta too."""
     with guarded(model), torch.no_grad(), torch.device("meta"):
         return model(*args, **to_meta(kwargs))
+
+
+def module_calls(model: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, list, list]]:
+    """Each module call in the order calls begin: (path, input shapes, output shapes), from one
+    forward on meta stand-ins inside the count's guard."""
+    calls = ShapeStack(model)
+    with guarded(model), torch.no_grad(), torch.device("meta"), calls.hooked():
+        model(*to_meta(args), **to_meta(kwargs))
+    return calls.made
 
 
 def count_program(ep: Any, opts: Options) -> tuple[Counted, dict[str, tuple[str, int]]]:
