@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 import fxcost
-from fxcost.analyses.fit import LORA_RANK, SETUPS, memory_plan, weights
+from fxcost.analyses.fit import memory_plan
+from fxcost.analyses.setups import LORA_RANK, SETUPS, weights
 from fxcost.reports.peaks import Peak
 from fxcost.zoo.targets import import_torchvision
 

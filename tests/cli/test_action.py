@@ -128,7 +128,13 @@ def pr(tmp_path):
 
 
 def _cost_diff(repo, env, **inputs):
-    values = {**_defaults(), "targets": "mymodel.py:build", "inputs": "2x8", "token": "", "temp": env["RUNNER_TEMP"]}
+    values = {
+        **_defaults(),
+        "targets": "mymodel.py:build",
+        "inputs": "2x8",
+        "token": "",
+        "temp": env.get("RUNNER_TEMP") or str(repo.parent / "runner"),
+    }
     values.update(inputs)
     step_env = {**env, **_step_env("Cost diff", values)}
     return subprocess.run(
