@@ -97,14 +97,19 @@ def _new_target(target: str, base: str, error: str, head_json: str) -> str:
     )
 
 
+def _pull_request_event() -> dict:
+    """The pull request of the event this job runs for ({} when there is none)."""
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f).get("pull_request") or {}
+
+
 def _pull_request() -> tuple[str, int] | None:
     """(owner/repo, number) of the pull request this job runs for, if any."""
-    repo, path = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_EVENT_PATH")
-    if not repo or not path or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        number = (json.load(f).get("pull_request") or {}).get("number")
-    return (repo, int(number)) if number else None
+    repo, number = os.environ.get("GITHUB_REPOSITORY"), _pull_request_event().get("number")
+    return (repo, int(number)) if repo and number else None
 
 
 def post_comment(repo: str, number: int, body: str) -> str:
@@ -160,15 +165,8 @@ def _write_artifact(folder: str, body: str, reports: dict[str, str], base: str) 
     pr = _pull_request()
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     with open(os.path.join(folder, "pr.json"), "w") as f:
-        json.dump({"number": pr[1] if pr else None, "head_sha": _event_head_sha() or head, "base": base}, f)
-
-
-def _event_head_sha() -> str | None:
-    path = os.environ.get("GITHUB_EVENT_PATH")
-    if not path or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return ((json.load(f).get("pull_request") or {}).get("head") or {}).get("sha")
+        sha = (_pull_request_event().get("head") or {}).get("sha")
+        json.dump({"number": pr[1] if pr else None, "head_sha": sha or head, "base": base}, f)
 
 
 def comment_from(folder: str, head_sha: str) -> int:

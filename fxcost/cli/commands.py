@@ -220,15 +220,12 @@ def memory_command(args: argparse.Namespace) -> int:
     import json
 
     from ..analyses.fit import memory_plan
+    from ..core.walk import tensors
     from ..zoo.targets import load, parse_dtype
 
     model, default_args, default_kwargs = load(args.target, trust_remote_code=args.trust_remote_code)
     pos, kwargs = inputs(args, default_args, default_kwargs)
-    if (
-        pos
-        and any(t.shape[:1] != (1,) for t in pos if hasattr(t, "shape"))
-        or any(getattr(t, "shape", (1,))[:1] not in ((1,), ()) for t in kwargs.values())
-    ):
+    if any(t.dim() and t.shape[0] != 1 for t in tensors((pos, kwargs))):
         raise FxcostError("fxcost memory scales inputs given at batch 1. Fix: --input 1x..., then --batch N.")
     ids = kwargs.get("input_ids")
     seq = args.seq if args.seq is not None else (2048 if ids is not None and ids.dim() == 2 else None)
